@@ -1,0 +1,87 @@
+"""What every command shares: --json summaries, clear one-line errors, run directories."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import typer
+
+from ..formats import MappingError
+from ..io.readers import SourceError
+from ..ledger import LedgerError
+from ..progress import console
+
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_LEDGER = 4
+
+JsonOpt = typer.Option(False, "--json", help="Print one machine-readable summary object on stdout.")
+WorkersOpt = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (local) or CPUs (ray).")
+ExecutorOpt = typer.Option("local", "--executor", help="Where stages run: local | ray.")
+RunDirOpt = typer.Option(None, "--run-dir", help="Run directory (default: purgemix-runs/<command>-<config hash>).")
+ForceOpt = typer.Option(False, "--force", help="Recompute every stage instead of resuming.")
+StrictOpt = typer.Option(False, "--strict", help="Stop at the first bad input row instead of quarantining it.")
+MapOpt = typer.Option(None, "--map", help="Column mapping FIELD=COLUMN (repeatable), e.g. instruction=question.")
+ShardOpt = typer.Option(10_000, "--shard-size", min=1, help="Records per shard (unit of resume and parallelism).")
+MaxBytesOpt = typer.Option(1 << 20, "--max-record-bytes", min=1, help="Larger records are quarantined.")
+
+
+def emit(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary, default=str).decode() + "\n")
+        sys.stdout.flush()
+
+
+def fail(message: str, code: int = EXIT_INPUT) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Known failures become one clear line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from ..pipeline import StrictError
+
+        try:
+            return fn(*args, **kwargs)
+        except (SourceError, MappingError) as e:
+            fail(str(e), EXIT_INPUT)
+        except StrictError as e:
+            fail(str(e), EXIT_INPUT)
+        except LedgerError as e:
+            fail(str(e), EXIT_LEDGER)
+        except FileNotFoundError as e:
+            fail(f"{e.filename}: no such file or directory", EXIT_INPUT)
+        except IsADirectoryError as e:
+            fail(f"{e.filename}: is a directory", EXIT_INPUT)
+        except KeyboardInterrupt:
+            fail("interrupted; re-run the same command to resume", 130)
+
+    return wrapper
+
+
+def default_run_dir(command: str, config_hash: str) -> Path:
+    return Path("purgemix-runs") / f"{command}-{config_hash}"
+
+
+def report_summary(summary: dict[str, Any]) -> None:
+    """Human summary on stderr."""
+    parts = [f"read {summary.get('read', 0):,}", f"written {summary.get('written', 0):,}"]
+    if summary.get("quarantined"):
+        parts.append(f"quarantined {summary['quarantined']:,}")
+    dropped = summary.get("dropped") or {}
+    if dropped:
+        parts.append(f"dropped {sum(dropped.values()):,}")
+    console.print(f"[green]done[/] in {summary.get('elapsed_seconds', 0):.1f}s: " + ", ".join(parts))
+    for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1])[:10]:
+        console.print(f"  dropped {n:,}: {reason}")
+    outs = summary.get("outputs") or {}
+    for k, v in outs.items():
+        if v:
+            console.print(f"  {k}: {v}")

@@ -1,0 +1,255 @@
+"""Streaming readers: every supported file becomes a stream of raw rows with positions.
+
+A raw row is ``(row, payload, error)``: ``row`` is the 1-based line (JSONL, CSV), item (JSON
+list) or row (Parquet, HF) number; ``payload`` is the decoded object, or the raw ``bytes`` of a
+JSONL line (decoded later, in a worker, so that parsing runs in parallel); ``error`` is the
+reason the row is unusable, or ``None``. Memory stays flat: files are read in batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+RawRow = tuple[int, Any, str | None]
+
+FORMATS = ("jsonl", "json", "parquet", "csv", "hf")
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_SMALL_JSON = 256 * 1024 * 1024  # JSON lists below this size are parsed in one go (faster than streaming)
+
+
+class SourceError(Exception):
+    """The input cannot be read at all (missing, wrong kind, unknown format): one clear line."""
+
+
+def compression_of(path: Path) -> str | None:
+    return COMPRESSIONS.get(path.suffix.lower())
+
+
+def _base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+_UNSET = object()
+
+
+def open_binary(path: Path, mode: str = "rb", compression: str | None | object = _UNSET):
+    """Open a file for binary reading or writing, (de)compressing by its suffix or ``compression``."""
+    comp = compression_of(path) if compression is _UNSET else compression
+    if comp == "gzip":
+        return gzip.open(path, mode)
+    if comp == "zstd":
+        import zstandard
+
+        if "r" in mode:
+            return zstandard.open(path, "rb")
+        return zstandard.open(path, "wb", cctx=zstandard.ZstdCompressor(level=3))
+    return open(path, mode)
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "state.json").exists() and (path / "dataset_info.json").exists():
+            return "hf"
+        if (path / "dataset_dict.json").exists():
+            raise SourceError(
+                f"{path}: is a Hugging Face DatasetDict folder; pass one split's folder, e.g. {path}/train"
+            )
+        raise SourceError(f"{path}: is a directory but not a Hugging Face datasets folder (no state.json)")
+    suffix = _base_suffix(path)
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".parquet":
+        return "parquet"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix == ".json":
+        # `.json` files are often JSON Lines in disguise: sniff the first non-blank byte.
+        with open_binary(path) as f:
+            head = f.read(4096).lstrip()
+        return "json" if head[:1] == b"[" else "jsonl"
+    raise SourceError(
+        f"{path}: unknown format '{suffix or path.name}'; supported: .jsonl .json .parquet .csv"
+        " (optionally .gz/.zst) or a Hugging Face save_to_disk folder; pass --format to force one"
+    )
+
+
+@dataclass
+class Source:
+    path: Path
+    format: str
+    max_record_bytes: int = 1 << 20
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, fmt: str | None = None, max_record_bytes: int = 1 << 20) -> "Source":
+        p = Path(path)
+        if not p.exists():
+            raise SourceError(f"{p}: no such file or directory")
+        if fmt is not None and fmt not in FORMATS:
+            raise SourceError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+        if fmt is None:
+            fmt = detect_format(p)
+        elif fmt == "hf" and not p.is_dir():
+            raise SourceError(f"{p}: --format hf needs a Hugging Face save_to_disk folder")
+        elif fmt != "hf" and p.is_dir():
+            raise SourceError(f"{p}: is a directory, not a {fmt} file")
+        return cls(p, fmt, max_record_bytes)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def unit(self) -> str:
+        return {"jsonl": "line", "csv": "line", "json": "item"}.get(self.format, "row")
+
+    def rows(self) -> Iterator[RawRow]:
+        reader = getattr(self, f"_rows_{self.format}")
+        yield from reader()
+
+    def batches(self, size: int) -> Iterator[list[RawRow]]:
+        batch: list[RawRow] = []
+        for row in self.rows():
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    # -- formats --------------------------------------------------------------------------------
+
+    def _rows_jsonl(self) -> Iterator[RawRow]:
+        limit = self.max_record_bytes
+        with open_binary(self.path) as f:
+            for lineno, line in enumerate(f, 1):
+                if len(line) > limit:
+                    yield lineno, None, f"record of {len(line):,} bytes exceeds --max-record-bytes {limit:,}"
+                    continue
+                if not line.strip():
+                    continue  # blank lines are not records
+                yield lineno, line, None
+
+    def _rows_json(self) -> Iterator[RawRow]:
+        limit = self.max_record_bytes
+        if compression_of(self.path) is None and self.path.stat().st_size < _SMALL_JSON:
+            raw = self.path.read_bytes()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                yield 1, None, f"file is not valid JSON: {e}"
+                return
+            if not isinstance(data, list):
+                yield 1, None, f"JSON file holds a {type(data).__name__}, expected a list of records"
+                return
+            for i, obj in enumerate(data, 1):
+                if limit and isinstance(obj, dict) and _too_big(obj, limit):
+                    yield i, None, f"record exceeds --max-record-bytes {limit:,}"
+                else:
+                    yield i, obj, None
+            return
+        import ijson
+
+        with open_binary(self.path) as f:
+            i = 0
+            try:
+                for i, obj in enumerate(ijson.items(f, "item", use_float=True), 1):
+                    if limit and isinstance(obj, dict) and _too_big(obj, limit):
+                        yield i, None, f"record exceeds --max-record-bytes {limit:,}"
+                    else:
+                        yield i, obj, None
+            except (ijson.JSONError, UnicodeDecodeError) as e:
+                yield i + 1, None, f"malformed JSON after item {i}; the rest of the file is unreadable: {e}"
+
+    def _rows_parquet(self) -> Iterator[RawRow]:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(self.path)
+        row = 0
+        for batch in pf.iter_batches(batch_size=8192):
+            for obj in batch.to_pylist():
+                row += 1
+                yield row, obj, None
+
+    def _rows_hf(self) -> Iterator[RawRow]:
+        import pyarrow as pa
+
+        state = orjson.loads((self.path / "state.json").read_bytes())
+        files = [self.path / f["filename"] for f in state.get("_data_files", [])]
+        if not files:
+            raise SourceError(f"{self.path}: state.json lists no data files")
+        row = 0
+        for file in files:
+            with pa.memory_map(str(file)) as mm:
+                reader = pa.ipc.open_stream(mm)
+                for batch in reader:
+                    for obj in batch.to_pylist():
+                        row += 1
+                        yield row, obj, None
+
+    def _rows_csv(self) -> Iterator[RawRow]:
+        delimiter = "\t" if _base_suffix(self.path) == ".tsv" else ","
+        with open_binary(self.path) as fb:
+            text = io.TextIOWrapper(fb, encoding="utf-8", errors="strict", newline="")
+            reader = csv.DictReader(text, delimiter=delimiter)
+            start = 2
+            while True:
+                try:
+                    obj = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError as e:
+                    yield start, None, f"invalid UTF-8: {e.reason} at byte {e.start}; the rest of the file is unreadable"
+                    return
+                except csv.Error as e:
+                    yield start, None, f"malformed CSV: {e}"
+                    start = reader.line_num + 1
+                    continue
+                if None in obj:
+                    yield start, None, f"row has {len(obj[None])} more field(s) than the header"
+                else:
+                    yield start, obj, None
+                start = reader.line_num + 1
+
+
+def _too_big(obj: dict[str, Any], limit: int) -> bool:
+    # cheap bound first: most records are far below the limit
+    return sum(len(v) for v in obj.values() if isinstance(v, str)) > limit or len(orjson.dumps(obj)) > limit
+
+
+def decode_json_line(line: bytes) -> tuple[Any, str | None]:
+    """Parse one JSONL line; returns (object, None) or (None, reason)."""
+    try:
+        return orjson.loads(line), None
+    except orjson.JSONDecodeError as e:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as u:
+            return None, f"invalid UTF-8 at byte {u.start}"
+        return None, f"malformed JSON: {e}"
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Identity of an input for the manifest: size, mtime and a BLAKE2b of the content."""
+    import hashlib
+
+    p = Path(path)
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    h = hashlib.blake2b(digest_size=16)
+    size = 0
+    for file in files:
+        with open(file, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    return {"path": str(p.resolve()), "bytes": size, "blake2b": h.hexdigest()}

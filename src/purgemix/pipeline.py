@@ -1,0 +1,431 @@
+"""The driver: ingest -> stages -> export, resumable, on any executor, with a balanced ledger.
+
+Re-running the same pipeline over the same run directory skips every complete shard and stage
+and redoes only what is missing; ``force=True`` recomputes everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from . import __version__
+from .executors import make_executor
+from .formats import RecordError, export
+from .io.readers import Source, fingerprint
+from .io.writers import Writer
+from .ledger import LedgerError, check_ledger
+from .progress import progress_bar
+from .record import Record
+from .rundir import RunDir, StageDir, atomic_write_json, read_json
+from .stages.base import FitMapStage, GlobalStage, MapStage, Result, Stage
+from .stages.ingest import STAGE as INGEST, IdRegistry, ingest_shard
+
+
+class StrictError(Exception):
+    """--strict: the first bad input row stops the run."""
+
+
+@dataclass
+class InputSpec:
+    path: str
+    format: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    shape: str | None = None
+
+
+@dataclass
+class OutputSpec:
+    path: str
+    shape: str = "messages"
+    format: str | None = None
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.blake2b(orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str), digest_size=8).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "purgemix": __version__}
+    for name in ("orjson", "pyarrow", "numpy", "zstandard", "ray", "datasets", "torch", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: Any = None) -> dict[str, Any]:
+    """Worker side of a map stage: read one shard, transform, write atomically."""
+    t0 = time.perf_counter()
+    src, dst = StageDir(Path(in_dir)), StageDir(Path(out_dir))
+    records = src.read_records(index)
+    result: Result = stage.process(records) if state is None else stage.process(records, state)
+    counters = _count(len(records), result)
+    counters["seconds"] = round(time.perf_counter() - t0, 4)
+    dst.write_shard(index, result.records, result.events, counters)
+    return counters
+
+
+def _ingest_and_write(rows, out_dir: str, index: int, **kw) -> dict[str, Any]:
+    import numpy as np
+
+    records, events, counters, hashes = ingest_shard(rows, **kw)
+    dst = StageDir(Path(out_dir))
+    np.save(dst.path / f"{dst.shard_name(index)}.ids.npy", hashes)
+    dst.write_shard(index, records, events, counters)
+    return counters
+
+
+def _count(n_in: int, result: Result) -> dict[str, Any]:
+    outcomes = Counter(e["outcome"] for e in result.events)
+    dropped = Counter(e.get("reason", "?") for e in result.events if e["outcome"] == "dropped")
+    return {
+        "in": n_in,
+        "out": len(result.records),
+        "dropped": dict(dropped),
+        "merged": outcomes.get("merged", 0),
+        "rewritten": outcomes.get("rewritten", 0),
+        "created": outcomes.get("created", 0),
+    }
+
+
+def _sum_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for c in items:
+        for k, v in c.items():
+            if k == "seconds":
+                continue
+            if isinstance(v, dict):
+                agg = total.setdefault(k, {})
+                for r, n in v.items():
+                    agg[r] = agg.get(r, 0) + n
+            elif isinstance(v, (int, float)):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+class Pipeline:
+    def __init__(
+        self,
+        inputs: list[InputSpec],
+        stages: list[Stage],
+        output: OutputSpec | None,
+        run_dir: str | os.PathLike,
+        *,
+        executor: str = "local",
+        workers: int = 1,
+        shard_size: int = 10_000,
+        strict: bool = False,
+        force: bool = False,
+        max_record_bytes: int = 1 << 20,
+        command: str = "run",
+        extra_config: dict[str, Any] | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ):
+        self.inputs = inputs
+        self.stages = stages
+        self.output = output
+        self.run = RunDir(run_dir)
+        self.executor_name = executor
+        self.workers = workers
+        self.shard_size = shard_size
+        self.strict = strict
+        self.force = force
+        self.max_record_bytes = max_record_bytes
+        self.command = command
+        self.extra_config = extra_config or {}
+        self.on_stage = on_stage
+        self.sources = [Source.open(i.path, i.format, max_record_bytes) for i in inputs]
+
+    # -- configuration and manifest ----------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "inputs": [
+                {"path": str(Path(i.path).resolve()), "format": s.format, "mapping": i.mapping, "shape": i.shape}
+                for i, s in zip(self.inputs, self.sources)
+            ],
+            "stages": [{"name": s.name, "version": s.version, "params": s.params()} for s in self.stages],
+            "output": None if self.output is None else vars(self.output) | {"path": str(Path(self.output.path).resolve())},
+            "shard_size": self.shard_size,
+            "max_record_bytes": self.max_record_bytes,
+            **self.extra_config,
+        }
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        t_start = time.perf_counter()
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        config = self.config()
+        fingerprints = [fingerprint(s.path) for s in self.sources]
+        ingest_fp = config_hash({"inputs": config["inputs"], "fingerprints": [f["blake2b"] for f in fingerprints],
+                                 "shard_size": self.shard_size, "max_record_bytes": self.max_record_bytes})
+        manifest = self.run.manifest()
+        manifest.update(
+            {
+                "purgemix": __version__,
+                "config": config,
+                "config_hash": config_hash(config),
+                "inputs": fingerprints,
+                "versions": package_versions(),
+                "executor": {"name": self.executor_name, "workers": self.workers},
+                "argv": sys.argv,
+            }
+        )
+        manifest.setdefault("stages", {})
+        self.run.write_manifest(manifest)
+        executor = make_executor(self.executor_name, self.workers)
+        try:
+            prev = self._ingest(executor, ingest_fp, manifest)
+            upstream = ingest_fp
+            for pos, stage in enumerate(self.stages, start=1):
+                upstream = stage.fingerprint(upstream)
+                prev = self._run_stage(executor, pos, stage, prev, upstream, manifest)
+            written = self._export(prev, upstream, manifest) if self.output else None
+        finally:
+            executor.close()
+        ledger = check_ledger(self.run)
+        atomic_write_json(self.run.path / "ledger.json", ledger)
+        manifest["ledger"] = {k: ledger[k] for k in ("balanced", "inputs", "outputs")}
+        manifest["elapsed_seconds"] = round(time.perf_counter() - t_start, 3)
+        self.run.write_manifest(manifest)
+        if not ledger["balanced"]:
+            raise LedgerError(f"ledger of {self.run.path} does not balance: {'; '.join(ledger['problems'][:5])}")
+        return self.summary(manifest, ledger, written)
+
+    def _announce(self, name: str) -> None:
+        if self.on_stage:
+            self.on_stage(name)
+
+    def _ingest(self, executor, fp: str, manifest: dict[str, Any]) -> StageDir:
+        out = self.run.stage(0, INGEST)
+        out.prepare(fp, self.force)
+        if out.complete:
+            return out
+        self._announce(INGEST)
+        t0 = time.perf_counter()
+        registry = IdRegistry()
+        index = 0
+        tasks_meta: list[tuple[int, Source]] = []
+
+        def tasks():
+            nonlocal index
+            for src, spec in zip(self.sources, self.inputs):
+                for rows in src.batches(self.shard_size):
+                    i = index
+                    index += 1
+                    tasks_meta.append((i, src))
+                    if out.is_done(i):
+                        yield (_done_counters, (str(out.path), i), {})
+                    else:
+                        yield (_ingest_and_write,
+                               (rows, str(out.path), i),
+                               {"source_name": src.name, "unit": src.unit, "mapping": spec.mapping,
+                                "shape": spec.shape})
+
+        counters = []
+        with progress_bar("ingest", total=None, unit="records") as bar:
+            results = executor.imap(_dispatch, ((t, {}) for t in tasks()))
+            for i, c in enumerate(results):
+                counters.append(c)
+                if self.strict and c.get("quarantined"):
+                    first = next(e for e in out.read_events(i) if e["outcome"] == "quarantined")
+                    unit = "line" if "line" in first else ("item" if "item" in first else "row")
+                    raise StrictError(f"{first['source']}:{first[unit]}: {first['reason']} (--strict stops at the first bad {unit})")
+                self._assign_ids(out, i, registry)
+                bar.advance(c["in"])
+        total = _sum_counters(counters)
+        total["shards"] = len(counters)
+        total["seconds"] = round(time.perf_counter() - t0, 3)
+        self._write_quarantine(out, len(counters))
+        out.mark_complete(total)
+        manifest["stages"][INGEST] = total
+        self.run.write_manifest(manifest)
+        return out
+
+    def _assign_ids(self, out: StageDir, index: int, registry: IdRegistry) -> None:
+        import numpy as np
+
+        hashes = np.load(out.path / f"{out.shard_name(index)}.ids.npy")
+        # Renames depend only on the order of ids, so recomputing them on resume gives the same.
+        renames = registry.assign(_LazyIds(out, index), hashes)
+        atomic_write_json(out.path / f"{out.shard_name(index)}.renames.json", renames)
+
+    def _write_quarantine(self, out: StageDir, n: int) -> None:
+        path = self.run.path / "quarantine.jsonl"
+        rows = (e for i in range(n) for e in out.read_events(i) if e["outcome"] == "quarantined")
+        with Writer(path, "jsonl") as w:
+            w.write(rows)
+
+    def _run_stage(self, executor, pos: int, stage: Stage, prev: StageDir, fp: str, manifest) -> StageDir:
+        out = self.run.stage(pos, stage.name)
+        out.prepare(fp, self.force)
+        if out.complete:
+            return out
+        self._announce(stage.name)
+        t0 = time.perf_counter()
+        n_in = prev.info()["shards"]
+        if isinstance(stage, GlobalStage):
+            counters = self._run_global(stage, prev, out)
+        else:
+            state = None
+            if isinstance(stage, FitMapStage):
+                state_path = out.path / "state.json"
+                if state_path.exists():
+                    state = read_json(state_path)
+                else:
+                    with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
+                        state = stage.fit(_counting(prev.iter_records(), bar))
+                    atomic_write_json(state_path, state)
+            pending = [i for i in range(n_in) if not out.is_done(i)]
+            with progress_bar(stage.name, total=n_in, unit="shards") as bar:
+                bar.advance(n_in - len(pending))
+                args = [((stage, str(prev.path), str(out.path), i, state), {}) for i in pending]
+                for _ in executor.map_shards(_process_shard, args):
+                    bar.advance(1)
+            counters = [out.done_info(i) for i in range(n_in)]
+        total = _sum_counters(counters)
+        total["shards"] = len(counters)
+        total["seconds"] = round(time.perf_counter() - t0, 3)
+        out.mark_complete(total)
+        manifest["stages"][stage.name] = total
+        self.run.write_manifest(manifest)
+        return out
+
+    def _run_global(self, stage: GlobalStage, prev: StageDir, out: StageDir) -> list[dict]:
+        # Global stages restart from their first shard; their expensive calls are cached.
+        for p in out.path.glob("*.done.json"):
+            p.unlink()
+        counters = []
+        with progress_bar(stage.name, total=None, unit="records") as bar:
+            for i, result in enumerate(stage.run(_counting(prev.iter_records(), bar))):
+                c = _count(0, result)
+                out.write_shard(i, result.records, result.events, c)
+                counters.append(c)
+        n_in = sum(prev.done_info(i)["out"] for i in range(prev.info()["shards"]))
+        if counters:
+            counters[0]["in"] = n_in
+        else:
+            out.write_shard(0, [], [], {"in": n_in, "out": 0})
+            counters = [{"in": n_in, "out": 0}]
+        return counters
+
+    def _export(self, prev: StageDir, upstream: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        assert self.output is not None
+        out = self.run.stage(len(self.stages) + 1, "export")
+        fp = config_hash({"upstream": upstream, "output": vars(self.output)})
+        out.prepare(fp, self.force)
+        target = Path(self.output.path)
+        if out.complete and target.exists() and out.info().get("output_bytes") == _size(target):
+            return out.info()
+        self._announce("export")
+        t0 = time.perf_counter()
+        events: list[dict] = []
+        kept_ids: list[str] = []
+        n_in = 0
+        with Writer(target, self.output.format) as w, progress_bar("export", total=prev.info()["shards"],
+                                                                  unit="shards") as bar:
+            for records in prev.iter_records():
+                n_in += len(records)
+                rows = []
+                for r in records:
+                    try:
+                        rows.append(export(r, self.output.shape))
+                        kept_ids.append(r["id"])
+                    except RecordError as e:
+                        events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
+                                       "reason": f"cannot be written as {self.output.shape}", "detail": str(e),
+                                       "record": r})
+                w.write(rows)
+                bar.advance(1)
+        info = {
+            "in": n_in,
+            "out": len(kept_ids),
+            "dropped": dict(Counter(e["reason"] for e in events)),
+            "shards": 1,
+            "output": str(target),
+            "output_bytes": _size(target),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        out.write_shard(0, [], events, info)
+        # The ledger's view of what was written: ids only (the file itself is the records).
+        atomic_write_json(out.path / "output_ids.json", kept_ids)
+        out.mark_complete(info)
+        manifest["stages"]["export"] = info
+        self.run.write_manifest(manifest)
+        return info
+
+    def summary(self, manifest: dict[str, Any], ledger: dict[str, Any], written: dict[str, Any] | None) -> dict:
+        dropped: Counter = Counter()
+        for name, c in manifest["stages"].items():
+            for reason, n in (c.get("dropped") or {}).items():
+                dropped[f"{name}:{reason}"] += n
+        ingest = manifest["stages"].get(INGEST, {})
+        return {
+            "command": self.command,
+            "read": ingest.get("in", 0),
+            "written": (written or {}).get("out", ledger["outputs"]),
+            "dropped": dict(dropped),
+            "merged": ledger["merged"],
+            "rewritten": ledger["rewritten"],
+            "quarantined": ingest.get("quarantined", 0),
+            "outputs": {
+                "data": (written or {}).get("output"),
+                "run_dir": str(self.run.path),
+                "manifest": str(self.run.manifest_path),
+                "quarantine": str(self.run.path / "quarantine.jsonl"),
+                "ledger": str(self.run.path / "ledger.json"),
+            },
+            "ledger_balanced": ledger["balanced"],
+            "elapsed_seconds": manifest["elapsed_seconds"],
+        }
+
+
+class _LazyIds:
+    """Ids of one ingest shard, read from disk only if a collision needs their text."""
+
+    def __init__(self, out: StageDir, index: int):
+        self.out, self.index, self._ids = out, index, None
+
+    def __getitem__(self, i: int) -> str:
+        if self._ids is None:
+            import zstandard
+
+            data = (self.out.path / f"{self.out.shard_name(self.index)}.records.jsonl.zst").read_bytes()
+            raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
+            self._ids = [orjson.loads(line)["id"] for line in raw.splitlines()]
+        return self._ids[i]
+
+
+def _done_counters(out_dir: str, index: int) -> dict[str, Any]:
+    return StageDir(Path(out_dir)).done_info(index)
+
+
+def _dispatch(fn, a, kw):
+    return fn(*a, **kw)
+
+
+def _counting(batches, bar):
+    for b in batches:
+        bar.advance(len(b))
+        yield b
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else -1

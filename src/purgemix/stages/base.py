@@ -1,0 +1,101 @@
+"""Stages: pure batch transforms that declare what they read and write.
+
+Three kinds, by how much of the data a stage must see:
+
+``MapStage``     records of one shard in, records + events out. Runs shard-parallel.
+``FitMapStage``  first ``fit`` over all records (in the driver, result persisted), then a
+                 shard-parallel ``process`` with that state (e.g. fitted priors, dedup decisions).
+``GlobalStage``  sees the whole stream and emits new batches (clustering, fusion); sequential,
+                 resumable through its own cache.
+
+A stage never knows which executor runs it. Events are the ledger: every record a stage does not
+pass through unchanged gets exactly one event (``dropped``/``merged``/``rewritten``), and every new
+record one ``created`` event naming its parents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Iterator
+
+import orjson
+
+from ..record import Record
+
+Event = dict[str, Any]
+TERMINAL = ("dropped", "merged", "rewritten")
+OUTCOMES = TERMINAL + ("created", "quarantined")
+
+
+@dataclass
+class Result:
+    records: list[Record] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def drop(self, record: Record, stage: str, reason: str, **detail: Any) -> None:
+        self.events.append({"id": record["id"], "outcome": "dropped", "stage": stage, "reason": reason, **detail})
+
+    def merge(self, record: Record, stage: str, into: str, reason: str, **detail: Any) -> None:
+        self.events.append(
+            {"id": record["id"], "outcome": "merged", "stage": stage, "into": into, "reason": reason, **detail}
+        )
+
+    def create(self, record: Record, stage: str, parents: list[str], **detail: Any) -> None:
+        self.records.append(record)
+        self.events.append({"id": record["id"], "outcome": "created", "stage": stage, "parents": parents, **detail})
+
+
+STAGES: dict[str, type["Stage"]] = {}
+
+
+def register_stage(cls: type["Stage"]) -> type["Stage"]:
+    if cls.name in STAGES and STAGES[cls.name] is not cls:
+        raise ValueError(f"stage name '{cls.name}' registered twice")
+    STAGES[cls.name] = cls
+    return cls
+
+
+class Stage:
+    name: ClassVar[str] = "stage"
+    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = "map"
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+
+    def params(self) -> dict[str, Any]:
+        """Everything that changes the stage's output; hashed into its fingerprint."""
+        return {}
+
+    def fingerprint(self, upstream: str = "") -> str:
+        payload = orjson.dumps(
+            {"name": self.name, "version": self.version, "params": self.params(), "upstream": upstream},
+            option=orjson.OPT_SORT_KEYS,
+            default=str,
+        )
+        return hashlib.blake2b(payload, digest_size=8).hexdigest()
+
+
+class MapStage(Stage):
+    kind = "map"
+
+    def process(self, records: list[Record]) -> Result:
+        raise NotImplementedError
+
+
+class FitMapStage(Stage):
+    kind = "fit_map"
+
+    def fit(self, batches: Iterable[list[Record]]) -> Any:
+        """Return a JSON-serialisable state computed over all records."""
+        raise NotImplementedError
+
+    def process(self, records: list[Record], state: Any) -> Result:
+        raise NotImplementedError
+
+
+class GlobalStage(Stage):
+    kind = "global"
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        raise NotImplementedError

@@ -1,0 +1,115 @@
+"""Ingest: raw rows of an input file -> validated canonical records, bad rows -> quarantine.
+
+The driver reads the file (cheap) and cuts it into shards of raw rows at fixed row counts, so
+shard boundaries are the same on every run and every executor; the parsing, validation and
+conversion of a shard runs in a worker (``ingest_shard``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from ..formats import Converter, RecordError
+from ..io.readers import RawRow, decode_json_line
+
+STAGE = "ingest"
+
+
+def _raw_text(payload: Any) -> dict[str, str]:
+    """Keep the bad row itself, so quarantine loses nothing (base64 when not UTF-8)."""
+    if payload is None:
+        return {}
+    if isinstance(payload, bytes):
+        try:
+            return {"raw": payload.decode("utf-8").rstrip("\n")}
+        except UnicodeDecodeError:
+            return {"raw_base64": base64.b64encode(payload).decode("ascii")}
+    import orjson
+
+    try:
+        return {"raw": orjson.dumps(payload, default=str).decode()}
+    except TypeError:
+        return {"raw": repr(payload)}
+
+
+def id_hash(record_id: str) -> int:
+    """64-bit key of an id, for the driver's compact seen-set (collision check of ids)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def ingest_shard(
+    rows: list[RawRow],
+    *,
+    source_name: str,
+    unit: str,
+    mapping: dict[str, str],
+    shape: str | None,
+) -> tuple[list[dict], list[dict], dict[str, Any], np.ndarray]:
+    convert = Converter(source_name, mapping, shape)
+    records: list[dict] = []
+    events: list[dict] = []
+    for row, payload, error in rows:
+        obj = payload
+        if error is None and isinstance(payload, bytes):
+            obj, error = decode_json_line(payload)
+        if error is None:
+            try:
+                record = convert(obj)
+            except RecordError as e:
+                error = str(e)
+            else:
+                record["lineage"].setdefault("ref", f"{source_name}:{row}")
+                records.append(record)
+                continue
+        events.append(
+            {
+                "outcome": "quarantined",
+                "stage": STAGE,
+                "source": source_name,
+                unit: row,
+                "ref": f"{source_name}:{row}",
+                "reason": error,
+                **_raw_text(payload),
+            }
+        )
+    counters = {"in": len(rows), "out": len(records), "quarantined": len(events)}
+    hashes = np.fromiter((id_hash(r["id"]) for r in records), dtype=np.int64, count=len(records))
+    return records, events, counters, hashes
+
+
+class IdRegistry:
+    """Makes ids unique across a run with 8 bytes per record (a sorted int64 array, not a set of
+    strings): the n-th repeat of an id gets the suffix ``.n``. Order-dependent, hence applied in
+    shard order by the driver, so ids are the same on every run and executor."""
+
+    def __init__(self) -> None:
+        self._seen = np.empty(0, dtype=np.int64)
+        self._repeats: dict[int, int] = {}
+
+    def assign(self, ids: list[str], hashes: np.ndarray) -> dict[str, str]:
+        renames: dict[str, str] = {}
+        if len(hashes) == 0:
+            return renames
+        pos = np.searchsorted(self._seen, hashes)
+        pos[pos >= len(self._seen)] = 0
+        seen_before = (self._seen[pos] == hashes) if len(self._seen) else np.zeros(len(hashes), bool)
+        uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+        repeated_inside = np.zeros(len(hashes), bool)
+        if (counts > 1).any():
+            first_set = set(first.tolist())
+            dup_hashes = set(uniq[counts > 1].tolist())
+            repeated_inside = np.fromiter(
+                ((h in dup_hashes and i not in first_set) for i, h in enumerate(hashes.tolist())), bool, len(hashes)
+            )
+        for i in np.flatnonzero(seen_before | repeated_inside).tolist():
+            h = int(hashes[i])
+            n = self._repeats.get(h, 0) + 1
+            self._repeats[h] = n
+            renames[str(i)] = f"{ids[i]}.{n}"
+        self._seen = np.union1d(self._seen, uniq)
+        return renames
