@@ -1,0 +1,80 @@
+"""The contracts of the model layer. Backends (embedded llama.cpp / transformers, OpenAI-compatible
+HTTP) and fakes implement them; every caller (rating, fusion, distillation, rewards) uses only these.
+
+Conversations are lists of ``{"role", "content"}`` dicts (the canonical record's ``messages``).
+A failed request is a result with ``error`` set, never an exception that loses the batch, and never
+a made-up text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 512
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Generation:
+    texts: list[str] = field(default_factory=list)  # n samples
+    finish_reasons: list[str] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cached: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.texts)
+
+
+@dataclass
+class ScoredResponse:
+    """Log-likelihood of a response: given its prompt (conditional) and alone (unconditional)."""
+
+    tokens: int = 0
+    loss_conditional: float | None = None  # mean NLL per response token given the prompt
+    loss_unconditional: float | None = None  # mean NLL per response token without the prompt
+    error: str | None = None
+
+    @property
+    def ifd(self) -> float | None:
+        if self.loss_conditional is None or not self.loss_unconditional:
+            return None
+        return self.loss_conditional / self.loss_unconditional
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str  # "<backend>:<model>", part of every cache key
+
+    def generate(self, conversations: Sequence[Messages], params: GenerationParams) -> list[Generation]:
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dim), rows L2-normalised."""
+        ...
