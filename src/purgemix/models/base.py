@@ -71,6 +71,35 @@ class LLM(Protocol):
 
 
 @runtime_checkable
+class LogProbScorer(Protocol):
+    """Backends that can score a response's tokens (embedded transformers; llama.cpp)."""
+
+    name: str
+
+    def score(self, prompts: Sequence[Messages], responses: Sequence[str]) -> list[ScoredResponse]:
+        """Mean NLL of each response given its prompt (chat template applied) and alone."""
+        ...
+
+
+@dataclass
+class UsageStats:
+    """What a model wrapper did in a run: goes into the run manifest."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    errors: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+@runtime_checkable
 class Embedder(Protocol):
     name: str
     dim: int

@@ -1,0 +1,1 @@
+"""Test helpers shipped with purgemix (a dummy OpenAI-compatible server)."""
