@@ -1,0 +1,459 @@
+"""Clustering of L2-normalised embeddings, vectorised numpy only (no scikit-learn needed).
+
+- ``kmeans``: spherical mini-batch k-means (Sculley's per-centre learning rate) followed by a few
+  full Lloyd passes computed in row chunks, so 100K x 384 embeddings with thousands of centres
+  fit in memory and run on two cores in minutes.
+- ``capacity_clusters``: LM-Mixup's capacity-constrained assignment. Capacities come from a
+  clipped normal and are adjusted to sum to N; points, in order of their best-centroid
+  similarity, go to the most similar centroid that still has room; clusters under the minimum
+  are dissolved and their members re-assigned.
+- ``choose_k``: the number of clusters by average silhouette (cosine distance) on a sample.
+- ``mmr``: maximal-marginal-relevance representatives of a cluster (central and diverse).
+- ``pair_related`` / ``random_pairs``: two-to-one fusion pairs (most related members first, or a
+  random control).
+- ``longtail``: mean cosine distance to the k nearest neighbours, min-max normalised.
+
+Every function takes a ``seed``; the same input gives the same output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+CHUNK = 4096  # rows per block of similarity computations
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def _chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def nearest_centroids(x: np.ndarray, centroids: np.ndarray, top: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (n, top) of the most similar centroids, best first, and their cosine similarities."""
+    n, k = len(x), len(centroids)
+    top = max(1, min(top, k))
+    idx = np.empty((n, top), dtype=np.int64)
+    sims = np.empty((n, top), dtype=np.float32)
+    ct = centroids.T.copy()
+    for s in _chunks(n):
+        block = x[s] @ ct
+        if top == 1:
+            best = block.argmax(axis=1)[:, None]
+        else:
+            part = np.argpartition(-block, top - 1, axis=1)[:, :top]
+            order = np.argsort(-np.take_along_axis(block, part, axis=1), axis=1, kind="stable")
+            best = np.take_along_axis(part, order, axis=1)
+        idx[s] = best
+        sims[s] = np.take_along_axis(block, best, axis=1)
+    return idx, sims
+
+
+@dataclass
+class KMeansResult:
+    centroids: np.ndarray  # (k, d), L2-normalised
+    labels: np.ndarray  # (n,)
+    similarity: np.ndarray  # (n,) cosine of each point to its centroid
+
+
+def kmeans(
+    x: np.ndarray,
+    k: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 2048,
+    steps: int | None = None,
+    lloyd: int = 2,
+) -> KMeansResult:
+    """Spherical k-means on L2-normalised rows: mini-batch steps, then ``lloyd`` full passes."""
+    x = normalize(x)
+    n = len(x)
+    if n == 0:
+        return KMeansResult(np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    k = max(1, min(int(k), n))
+    rng = np.random.default_rng(seed)
+    if k <= 64 and n <= 50_000:
+        centroids = _kmeans_pp(x, k, rng)
+    else:  # k-means++ is sequential in k; random distinct points are the practical init at scale
+        centroids = x[rng.choice(n, size=k, replace=False)].copy()
+    counts = np.zeros(k, dtype=np.float64)
+    if steps is None:
+        steps = min(200, max(10, 3 * math.ceil(n / batch_size)))
+    if n > batch_size:
+        for _ in range(steps):
+            batch = x[rng.integers(0, n, size=batch_size)]
+            labels = (batch @ centroids.T).argmax(axis=1)
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, labels, batch)
+            hits = np.bincount(labels, minlength=k).astype(np.float64)
+            counts += hits
+            m = hits > 0
+            eta = (hits[m] / counts[m])[:, None].astype(np.float32)
+            centroids[m] = (1 - eta) * centroids[m] + eta * (sums[m] / hits[m][:, None])
+            centroids = normalize(centroids)
+    labels, sims = None, None
+    for it in range(max(1, lloyd)):
+        idx, s = nearest_centroids(x, centroids)
+        labels, sims = idx[:, 0], s[:, 0]
+        if it == max(1, lloyd) - 1:
+            break
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, labels, x)
+        empty = np.bincount(labels, minlength=k) == 0
+        if empty.any():  # re-seed empty centres at the worst-fitting points
+            worst = np.argsort(sims)[: int(empty.sum())]
+            sums[empty] = x[worst]
+        centroids = normalize(sums)
+    return KMeansResult(centroids, labels, sims)
+
+
+def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    sample = x if len(x) <= 20_000 else x[rng.choice(len(x), 20_000, replace=False)]
+    first = int(rng.integers(len(sample)))
+    chosen = [first]
+    dist = np.clip(1.0 - sample @ sample[first], 0, None)
+    for _ in range(1, k):
+        total = dist.sum()
+        nxt = int(rng.integers(len(sample))) if total <= 0 else int(rng.choice(len(sample), p=dist / total))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.clip(1.0 - sample @ sample[nxt], 0, None))
+    return sample[chosen].copy()
+
+
+# --- capacity-constrained clustering (LM-Mixup) ------------------------------------------------
+
+
+@dataclass
+class CapacitySpec:
+    mean: float = 3.0
+    std: float = 1.0
+    min: int = 2
+    max: int = 5
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.min <= self.max):
+            raise ValueError(f"capacity bounds must satisfy 1 <= min <= max, got {self.min}, {self.max}")
+
+
+def capacities(n: int, spec: CapacitySpec, seed: int = 0, k: int | None = None) -> np.ndarray:
+    """Cluster sizes from a clipped normal, adjusted to sum to ``n`` (every size within bounds)."""
+    if n < spec.min:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = math.ceil(n / spec.max), n // spec.min
+    if k is None:
+        k = round(n / max(spec.mean, 1e-9))
+    k = int(min(max(k, lo), hi))
+    rng = np.random.default_rng(seed)
+    caps = np.clip(np.rint(rng.normal(spec.mean, spec.std, size=k)), spec.min, spec.max).astype(np.int64)
+    diff = n - int(caps.sum())
+    while diff != 0:
+        room = np.flatnonzero(caps < spec.max) if diff > 0 else np.flatnonzero(caps > spec.min)
+        take = rng.choice(room, size=min(abs(diff), len(room)), replace=False)
+        caps[take] += 1 if diff > 0 else -1
+        diff = n - int(caps.sum())
+    return caps
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # (n,), -1 = in no cluster
+    centroids: np.ndarray  # (k, d)
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    info: dict = field(default_factory=dict)
+
+    def members(self) -> list[np.ndarray]:
+        """Member indices of each non-empty cluster, ordered by cluster id."""
+        valid = np.flatnonzero(self.labels >= 0)
+        if len(valid) == 0:
+            return []
+        order = valid[np.argsort(self.labels[valid], kind="stable")]
+        bounds = np.flatnonzero(np.diff(self.labels[order])) + 1
+        return [g for g in np.split(order, bounds) if len(g)]
+
+
+def capacity_clusters(
+    x: np.ndarray,
+    spec: CapacitySpec | None = None,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    candidates: int = 16,
+) -> Clustering:
+    """LM-Mixup's capacity-constrained k-means (see the module docstring)."""
+    spec = spec or CapacitySpec()
+    x = normalize(x)
+    n = len(x)
+    caps = capacities(n, spec, seed=seed, k=k)
+    if len(caps) == 0:
+        return Clustering(np.full(n, -1, np.int64), np.zeros((0, x.shape[1] if x.ndim == 2 else 0), np.float32),
+                          info={"k": 0, "reason": f"{n} points < minimum cluster size {spec.min}"})
+    centroids, cand, cand_sim = _centroids_and_candidates(x, len(caps), seed, candidates)
+    k = len(centroids)
+    room = caps.copy()
+    labels = np.full(n, -1, dtype=np.int64)
+    order = np.argsort(-cand_sim[:, 0], kind="stable")
+    leftover: list[int] = []
+    for i in order.tolist():
+        for c in cand[i].tolist():
+            if room[c] > 0:
+                room[c] -= 1
+                labels[i] = c
+                break
+        else:
+            leftover.append(i)
+    _assign_leftovers(x, centroids, labels, room, leftover)
+    # dissolve clusters under the minimum and re-assign their members
+    sizes = np.bincount(labels[labels >= 0], minlength=k)
+    small = (sizes > 0) & (sizes < spec.min)
+    dissolved = int(small.sum())
+    if dissolved:
+        members = np.flatnonzero(small[np.maximum(labels, 0)] & (labels >= 0))
+        labels[members] = -1
+        room = np.where(small | (sizes == 0), 0, np.maximum(spec.max - sizes, 0))
+        _assign_leftovers(x, centroids, labels, room, members.tolist(), allow_overflow=True)
+    sizes = np.bincount(labels[labels >= 0], minlength=k)
+    info = {"k": int((sizes > 0).sum()), "capacity": vars(spec) | {}, "dissolved": dissolved,
+            "size_min": int(sizes[sizes > 0].min()) if (sizes > 0).any() else 0,
+            "size_max": int(sizes.max()) if k else 0}
+    return Clustering(labels, centroids, sizes, info)
+
+
+FLAT_MAX_K = 512  # above this many centres, fit two-level (coarse groups, then centres inside)
+
+
+def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int):
+    """Centroids and, per point, its most similar centroids (best first) with their cosines.
+
+    With many centres (LM-Mixup's N/3 at 100K points is ~33K) a flat fit costs n*k*d per pass;
+    instead points are first grouped by a coarse k-means (about sqrt(k) groups) and each group
+    gets centres in proportion to its size, fitted on its own members. A point's candidates are
+    then the centres of its group (the greedy assignment falls back to all centres with room)."""
+    n = len(x)
+    if k <= FLAT_MAX_K or n < 4 * FLAT_MAX_K:
+        km = kmeans(x, k, seed=seed)
+        cand, sims = nearest_centroids(x, km.centroids, top=candidates)
+        return km.centroids, cand, sims
+    groups = kmeans(x, max(2, int(round(math.sqrt(k)))), seed=seed, lloyd=2)
+    members = [np.flatnonzero(groups.labels == g) for g in range(len(groups.centroids))]
+    members = [m for m in members if len(m)]
+    sizes = np.array([len(m) for m in members], dtype=np.float64)
+    ks = np.maximum(1, np.floor(k * sizes / n)).astype(np.int64)
+    ks = np.minimum(ks, sizes.astype(np.int64))
+    short = k - int(ks.sum())
+    if short > 0:  # hand the remaining centres to the groups with the most points per centre
+        order = np.argsort(-(sizes / ks), kind="stable")
+        for g in order[: min(short, len(order))]:
+            if ks[g] < sizes[g]:
+                ks[g] += 1
+    top = max(1, candidates)
+    cand = np.zeros((n, top), dtype=np.int64)
+    cand_sim = np.full((n, top), -np.inf, dtype=np.float32)
+    parts, offset = [], 0
+    for g, (m, kg) in enumerate(zip(members, ks.tolist())):
+        km = kmeans(x[m], kg, seed=seed + g)
+        c_idx, c_sim = nearest_centroids(x[m], km.centroids, top=top)
+        width = c_idx.shape[1]
+        cand[m, :width] = c_idx + offset
+        cand_sim[m, :width] = c_sim
+        if width < top:  # pad with the best one (harmless duplicates)
+            cand[m, width:] = cand[m, :1]
+            cand_sim[m, width:] = cand_sim[m, :1]
+        parts.append(km.centroids)
+        offset += len(km.centroids)
+    return np.concatenate(parts), cand, cand_sim
+
+
+def _assign_leftovers(x, centroids, labels, room, points: list[int], allow_overflow: bool = False) -> None:
+    """Each point in turn to the most similar centroid with room (all of them at once per block)."""
+    if not points:
+        return
+    pts = np.asarray(points, dtype=np.int64)
+    for s in _chunks(len(pts), 1024):
+        block = pts[s]
+        sims = x[block] @ centroids.T
+        for row, i in enumerate(block.tolist()):
+            open_ = room > 0
+            if not open_.any():
+                if not allow_overflow:
+                    raise RuntimeError("capacity assignment ran out of room (capacities do not sum to N)")
+                c = int(sims[row].argmax())
+            else:
+                c = int(np.where(open_, sims[row], -np.inf).argmax())
+                room[c] -= 1
+            labels[i] = c
+
+
+# --- number of clusters by silhouette ----------------------------------------------------------
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Average silhouette with cosine distance (points in singleton clusters count 0)."""
+    x = normalize(x)
+    uniq, lab = np.unique(labels, return_inverse=True)
+    if len(uniq) < 2 or len(uniq) >= len(x):
+        return 0.0
+    dist = 1.0 - x @ x.T
+    onehot = np.zeros((len(x), len(uniq)), dtype=np.float32)
+    onehot[np.arange(len(x)), lab] = 1.0
+    sums = dist @ onehot  # (n, k) total distance to each cluster
+    counts = onehot.sum(axis=0)
+    own = counts[lab]
+    a = np.where(own > 1, sums[np.arange(len(x)), lab] / np.maximum(own - 1, 1), 0.0)
+    mean_other = sums / counts[None, :]
+    mean_other[np.arange(len(x)), lab] = np.inf
+    b = mean_other.min(axis=1)
+    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
+def choose_k(
+    x: np.ndarray, ks: Sequence[int], *, sample: int = 2000, seed: int = 0
+) -> tuple[int, dict[int, float]]:
+    """The k with the highest average silhouette, each k fitted on all points and scored on a sample."""
+    x = normalize(x)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(x), size=min(sample, len(x)), replace=False))
+    scores: dict[int, float] = {}
+    for k in sorted({int(k) for k in ks if 2 <= int(k) < len(x)}):
+        km = kmeans(x, k, seed=seed)
+        scores[k] = round(silhouette(x[idx], km.labels[idx]), 6)
+    if not scores:
+        return 1, {}
+    best = max(scores, key=lambda k: (scores[k], -k))
+    return best, scores
+
+
+def default_ks(n: int, count: int = 6) -> list[int]:
+    """Candidate ks spread geometrically between 2 and n / 5 (few dozen members per cluster)."""
+    hi = max(2, n // 5)
+    return sorted({int(round(v)) for v in np.geomspace(2, hi, num=count)})
+
+
+# --- representatives and pairs -----------------------------------------------------------------
+
+
+def mmr(x: np.ndarray, members: np.ndarray, count: int, *, lam: float = 0.7,
+        centroid: np.ndarray | None = None) -> np.ndarray:
+    """``count`` members by maximal marginal relevance: relevance = cosine to the centroid,
+    redundancy = max cosine to the already chosen ones. Returns member indices, in pick order."""
+    members = np.asarray(members)
+    if len(members) == 0 or count <= 0:
+        return members[:0]
+    v = x[members]
+    c = normalize((v.mean(axis=0) if centroid is None else centroid)[None, :])[0]
+    rel = v @ c
+    count = min(count, len(members))
+    chosen = [int(rel.argmax())]
+    red = v @ v[chosen[0]]
+    taken = np.zeros(len(members), bool)
+    taken[chosen[0]] = True
+    while len(chosen) < count:
+        score = np.where(taken, -np.inf, lam * rel - (1 - lam) * red)
+        j = int(score.argmax())
+        chosen.append(j)
+        taken[j] = True
+        red = np.maximum(red, v @ v[j])
+    return members[chosen]
+
+
+def pair_related(
+    x: np.ndarray, members: np.ndarray, *, min_similarity: float = -1.0, block: int = 1024, seed: int = 0
+) -> tuple[list[tuple[int, int, float]], np.ndarray]:
+    """Pair the most related members (rounds of mutual nearest neighbours, which includes the
+    globally most similar pair each round). Returns ``(i, j, cosine)`` triples and the unpaired."""
+    members = np.asarray(members, dtype=np.int64)
+    pairs: list[tuple[int, int, float]] = []
+    unpaired: list[np.ndarray] = []
+    for grp in _blocks(x, members, block, seed):
+        p, u = _pair_block(x, grp, min_similarity)
+        pairs.extend(p)
+        unpaired.append(u)
+    left = np.concatenate(unpaired) if unpaired else members[:0]
+    return pairs, left
+
+
+def _blocks(x: np.ndarray, members: np.ndarray, block: int, seed: int, depth: int = 0) -> Iterator[np.ndarray]:
+    """Split a large group into nearby sub-groups of at most ``block`` members (recursive k-means)."""
+    if len(members) <= block:
+        yield members
+        return
+    if depth >= 4:
+        for s in _chunks(len(members), block):
+            yield members[s]
+        return
+    km = kmeans(x[members], math.ceil(len(members) / block) + 1, seed=seed, lloyd=2)
+    for c in range(len(km.centroids)):
+        sub = members[km.labels == c]
+        if len(sub):
+            yield from _blocks(x, sub, block, seed, depth + 1)
+
+
+def _pair_block(x: np.ndarray, members: np.ndarray, min_similarity: float):
+    m = len(members)
+    if m < 2:
+        return [], members
+    v = x[members]
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    alive = np.ones(m, bool)
+    pairs: list[tuple[int, int, float]] = []
+    while alive.sum() >= 2:
+        masked = np.where(alive[None, :] & alive[:, None], sims, -np.inf)
+        nn = masked.argmax(axis=1)
+        best = masked[np.arange(m), nn]
+        idx = np.flatnonzero(alive & (nn[nn] == np.arange(m)) & (np.arange(m) < nn) & (best >= min_similarity))
+        if len(idx) == 0:
+            break
+        for i in idx.tolist():
+            j = int(nn[i])
+            pairs.append((int(members[i]), int(members[j]), float(sims[i, j])))
+        alive[idx] = False
+        alive[nn[idx]] = False
+    return pairs, members[alive]
+
+
+def random_pairs(members: np.ndarray, *, seed: int = 0) -> tuple[list[tuple[int, int, float]], np.ndarray]:
+    """Control: members shuffled and paired consecutively (similarity not computed: NaN)."""
+    members = np.asarray(members, dtype=np.int64)
+    perm = np.random.default_rng(seed).permutation(members)
+    n2 = len(perm) - len(perm) % 2
+    pairs = [(int(perm[i]), int(perm[i + 1]), float("nan")) for i in range(0, n2, 2)]
+    return pairs, perm[n2:]
+
+
+# --- long-tail score ---------------------------------------------------------------------------
+
+
+def longtail(x: np.ndarray, k: int = 15, *, reference: np.ndarray | None = None) -> np.ndarray:
+    """Mean cosine distance to the ``k`` nearest neighbours (in ``reference``, default the same
+    points, self excluded), min-max normalised to [0, 1]. Brute force in row chunks."""
+    x = normalize(x)
+    ref = x if reference is None else normalize(reference)
+    same = reference is None
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    kk = max(1, min(k, len(ref) - (1 if same else 0)))
+    out = np.empty(n, dtype=np.float32)
+    for s in _chunks(n, 2048):
+        sims = x[s] @ ref.T
+        if same:
+            sims[np.arange(s.stop - s.start), np.arange(s.start, s.stop)] = -np.inf
+        if kk >= sims.shape[1]:
+            top = sims if not same else np.where(np.isinf(sims), np.nan, sims)
+            out[s] = 1.0 - np.nanmean(top, axis=1)
+        else:
+            top = -np.partition(-sims, kk - 1, axis=1)[:, :kk]
+            out[s] = 1.0 - top.mean(axis=1)
+    lo, hi = float(out.min()), float(out.max())
+    return np.zeros(n, np.float32) if hi - lo < 1e-12 else ((out - lo) / (hi - lo)).astype(np.float32)

@@ -1,0 +1,172 @@
+"""Text helpers shared by fusion and distillation: record views, embedding, new records, tolerant
+parsing of generated pairs and key terms."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..models.base import Embedder
+from ..record import Record, content_hash, first_turn, make_record, response_of
+
+NEW_SPLIT = "new"
+
+
+def prompt_of(record: Record) -> str:
+    """The full first user turn (instruction plus any input)."""
+    return first_turn(record, "user")
+
+
+def pair_text(record: Record) -> str:
+    """What is embedded for clustering: ``instruction + "\\n" + response``."""
+    return prompt_of(record) + "\n" + response_of(record)
+
+
+def embed_texts(embedder: Embedder, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    parts = [np.asarray(embedder.embed(list(texts[i:i + batch_size])), dtype=np.float32)
+             for i in range(0, len(texts), batch_size)]
+    if not parts:
+        return np.zeros((0, int(getattr(embedder, "dim", 0))), dtype=np.float32)
+    return np.concatenate(parts)
+
+
+def embed_records(embedder: Embedder, records: Sequence[Record], batch_size: int = 256) -> np.ndarray:
+    return embed_texts(embedder, [pair_text(r) for r in records], batch_size)
+
+
+def new_record(instruction: str, response: str, parents: Sequence[str], *, stage: str,
+               lineage: dict[str, Any], source: str | None = None) -> Record:
+    """A created record: single-turn pair, id from its content and its parents (unique per stage)."""
+    messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
+    rid = content_hash(messages, extra=f"{stage}|" + "|".join(parents))
+    return make_record(messages, id=rid, source=source or f"purgemix:{stage}",
+                       meta={"_split": NEW_SPLIT},
+                       lineage={"derived_from": list(parents), "stage": stage, **lineage})
+
+
+# --- tolerant parsing ---------------------------------------------------------------------------
+
+_TAG = r"<{0}>\s*(.*?)\s*(?:</{0}>|$)"
+_HEADINGS = re.compile(
+    r"^\s*(?:#+\s*|\*\*)?(instruction|question|q)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(?P<ins>.*?)\s*"
+    r"^\s*(?:#+\s*|\*\*)?(response|answer|output|a)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(?P<res>.*)\Z",
+    re.S | re.I | re.M,
+)
+
+
+def parse_pair(text: str) -> tuple[str, str] | None:
+    """Instruction and response from a generation: ``<instruction>…</instruction><response>…
+    </response>`` tags, or ``Instruction:``/``Response:`` (also ``Q:``/``A:``) headings, or a JSON
+    object with those keys. ``None`` when none of these shapes is found."""
+    if not text:
+        return None
+    ins = re.search(_TAG.format("instruction"), text, re.S | re.I)
+    res = re.search(_TAG.format("response"), text, re.S | re.I)
+    if ins and res and ins.group(1).strip() and res.group(1).strip():
+        return ins.group(1).strip(), _strip_closing(res.group(1).strip())
+    obj = first_json_object(text)
+    if isinstance(obj, dict):
+        lower = {str(k).lower(): v for k, v in obj.items()}
+        i = lower.get("instruction") or lower.get("question")
+        r = lower.get("response") or lower.get("answer") or lower.get("output")
+        if isinstance(i, str) and isinstance(r, str) and i.strip() and r.strip():
+            return i.strip(), r.strip()
+    m = _HEADINGS.search(text)
+    if m and m.group("ins").strip() and m.group("res").strip():
+        return m.group("ins").strip(), m.group("res").strip()
+    return None
+
+
+def _strip_closing(text: str) -> str:
+    return re.sub(r"\s*</?(response|instruction)>\s*$", "", text, flags=re.I).strip()
+
+
+def first_json_object(text: str) -> Any:
+    """The first balanced ``{...}`` in ``text`` that parses as JSON (after light repairs: code
+    fences, trailing commas, single quotes, Python literals). ``None`` when there is none."""
+    if not text:
+        return None
+    start = text.find("{")
+    while start != -1:
+        depth, in_str, esc = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == '"':
+                    in_str = False
+                continue
+            if ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    obj = _loads_lenient(text[start:i + 1])
+                    if obj is not None:
+                        return obj
+                    break
+        start = text.find("{", start + 1)
+    return None
+
+
+def _loads_lenient(s: str) -> Any:
+    for candidate in (s, re.sub(r",\s*([}\]])", r"\1", s)):
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            pass
+    fixed = re.sub(r",\s*([}\]])", r"\1", s)
+    fixed = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", fixed)))
+    if "'" in fixed and '"' not in fixed:
+        fixed = fixed.replace("'", '"')
+    try:
+        return json.loads(fixed)
+    except ValueError:
+        return None
+
+
+# --- key terms ----------------------------------------------------------------------------------
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just let me
+    more most my myself no nor not now of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they this
+    those through to too under until up very was we were what when where which while who whom why will
+    with would you your yours yourself yourselves please write give explain describe provide list make
+    tell following using use used given answer question response instruction example one two
+    something thing things way many much well like get also may might must shall within without
+    """.split()
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'\-]*[A-Za-z0-9]|\d+(?:[.,]\d+)?")
+
+
+def key_terms(text: str, limit: int = 8) -> list[str]:
+    """Salient terms of a text: numbers, capitalised words and long content words (lower-cased),
+    ranked by a simple salience (number > capitalised mid-sentence > length) then first position."""
+    seen: dict[str, tuple[float, int]] = {}
+    for pos, m in enumerate(_WORD.finditer(text)):
+        w = m.group(0)
+        lw = w.lower()
+        if lw in STOPWORDS or (len(lw) < 4 and not w[0].isdigit()):
+            continue
+        start = m.start()
+        mid_sentence = start > 0 and not re.search(r"[.!?:\n]\s*$", text[max(0, start - 3):start])
+        sal = 3.0 if w[0].isdigit() else (2.0 if w[0].isupper() and mid_sentence else 0.0) + min(len(lw), 12) / 12
+        if lw not in seen or seen[lw][0] < sal:
+            seen[lw] = (sal, seen.get(lw, (0, pos))[1])
+    ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+    return [w for w, _ in ranked[:limit]]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
