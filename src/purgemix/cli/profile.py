@@ -1,9 +1,69 @@
-"""purgemix profile DATA (placeholder replaced by the profile module)."""
+"""purgemix profile DATA...: what is in a dataset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ..formats import SHAPES, parse_mapping
+from .common import (ExecutorOpt, ForceOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
+                     WorkersOpt, default_run_dir, emit, fail, friendly_errors)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    @friendly_errors
+    def profile(
+        paths: list[str] = typer.Argument(..., help="Input file(s); builtin:alpaca-eval for the bundled example.",
+                                          metavar="DATA..."),
+        out_dir: Path = typer.Option(None, "--out-dir", "-o",
+                                     help="Where profile.json and profile.html go (default: the run directory)."),
+        tokenizer: str = typer.Option("regex", "--tokenizer",
+                                      help="Token counter: regex (no dependency) or hf:PATH/TO/tokenizer.json."),
+        by: str = typer.Option(None, "--by", help="Also count the values of this source field, e.g. category."),
+        top: int = typer.Option(20, "--top", min=1, help="Leading words (and --by values) to list."),
+        bins: int = typer.Option(30, "--bins", min=2, max=200, help="Histogram bins in the HTML page and JSON."),
+        shape: str = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)} (default: detect)."),
+        mapping: list[str] = MapOpt,
+        in_format: str = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf."),
+        strict: bool = StrictOpt,
+        workers: int = WorkersOpt,
+        executor: str = ExecutorOpt,
+        run_dir: Path = RunDirOpt,
+        force: bool = ForceOpt,
+        shard_size: int = ShardOpt,
+        max_record_bytes: int = MaxBytesOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
+        from ..datasets_builtin import resolve
+        from ..pipeline import InputSpec, Pipeline, config_hash
+        from ..profile import profile_pipeline
+        from ..profile_report import print_tables
+        from ..progress import console
+        from ..tokens import tokenizer as make_tokenizer
+
+        try:
+            make_tokenizer(tokenizer)
+        except (ValueError, OSError, ImportError) as e:
+            fail(str(e), 2)
+        maps = parse_mapping(mapping)
+        pipe = Pipeline(
+            [InputSpec(resolve(p), in_format, maps, shape) for p in paths],
+            [],
+            None,
+            run_dir or ".",
+            executor=executor, workers=workers, shard_size=shard_size, strict=strict, force=force,
+            max_record_bytes=max_record_bytes, command="profile",
+        )
+        if run_dir is None:
+            pipe.run.path = default_run_dir("profile", config_hash(pipe.config()))
+        summary = profile_pipeline(pipe, out_dir=out_dir, tokenizer=tokenizer, by=by, top=max(top, 30), bins=bins)
+        print_tables(summary["profile"], console, top=top)
+        console.print(f"[green]done[/] in {summary['elapsed_seconds']:.1f}s: read {summary['read']:,}, "
+                      f"profiled {summary['records']:,}"
+                      + (f", quarantined {summary['quarantined']:,}" if summary["quarantined"] else ""))
+        for k, v in summary["outputs"].items():
+            console.print(f"  {k}: {v}")
+        emit(summary, as_json)
