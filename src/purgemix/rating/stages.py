@@ -65,3 +65,84 @@ class RateStage(GlobalStage):
 def usage_of(obj: Any) -> dict[str, Any] | None:
     stats = getattr(obj, "stats", None)
     return stats.as_dict() if stats is not None and hasattr(stats, "as_dict") else None
+
+
+def embed_text(record: Record) -> str:
+    """What rating-related stages embed: the conversation's turns joined by newlines."""
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] != "system")
+
+
+class CurateStage(GlobalStage):
+    """The statistical prior over a rated pool: ``{prefix}.curated`` (corrected 0–5 score),
+    ``{prefix}.confidence`` (posterior of the corrected class) and ``{prefix}.longtail`` (0–1).
+    Records without a parsed score keep none (they still get a long-tail score)."""
+
+    name = "curate"
+    version = "1"
+    reads = ("messages", "scores.ds2.score")
+    writes = ("scores.ds2.curated", "scores.ds2.confidence", "scores.ds2.longtail")
+
+    def __init__(self, embedder: str = "minilm", *, score_key: str = "ds2.score", prefix: str = "ds2", k: int = 10,
+                 threshold: float = 0.5, temperature: float = 0.5, longtail_k: int = 10, classes: int = 6,
+                 emb: Any = None):
+        self.embedder = embedder
+        self.score_key = score_key
+        self.prefix = prefix
+        self.k = k
+        self.threshold = threshold
+        self.temperature = temperature
+        self.longtail_k = longtail_k
+        self.classes = classes
+        self._emb = emb
+        self.report: dict[str, Any] = {}
+
+    def params(self) -> dict[str, Any]:
+        return {"embedder": self.embedder, "score_key": self.score_key, "prefix": self.prefix, "k": self.k,
+                "threshold": self.threshold, "temperature": self.temperature, "longtail_k": self.longtail_k,
+                "classes": self.classes}
+
+    @property
+    def emb(self):
+        if self._emb is None:
+            from ..models import load_embedder
+
+            self._emb = load_embedder(self.embedder)
+        return self._emb
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        import numpy as np
+
+        from .correction import curate, knn, longtail_score
+
+        records = [r for b in batches for r in b]
+        if not records:
+            return
+        vecs = self.emb.embed([embed_text(r) for r in records])
+        rated = [i for i, r in enumerate(records) if isinstance((r.get("scores") or {}).get(self.score_key), (int, float))]
+        _, sims_all = knn(vecs, self.longtail_k)
+        tail = longtail_score(sims_all)
+        curated: dict[int, tuple[int, float]] = {}
+        if len(rated) >= 3:
+            raw = np.array([int(records[i]["scores"][self.score_key]) for i in rated])
+            raw = np.clip(raw, 0, self.classes - 1)
+            c = curate(raw, vecs[rated], K=self.classes, k=self.k, threshold=self.threshold,
+                       temperature=self.temperature, longtail_k=self.longtail_k)
+            for j, i in enumerate(rated):
+                curated[i] = (int(c.curated[j]), float(c.confidence[j]))
+            self.report = {"rated": len(rated), "unrated": len(records) - len(rated),
+                           "changed": int(c.changed.sum()), "transition_matrix": np.round(c.T, 4).tolist(),
+                           "prior": np.round(c.prior, 4).tolist(), "fit_loss": c.loss,
+                           "raw_histogram": np.bincount(raw, minlength=self.classes).tolist(),
+                           "curated_histogram": np.bincount(c.curated, minlength=self.classes).tolist()}
+        else:
+            self.report = {"rated": len(rated), "unrated": len(records) - len(rated), "note": "too few rated records"}
+        out = []
+        for i, r in enumerate(records):
+            scores = dict(r.get("scores") or {})
+            scores[f"{self.prefix}.longtail"] = round(float(tail[i]), 6)
+            if i in curated:
+                scores[f"{self.prefix}.curated"], conf = curated[i]
+                scores[f"{self.prefix}.confidence"] = round(conf, 6)
+            out.append({**r, "scores": scores})
+        for s in range(0, len(out), 10_000):
+            yield Result(records=out[s:s + 10_000])

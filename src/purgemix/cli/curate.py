@@ -1,0 +1,57 @@
+"""purgemix curate IN -o OUT: correct rated scores with the statistical prior, add long-tail scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import ForceOpt, JsonOpt, RunDirOpt, default_run_dir, emit, fail, friendly_errors, report_summary
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly_errors
+    def curate(
+        inputs: list[str] = typer.Argument(..., help="Rated file(s) (output of purgemix rate).", metavar="IN..."),
+        output: str = typer.Option(..., "--output", "-o", help="Output file (messages JSONL keeps the scores)."),
+        embedder: str = typer.Option("minilm", "--embedder", "-e", help="minilm | static | st:PATH | openai:URL#MODEL."),
+        score_key: str = typer.Option("ds2.score", "--score", help="The raw 0-5 score to correct."),
+        k: int = typer.Option(10, "--k", min=2, help="Neighbours voting in the correction."),
+        threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
+                                        help="Accept a corrected score when its posterior is at least this."),
+        longtail_k: int = typer.Option(10, "--longtail-k", min=1, help="Neighbours of the long-tail score."),
+        run_dir: Path = RunDirOpt,
+        force: bool = ForceOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Estimate the score-transition matrix from nearest-neighbour agreement and correct every score
+        (raw kept as ds2.score, corrected as ds2.curated, plus ds2.confidence and ds2.longtail)."""
+        from ..models.registry import ModelNotAvailable
+        from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..progress import console
+        from ..rating.stages import CurateStage
+
+        prefix = score_key.rsplit(".", 1)[0] if "." in score_key else score_key
+        stage = CurateStage(embedder, score_key=score_key, prefix=prefix, k=k, threshold=threshold,
+                            longtail_k=longtail_k)
+        try:
+            stage.emb  # load now: a missing model is a clear error, not a traceback mid-run
+        except ModelNotAvailable as e:
+            fail(str(e), 2)
+        pipe = Pipeline([InputSpec(p) for p in inputs], [stage], OutputSpec(output, "messages", None),
+                        run_dir or ".", force=force, command="curate")
+        if run_dir is None:
+            pipe.run.path = default_run_dir("curate", config_hash(pipe.config()))
+        summary = pipe.execute()
+        if stage.report:
+            manifest = pipe.run.manifest()
+            manifest.setdefault("models", {})["curate"] = stage.report
+            pipe.run.write_manifest(manifest)
+            summary["curation"] = stage.report
+            rep = stage.report
+            if "changed" in rep:
+                console.print(f"  curated {rep['rated']:,} rated records: {rep['changed']:,} scores corrected; "
+                              f"raw {rep['raw_histogram']} -> curated {rep['curated_histogram']}")
+        report_summary(summary)
+        emit(summary, as_json)
