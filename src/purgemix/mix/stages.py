@@ -1,0 +1,408 @@
+"""Pipeline stages of neural reconstruction.
+
+``semdedup`` (FitMapStage)  semantic duplicates merged into the best-scored member they duplicate.
+``fuse``     (GlobalStage)  ENTP: LQ pool -> clusters -> related pairs -> fused pairs (with the
+                            feedback loop); controls: random pairing, 1-to-1 rewrite, no feedback.
+``distil``   (GlobalStage)  LM-Mixup: LQ pool -> capacity-constrained clusters -> one pair each,
+                            best-of-N by the three rewards.
+``mix``      (GlobalStage)  new pairs at or above a quality cut, ranked, mixed with HQ at a ratio up
+                            to a target size, final dedup.
+
+Ledger: a consumed parent is ``merged`` into the new record; a new record that fails its checks is
+``created`` (naming its parents) and then ``dropped`` with its reasons and text in the event; its
+parents pass through unchanged (with ``meta._mix_failed``) for a later stage to decide. Records
+these stages do not touch pass through with no event.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..models.base import LLM, Embedder
+from ..record import Record, response_of
+from ..stages.base import FitMapStage, GlobalStage, Result, register_stage
+from .checks import SymbolicChecks
+from .cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr, pair_related, \
+    random_pairs
+from .dedup import semantic_duplicates
+from .distil import DistilConfig, Distiller, QualityFn
+from .fuse import FusionConfig, Fuser
+from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix
+from .templates import TemplateSet
+from .text import embed_records, new_record
+
+
+def _collect(batches: Iterable[list[Record]]) -> list[Record]:
+    return [r for b in batches for r in b]
+
+
+def _name(obj: Any) -> str | None:
+    return None if obj is None else str(getattr(obj, "name", type(obj).__name__))
+
+
+def _emit(passthrough: list[Record], final: Result, shard_size: int) -> Iterator[Result]:
+    """Pass-through records in shards, then the new records with every event."""
+    for i in range(0, len(passthrough), max(1, shard_size)):
+        yield Result(records=passthrough[i:i + shard_size])
+    yield final
+
+
+def _created_then_dropped(result: Result, record: Record, stage: str, parents: list[str], reason: str,
+                          **detail: Any) -> None:
+    """A new record that failed: its creation and its drop (text kept in the event for audit)."""
+    result.events.append({"id": record["id"], "outcome": "created", "stage": stage, "parents": parents})
+    result.drop(record, stage, reason, record=record, **detail)
+
+
+def _annotate_failed(records: Sequence[Record], stage: str, reason: str) -> None:
+    for r in records:
+        r["meta"]["_mix_failed"] = {"stage": stage, "reason": reason}
+
+
+def _quality_scores(quality: QualityFn | None, pairs: list[tuple[str, str]]) -> list[float | None]:
+    if quality is None or not pairs:
+        return [None] * len(pairs)
+    out = list(quality(pairs))
+    if len(out) != len(pairs):
+        raise ValueError(f"quality callable returned {len(out)} values for {len(pairs)} pairs")
+    return [None if v is None else float(v) for v in out]
+
+
+# --- semantic dedup ---------------------------------------------------------------------------
+
+
+@register_stage
+class SemDedupStage(FitMapStage):
+    """SemDeDup: within k-means clusters, cosine >= threshold are duplicates; the best member by
+    ``scores[score_key]`` (ties: longer response, then input order) is kept, the others are merged
+    into it with ``duplicate_of``."""
+
+    name = "semdedup"
+    version = "1"
+    reads = ("messages", "scores")
+    writes = ()
+
+    def __init__(self, embedder: Embedder, *, threshold: float = 0.95, score_key: str | None = None,
+                 cluster_size: int = 1000, seed: int = 0, batch_size: int = 256):
+        self.embedder = embedder
+        self.threshold = threshold
+        self.score_key = score_key
+        self.cluster_size = cluster_size
+        self.seed = seed
+        self.batch_size = batch_size
+
+    def params(self) -> dict[str, Any]:
+        return {"embedder": _name(self.embedder), "threshold": self.threshold, "score_key": self.score_key,
+                "cluster_size": self.cluster_size, "seed": self.seed}
+
+    def __getstate__(self) -> dict[str, Any]:  # workers only need the fitted state
+        return {k: v for k, v in self.__dict__.items() if k != "embedder"} | {"embedder": None}
+
+    def fit(self, batches: Iterable[list[Record]]) -> dict[str, Any]:
+        records = _collect(batches)
+        if not records:
+            return {"duplicate_of": {}}
+        x = embed_records(self.embedder, records, self.batch_size)
+        n = len(records)
+        score = np.zeros(n)
+        if self.score_key:
+            score = np.array([_num(r["scores"].get(self.score_key), -math.inf) for r in records])
+        # ties: longer response first (tiny weight below any score difference), then input order
+        length = np.array([len(response_of(r)) for r in records], dtype=np.float64)
+        rank_score = np.lexsort((-np.arange(n), length, score))  # ascending: worst first
+        order_score = np.empty(n)
+        order_score[rank_score] = np.arange(n)
+        dup = semantic_duplicates(x, order_score, threshold=self.threshold, cluster_size=self.cluster_size,
+                                  seed=self.seed)
+        out: dict[str, Any] = {}
+        for i in np.flatnonzero(dup >= 0).tolist():
+            j = int(dup[i])
+            out[records[i]["id"]] = [records[j]["id"], round(float(x[i] @ x[j]), 4)]
+        return {"duplicate_of": out, "n": n}
+
+    def process(self, records: list[Record], state: dict[str, Any]) -> Result:
+        dups = state["duplicate_of"]
+        result = Result()
+        for r in records:
+            if r["id"] in dups:
+                keeper, cos = dups[r["id"]]
+                result.merge(r, self.name, into=keeper, reason="semantic duplicate", duplicate_of=keeper, cosine=cos)
+            else:
+                result.records.append(r)
+        return result
+
+
+def _num(v: Any, default: float) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v)):
+        return float(v)
+    return default
+
+
+# --- ENTP fusion --------------------------------------------------------------------------------
+
+
+@register_stage
+class FuseStage(GlobalStage):
+    """ENTP two-to-one fusion of the LQ split.
+
+    ``pairing``: ``cluster`` (k-means, k by silhouette when ``k="auto"``; MMR representatives per
+    cluster; most related pairs first), ``random`` (control) or ``none`` (the 1-to-1 rewrite
+    control: ``budget`` single records rewritten; by default as many as pairs would be made,
+    i.e. the same number of LLM groups). ``config.feedback=False`` is the no-feedback control.
+    ``quality`` (optional) scores the new pairs into ``scores["mix.quality"]``."""
+
+    name = "fuse"
+    version = "1"
+    reads = ("messages", "meta", "scores")
+    writes = ("messages", "lineage", "scores")
+
+    def __init__(self, llm: LLM, embedder: Embedder | None = None, *, config: FusionConfig | None = None,
+                 pairing: str = "cluster", k: int | str = "auto", ks: Sequence[int] | None = None,
+                 representatives: float = 1.0, mmr_lambda: float = 0.7, min_pair_similarity: float = 0.0,
+                 budget: int | None = None, quality: QualityFn | None = None, split: SplitSpec | None = None,
+                 templates: TemplateSet | None = None, checks: SymbolicChecks | None = None,
+                 checker: LLM | None = None, silhouette_sample: int = 2000, seed: int = 0,
+                 shard_size: int = 10_000):
+        if pairing not in ("cluster", "random", "none"):
+            raise ValueError(f"pairing must be cluster, random or none, got '{pairing}'")
+        if pairing == "cluster" and embedder is None:
+            raise ValueError("cluster pairing needs an embedder")
+        self.llm, self.embedder, self.checker = llm, embedder, checker
+        self.config = config or FusionConfig(operator="rewrite" if pairing == "none" else "merged_corpus")
+        if pairing == "none" and self.config.operator != "rewrite":
+            self.config = FusionConfig(**{**vars(self.config), "operator": "rewrite"})
+        self.pairing, self.k, self.ks = pairing, k, list(ks) if ks else None
+        self.representatives, self.mmr_lambda = representatives, mmr_lambda
+        self.min_pair_similarity, self.budget = min_pair_similarity, budget
+        self.quality, self.split = quality, split or SplitSpec()
+        self.templates = templates or TemplateSet()
+        self.checks = checks or SymbolicChecks()
+        self.silhouette_sample, self.seed, self.shard_size = silhouette_sample, seed, shard_size
+        self.last_info: dict[str, Any] = {}
+
+    def params(self) -> dict[str, Any]:
+        return {"llm": _name(self.llm), "embedder": _name(self.embedder), "checker": _name(self.checker),
+                "config": self.config.params(), "pairing": self.pairing, "k": self.k, "ks": self.ks,
+                "representatives": self.representatives, "mmr_lambda": self.mmr_lambda,
+                "min_pair_similarity": self.min_pair_similarity, "budget": self.budget,
+                "quality": _name(self.quality), "split": self.split.params(),
+                "templates": self.templates.hashes(), "checks": self.checks.params(), "seed": self.seed}
+
+    def groups(self, lq: list[Record]) -> list[tuple[list[int], dict[str, Any]]]:
+        """Index groups of ``lq`` to fuse (pairs, or singles for the rewrite control) with their
+        pairing info, budget applied."""
+        n = len(lq)
+        info: dict[str, Any] = {"lq": n, "pairing": self.pairing}
+        out: list[tuple[list[int], dict[str, Any]]] = []
+        if self.pairing == "cluster" and n >= 2:
+            x = embed_records(self.embedder, lq)
+            if self.k == "auto":
+                k, scores = choose_k(x, self.ks or default_ks(n), sample=self.silhouette_sample, seed=self.seed)
+                info["silhouette"] = {str(kk): v for kk, v in scores.items()}
+            else:
+                k = max(1, min(int(self.k), n))
+            info["k"] = k
+            km = kmeans(x, k, seed=self.seed)
+            for c in range(len(km.centroids)):
+                members = np.flatnonzero(km.labels == c)
+                if len(members) < 2:
+                    continue
+                count = max(2, math.ceil(self.representatives * len(members)))
+                reps = mmr(x, members, count, lam=self.mmr_lambda, centroid=km.centroids[c])
+                pairs, _ = pair_related(x, reps, min_similarity=self.min_pair_similarity, seed=self.seed)
+                out.extend(([i, j], {"cluster": int(c), "cosine": round(s, 4)}) for i, j, s in pairs)
+            out.sort(key=lambda g: -g[1]["cosine"])  # most related first when a budget cuts
+        elif self.pairing == "random":
+            pairs, _ = random_pairs(np.arange(n), seed=self.seed)
+            out = [([i, j], {}) for i, j, _ in pairs]
+        elif self.pairing == "none":
+            count = n // 2 if self.budget is None else self.budget
+            rng = np.random.default_rng(self.seed)
+            out = [([int(i)], {}) for i in sorted(rng.choice(n, size=min(count, n), replace=False).tolist())]
+        if self.budget is not None:
+            out = out[: self.budget]
+        info["groups"] = len(out)
+        self.last_info = info
+        return out
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        records = _collect(batches)
+        lq_pos = [i for i, r in enumerate(records) if self.split(r) == LQ]
+        lq = [records[i] for i in lq_pos]
+        groups = self.groups(lq)
+        fuser = Fuser(self.llm, config=self.config, templates=self.templates, checks=self.checks,
+                      checker=self.checker)
+        outcomes = fuser.fuse([[lq[i] for i in g] for g, _ in groups])
+        ok = [o for o in outcomes if o.ok]
+        quality = dict(zip((id(o) for o in ok), _quality_scores(self.quality, [(o.instruction, o.response) for o in ok])))
+        final = Result()
+        consumed: set[str] = set()
+        for (g, pinfo), o in zip(groups, outcomes):
+            parents = [lq[i] for i in g]
+            pids = [p["id"] for p in parents]
+            lineage = {"operator": o.operator, "operators": [h["operator"] for h in o.history],
+                       "template": o.template, "model": _name(self.llm),
+                       "checker": _name(self.checker or self.llm) if self.config.feedback and self.config.llm_check else None,
+                       "cycles": o.cycles, "pairing": {"method": self.pairing, **pinfo},
+                       "checks": o.checks, "feedback": self.config.feedback}
+            if o.ok:
+                q = quality.get(id(o))
+                lineage["rewards"] = {"quality": q}
+                rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
+                if q is not None:
+                    rec["scores"]["mix.quality"] = q
+                final.create(rec, self.name, pids, operator=o.operator, cycles=o.cycles)
+                for p in parents:
+                    final.merge(p, self.name, into=rec["id"], reason="fused" if len(parents) > 1 else "rewritten")
+                    consumed.add(p["id"])
+            elif o.instruction or o.response:
+                lineage["errors"] = o.errors
+                rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
+                _created_then_dropped(final, rec, self.name, pids, f"fusion failed: {o.reason}", errors=o.errors,
+                                      cycles=o.cycles, history=o.history)
+                _annotate_failed(parents, self.name, o.reason)
+            else:
+                _annotate_failed(parents, self.name, o.reason)
+        passthrough = [r for r in records if r["id"] not in consumed]
+        yield from _emit(passthrough, final, self.shard_size)
+
+
+# --- LM-Mixup distillation ----------------------------------------------------------------------
+
+
+@register_stage
+class DistilStage(GlobalStage):
+    """LM-Mixup cluster-to-one distillation of the LQ split (capacity-constrained clusters)."""
+
+    name = "distil"
+    version = "1"
+    reads = ("messages", "meta", "scores")
+    writes = ("messages", "lineage", "scores")
+
+    def __init__(self, llm: LLM, embedder: Embedder, quality: QualityFn | None = None, *,
+                 config: DistilConfig | None = None, capacity: CapacitySpec | None = None,
+                 split: SplitSpec | None = None, templates: TemplateSet | None = None,
+                 max_clusters: int | None = None, seed: int = 0, shard_size: int = 10_000):
+        self.llm, self.embedder, self.quality = llm, embedder, quality
+        self.config = config or DistilConfig()
+        self.capacity = capacity or CapacitySpec()
+        self.split = split or SplitSpec()
+        self.templates = templates or TemplateSet()
+        self.max_clusters, self.seed, self.shard_size = max_clusters, seed, shard_size
+        self.last_info: dict[str, Any] = {}
+
+    def params(self) -> dict[str, Any]:
+        return {"llm": _name(self.llm), "embedder": _name(self.embedder), "quality": _name(self.quality),
+                "config": self.config.params(), "capacity": vars(self.capacity), "split": self.split.params(),
+                "template": self.templates.get("distil").hash, "max_clusters": self.max_clusters, "seed": self.seed}
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        records = _collect(batches)
+        lq = [r for r in records if self.split(r) == LQ]
+        clusters: list[np.ndarray] = []
+        if lq:
+            x = embed_records(self.embedder, lq)
+            clustering = capacity_clusters(x, self.capacity, seed=self.seed)
+            clusters = clustering.members()
+            self.last_info = {"lq": len(lq), **clustering.info}
+        if self.max_clusters is not None and len(clusters) > self.max_clusters:
+            pick = np.random.default_rng(self.seed).choice(len(clusters), self.max_clusters, replace=False)
+            clusters = [clusters[i] for i in sorted(pick.tolist())]
+        groups = [[lq[i] for i in c.tolist()] for c in clusters]
+        distiller = Distiller(self.llm, self.embedder, self.quality, config=self.config, templates=self.templates)
+        outcomes = distiller.distil(groups)
+        final = Result()
+        consumed: set[str] = set()
+        for parents, o in zip(groups, outcomes):
+            pids = [p["id"] for p in parents]
+            lineage = {"operator": "distil", "template": o.template, "model": _name(self.llm),
+                       "embedder": _name(self.embedder), "quality": _name(self.quality), "cycles": 0,
+                       "shape": o.shape, "cluster_size": len(parents), "rewards": o.rewards,
+                       "candidates": o.candidates}
+            if o.ok:
+                rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
+                rec["scores"].update({"mix.quality": o.rewards["quality"], "mix.reward": o.rewards["total"],
+                                      "mix.alignment": o.rewards["alignment"], "mix.format": o.rewards["format"]})
+                final.create(rec, self.name, pids, operator="distil", reward=o.rewards["total"])
+                for p in parents:
+                    final.merge(p, self.name, into=rec["id"], reason="distilled")
+                    consumed.add(p["id"])
+            elif o.rewards:
+                rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
+                _created_then_dropped(final, rec, self.name, pids, "distillation below reward threshold"
+                                      if o.reason.startswith("best reward") else f"distillation failed: {o.reason}",
+                                      rewards=o.rewards, candidates=o.candidates, detail=o.reason)
+                _annotate_failed(parents, self.name, o.reason)
+            else:
+                _annotate_failed(parents, self.name, o.reason)
+        passthrough = [r for r in records if r["id"] not in consumed]
+        yield from _emit(passthrough, final, self.shard_size)
+
+
+# --- rank and mix -------------------------------------------------------------------------------
+
+
+@register_stage
+class MixStage(GlobalStage):
+    """New pairs at or above ``quality_cut`` ranked by quality then long-tail score, mixed with
+    the HQ split at ``ratio`` (new:HQ) up to ``target`` records; duplicates skipped as picked.
+    Records of other splits (LQ left over, mid band) are dropped as not mixed. With an embedder,
+    missing long-tail scores are computed (k nearest within each pool) and the final dedup is
+    also semantic."""
+
+    name = "mix"
+    version = "1"
+    reads = ("messages", "meta", "scores")
+    writes = ("scores",)
+
+    def __init__(self, *, target: int | None = None, ratio: str = "5:5", quality_key: str = "mix.quality",
+                 hq_quality_key: str = "ds2.score", longtail_key: str = "mix.longtail",
+                 quality_cut: float | None = 0.5, fill: bool = True, embedder: Embedder | None = None,
+                 dedup_threshold: float = 0.95, longtail_k: int = 15, split: SplitSpec | None = None,
+                 shard_size: int = 10_000):
+        self.target, self.ratio = target, ratio
+        self.quality_key, self.hq_quality_key, self.longtail_key = quality_key, hq_quality_key, longtail_key
+        self.quality_cut, self.fill, self.embedder = quality_cut, fill, embedder
+        self.dedup_threshold, self.longtail_k = dedup_threshold, longtail_k
+        self.split, self.shard_size = split or SplitSpec(), shard_size
+        self.last_plan: Any = None
+
+    def params(self) -> dict[str, Any]:
+        return {k: (_name(v) if k == "embedder" else v.params() if k == "split" else v)
+                for k, v in vars(self).items() if k not in ("shard_size", "last_plan")}
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        records = _collect(batches)
+        new, hq, result = [], [], Result()
+        for r in records:
+            s = self.split(r)
+            if s == NEW:
+                new.append(r)
+            elif s == HQ:
+                hq.append(r)
+            else:
+                result.drop(r, self.name, f"not mixed: {s} split")
+        pool = new + hq
+        emb = None
+        if self.embedder is not None and pool:
+            emb = embed_records(self.embedder, pool)
+            for part, lo, hi in (("new", 0, len(new)), ("hq", len(new), len(pool))):
+                if hi - lo >= 2:
+                    lt = longtail(emb[lo:hi], self.longtail_k)
+                    for r, v in zip(pool[lo:hi], lt.tolist()):
+                        r["scores"].setdefault(self.longtail_key, round(float(v), 6))
+        plan = rank_and_mix(new, hq, quality_key=self.quality_key, hq_quality_key=self.hq_quality_key,
+                            longtail_key=self.longtail_key, quality_cut=self.quality_cut, ratio=self.ratio,
+                            target=self.target, fill=self.fill, embeddings=emb, dedup_threshold=self.dedup_threshold)
+        self.last_plan = plan
+        for i, why in sorted(plan.reasons.items()):
+            detail = {k: v for k, v in why.items() if k not in ("reason", "into")}
+            if "into" in why:
+                result.merge(pool[i], self.name, into=why["into"], reason=why["reason"], **detail)
+            else:
+                result.drop(pool[i], self.name, why["reason"], **detail)
+        selected = [pool[i] for i in plan.selected]
+        yield from _emit(selected, result, self.shard_size)
