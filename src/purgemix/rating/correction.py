@@ -155,8 +155,10 @@ def posterior(scores: np.ndarray, nbrs: np.ndarray, sims: np.ndarray, T: np.ndar
 
 
 def longtail_score(sims: np.ndarray) -> np.ndarray:
-    d = 1.0 - sims.mean(1) if sims.shape[1] else np.zeros(len(sims))
-    lo, hi = float(d.min(initial=0.0)), float(d.max(initial=0.0))
+    d = (1.0 - sims.mean(1)).astype(np.float64) if sims.shape[1] else np.zeros(len(sims))
+    if not len(d):
+        return d
+    lo, hi = float(d.min()), float(d.max())
     return (d - lo) / (hi - lo) if hi > lo else np.zeros_like(d)
 
 
