@@ -31,6 +31,7 @@ METRICS = ("chars", "words", "tokens")
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90, 0.99)
 LOW_CONFIDENCE = 0.5
 _MAX_WORDS = 100_000  # distinct leading words kept per partial (the long tail is pruned)
+_LANG_CHARS = 600  # language ID reads the first characters of a text only
 
 ROLE_HELP = {
     "instruction": "the first user turn, without the Alpaca input / Dolly context",
@@ -188,14 +189,7 @@ class ProfileAcc:
         inputs = [input_of(r) for r in records]
         resp = [response_of(r) for r in records]
         systems = [system_prompt(r) for r in records]
-        convs = ["\n".join(m["content"] for m in r["messages"]) for r in records]
-        texts = {"instruction": instr, "input": [t for t in inputs if t], "response": resp,
-                 "system": [t for t in systems if t], "conversation": convs}
-        for role, items in texts.items():
-            h = self.lengths[role]
-            h["chars"].add([len(t) for t in items])
-            h["words"].add([len(t.split()) for t in items])
-            h["tokens"].add(count_tokens(items) if items else [])
+        self._add_lengths(records, instr, inputs, count_tokens)
         for r in records:
             msgs = r["messages"]
             self.messages += len(msgs)
@@ -204,12 +198,12 @@ class ProfileAcc:
             if self.by:
                 value = r["meta"].get(self.by, r.get(self.by))
                 self.by_values[_label(value)] += 1
-        self.with_system += len(texts["system"])
-        self.with_input += len(texts["input"])
+        self.with_system += sum(1 for t in systems if t)
+        self.with_input += sum(1 for t in inputs if t)
         self.empty_instruction += sum(1 for t in instr if not t.strip())
         self.empty_response += sum(1 for t in resp if not t.strip())
         for role, items in (("instruction", instr), ("response", resp)):
-            langs, conf = detect(items)
+            langs, conf = detect([t[:_LANG_CHARS] for t in items])
             self.languages[role].update(langs)
             self.low_confidence[role] += int(((conf < LOW_CONFIDENCE) & (conf > 0)).sum())
         self.leading.update(leading_word(t) for t in instr)
@@ -220,6 +214,42 @@ class ProfileAcc:
         self.prompt_hashes.append(np.fromiter(
             (_hash64(f"{normalise(s)}\x1f{normalise(i)}\x1f{normalise(x)}") for s, i, x in zip(systems, instr, inputs)),
             dtype=np.int64, count=n))
+
+    def _add_lengths(self, records: list[Record], instr: list[str], inputs: list[str], count_tokens) -> None:
+        """Every message is measured once; the roles reuse those numbers (the instruction is measured
+        apart only when an input was split off its user turn)."""
+        texts = [m["content"] for r in records for m in r["messages"]]
+        chars, words, tokens = _measure(texts, count_tokens)
+        per_msg = {"chars": chars, "words": words, "tokens": tokens}
+        starts = np.cumsum([0] + [len(r["messages"]) for r in records])
+        resp_at, sys_at, instr_at, instr_apart = [], [], [], []
+        for k, r in enumerate(records):
+            msgs = r["messages"]
+            roles = [m["role"] for m in msgs]
+            if "assistant" in roles:
+                resp_at.append(starts[k] + roles.index("assistant"))
+            if roles and roles[0] == "system" and msgs[0]["content"]:
+                sys_at.append(starts[k])
+            u = roles.index("user") if "user" in roles else None
+            if u is not None and msgs[u]["content"] == instr[k]:
+                instr_at.append(starts[k] + u)
+            else:
+                instr_apart.append(instr[k])
+        apart = dict(zip(METRICS, _measure(instr_apart, count_tokens)))
+        nonempty_inputs = [t for t in inputs if t]
+        measured_inputs = dict(zip(METRICS, _measure(nonempty_inputs, count_tokens)))
+        for m in METRICS:
+            values = per_msg[m]
+            h = self.lengths
+            h["conversation"][m].add(np.add.reduceat(values, starts[:-1]))  # every record has a turn
+            h["response"][m].add(values[resp_at])
+            h["system"][m].add(values[sys_at])
+            h["instruction"][m].add(np.concatenate([values[instr_at], apart[m]]))
+            h["input"][m].add(measured_inputs[m])
+        missing = len(records) - len(resp_at)  # no assistant turn: an empty response
+        if missing:
+            for m in METRICS:
+                self.lengths["response"][m].add(np.zeros(missing, dtype=np.int64))
 
     def merge(self, other: "ProfileAcc") -> None:
         self.records += other.records
@@ -302,6 +332,17 @@ class ProfileAcc:
         return out
 
 
+def _measure(texts: list[str], count_tokens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Characters, whitespace-separated words and tokens of each text."""
+    if not texts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+    tokens = np.asarray(count_tokens(texts), dtype=np.int64)
+    return chars, words, tokens
+
+
 def _label(value: Any) -> str:
     if value is None:
         return "(missing)"
@@ -342,6 +383,12 @@ def profile_records(batches: Iterable[list[Record]], tokenizer: str = "regex", b
     return acc
 
 
+def _rebatch(batches: Iterable[list[Record]], size: int) -> Iterable[list[Record]]:
+    for batch in batches:
+        for i in range(0, len(batch), size):
+            yield batch[i:i + size]
+
+
 def profile_shard(stage_dir: str, index: int, tokenizer: str, by: str | None) -> ProfileAcc:
     """Worker side: the partial profile of one ingest shard."""
     from .rundir import StageDir
@@ -374,16 +421,19 @@ def profile_pipeline(pipe, *, out_dir: str | Path | None = None, tokenizer: str 
     ingest = pipe.run.stage(0, INGEST)
     info = ingest.info()
     t1 = time.perf_counter()
-    acc = ProfileAcc(by=by)
-    executor = make_executor(pipe.executor_name, pipe.workers)
-    try:
-        with progress_bar("profile", total=info.get("out", 0), unit="records") as bar:
-            args = [((str(ingest.path), i, tokenizer, by), {}) for i in range(info["shards"])]
-            for part in executor.map_shards(profile_shard, args):
-                acc.merge(part)
-                bar.advance(part.records)
-    finally:
-        executor.close()
+    with progress_bar("profile", total=info.get("out", 0), unit="records") as bar:
+        if pipe.workers == 1 and pipe.executor_name == "local":  # in process, in small batches: a smooth bar
+            acc = profile_records(_rebatch(ingest.iter_records(), 2000), tokenizer, by, on_batch=bar.advance)
+        else:  # shards in parallel, partial profiles merged in shard order
+            acc = ProfileAcc(by=by)
+            executor = make_executor(pipe.executor_name, pipe.workers)
+            try:
+                args = [((str(ingest.path), i, tokenizer, by), {}) for i in range(info["shards"])]
+                for part in executor.map_shards(profile_shard, args):
+                    acc.merge(part)
+                    bar.advance(part.records)
+            finally:
+                executor.close()
     result = {
         "purgemix": __version__,
         "inputs": [{"path": str(s.path), "name": s.name, "format": s.format} for s in pipe.sources],
