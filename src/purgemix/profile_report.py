@@ -85,7 +85,7 @@ def print_tables(p: dict[str, Any], console, top: int = 15) -> None:
                 src.add_row(f"[cyan]{escape(p['by']['field'])}[/]={escape(name)}", f"{k:,}", _pct(k / n))
         console.print(src)
 
-    ln = Table(title="lengths (quantiles exact below 256, else within ~1%; histogram on a log scale)",
+    ln = Table(title="lengths", caption="quantiles exact below 256, else within ~1%; histograms on a log scale",
                box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), collapse_padding=True, pad_edge=False)
     for col in ("role", "unit", "mean", "p10", "p50", "p90", "p99", "max", "histogram"):
         ln.add_column(col, justify="left" if col in ("role", "unit", "histogram") else "right", no_wrap=True)
