@@ -66,6 +66,9 @@ class KMeansResult:
     similarity: np.ndarray  # (n,) cosine of each point to its centroid
 
 
+SMALL = 5_000_000  # n * k at or below this: several inits, Lloyd to convergence
+
+
 def kmeans(
     x: np.ndarray,
     k: int,
@@ -73,23 +76,39 @@ def kmeans(
     seed: int = 0,
     batch_size: int = 2048,
     steps: int | None = None,
-    lloyd: int = 2,
+    lloyd: int | None = None,
+    n_init: int | None = None,
 ) -> KMeansResult:
-    """Spherical k-means on L2-normalised rows: mini-batch steps, then ``lloyd`` full passes."""
+    """Spherical k-means on L2-normalised rows. Small problems (n*k <= 5M): ``n_init`` k-means++
+    starts, Lloyd until stable (at most 30 passes), best total similarity wins. Large ones:
+    one start, mini-batch steps, then ``lloyd`` (default 2) full passes in row chunks."""
     x = normalize(x)
     n = len(x)
     if n == 0:
         return KMeansResult(np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
     k = max(1, min(int(k), n))
-    rng = np.random.default_rng(seed)
-    if k <= 64 and n <= 50_000:
+    small = n * k <= SMALL
+    n_init = n_init if n_init is not None else (3 if small else 1)
+    lloyd = lloyd if lloyd is not None else (30 if small else 2)
+    best: KMeansResult | None = None
+    for run in range(max(1, n_init)):
+        rng = np.random.default_rng([seed, run])
+        res = _kmeans_once(x, k, rng, batch_size, steps, lloyd, small)
+        if best is None or float(res.similarity.sum()) > float(best.similarity.sum()) + 1e-6:
+            best = res
+    return best
+
+
+def _kmeans_once(x, k, rng, batch_size, steps, lloyd, small) -> KMeansResult:
+    n = len(x)
+    if k <= 256 and n <= 50_000:
         centroids = _kmeans_pp(x, k, rng)
     else:  # k-means++ is sequential in k; random distinct points are the practical init at scale
         centroids = x[rng.choice(n, size=k, replace=False)].copy()
-    counts = np.zeros(k, dtype=np.float64)
     if steps is None:
-        steps = min(200, max(10, 3 * math.ceil(n / batch_size)))
-    if n > batch_size:
+        steps = 0 if small else min(200, max(10, 3 * math.ceil(n / batch_size)))
+    if n > batch_size and steps:
+        counts = np.zeros(k, dtype=np.float64)
         for _ in range(steps):
             batch = x[rng.integers(0, n, size=batch_size)]
             labels = (batch @ centroids.T).argmax(axis=1)
@@ -101,17 +120,19 @@ def kmeans(
             eta = (hits[m] / counts[m])[:, None].astype(np.float32)
             centroids[m] = (1 - eta) * centroids[m] + eta * (sums[m] / hits[m][:, None])
             centroids = normalize(centroids)
-    labels, sims = None, None
-    for it in range(max(1, lloyd)):
+    labels, sims, prev = None, None, None
+    passes = max(1, lloyd)
+    for it in range(passes):
         idx, s = nearest_centroids(x, centroids)
         labels, sims = idx[:, 0], s[:, 0]
-        if it == max(1, lloyd) - 1:
+        if it == passes - 1 or (prev is not None and np.array_equal(prev, labels)):
             break
+        prev = labels
         sums = np.zeros_like(centroids)
         np.add.at(sums, labels, x)
         empty = np.bincount(labels, minlength=k) == 0
         if empty.any():  # re-seed empty centres at the worst-fitting points
-            worst = np.argsort(sims)[: int(empty.sum())]
+            worst = np.argsort(sims, kind="stable")[: int(empty.sum())]
             sums[empty] = x[worst]
         centroids = normalize(sums)
     return KMeansResult(centroids, labels, sims)

@@ -54,7 +54,8 @@ def _created_then_dropped(result: Result, record: Record, stage: str, parents: l
                           **detail: Any) -> None:
     """A new record that failed: its creation and its drop (text kept in the event for audit)."""
     result.events.append({"id": record["id"], "outcome": "created", "stage": stage, "parents": parents})
-    result.drop(record, stage, reason, record=record, **detail)
+    result.events.append({"id": record["id"], "outcome": "dropped", "stage": stage, "reason": reason,
+                          "record": record, **detail})
 
 
 def _annotate_failed(records: Sequence[Record], stage: str, reason: str) -> None:
