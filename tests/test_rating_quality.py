@@ -1,0 +1,87 @@
+"""kNN-Bayes, IFD plumbing (fake scorer), rule features and the combined quality score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from purgemix.models.base import ScoredResponse
+from purgemix.models.cache import SQLiteStore
+from purgemix.rating.ifd import apply_scores, score_records
+from purgemix.rating.knn_bayes import KNNBayes
+from purgemix.rating.quality import auc, combine, fit_weights, percentile, quality_scores, rule_features, signals
+
+
+def rec(i, instr, resp, **scores):
+    return {"id": str(i), "messages": [{"role": "user", "content": instr}, {"role": "assistant", "content": resp}],
+            "meta": {}, "scores": scores, "source": "t", "lineage": {}}
+
+
+def test_knn_bayes_expected_score_follows_library_clusters(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 16))
+    lib = np.concatenate([centres[c] + 0.1 * rng.normal(size=(30, 16)) for c in range(6)])
+    lib /= np.linalg.norm(lib, axis=1, keepdims=True)
+    cls = np.repeat(np.arange(6), 30)
+    kb = KNNBayes.fit(lib, cls)
+    assert np.allclose(kb.T.sum(1), 1) and kb.T[0, 0] > 0.9
+    q = centres + 0.1 * rng.normal(size=(6, 16))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    e = kb.expected(q)
+    assert np.allclose(e, np.arange(6), atol=0.2)
+    assert kb.reward(q).tolist() == [0, 0, 0, 0, 1, 1]
+    kb.save(tmp_path / "kb.npz")
+    assert np.allclose(KNNBayes.load(tmp_path / "kb.npz").expected(q), e)
+
+
+class FakeScorer:
+    name = "fake-scorer"
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, prompts, responses):
+        self.calls += len(responses)
+        return [ScoredResponse(tokens=len(r.split()), loss_conditional=1.0 + len(r) / 100, loss_unconditional=2.0)
+                for r in responses]
+
+
+def test_score_records_cached_and_applied(tmp_path):
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    recs = [rec(i, f"q{i}", f"answer {i}") for i in range(5)] + [rec(9, "q", "")]
+    sc = FakeScorer()
+    res = score_records(sc, recs, store)
+    assert sc.calls == 5 and res[-1].error == "no assistant turn"
+    res2 = score_records(FakeScorer(), recs, store)
+    assert [r.loss_conditional for r in res2[:5]] == [r.loss_conditional for r in res[:5]]
+    r0 = apply_scores(recs[0], res[0])
+    assert r0["scores"]["ifd.ifd"] == round(res[0].loss_conditional / 2.0, 6)
+    assert {"ifd.loss_cond", "ifd.loss_uncond", "ifd.ppl", "ifd.tokens"} <= set(r0["scores"])
+    assert apply_scores(recs[-1], res[-1])["scores"] == {}
+
+
+def test_rule_features():
+    assert rule_features("q", "This answer stops in the middle of a long sentence without any")["truncated"] == 1
+    assert rule_features("q", "Fine.")["truncated"] == 0
+    assert rule_features("q", "a b c a b c a b c a b c")["repetition"] > 0.5
+    assert rule_features("q", "As an AI language model, I cannot do that.")["refusal"] == 1
+
+
+def test_percentile_and_auc():
+    assert percentile(np.array([3.0, 1.0, 2.0, np.nan])).tolist()[:3] == [1.0, 0.0, 0.5]
+    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+
+
+def test_quality_score_combines_available_signals():
+    recs = [rec(i, f"question {i}", f"A correct answer number {i}.", **{"ifd.loss_cond": 1.0 + i, "ifd.ifd": 0.5 + i / 20})
+            for i in range(10)]
+    recs.append(rec(10, "q", "loop loop loop loop loop loop loop loop loop loop"))
+    out = quality_scores(recs)
+    s = [r["scores"]["quality.score"] for r in out]
+    assert s[0] > s[9]  # lower loss and IFD are better
+    assert out[-1]["scores"]["quality.rules"] < 0.5 and "quality.likelihood" not in out[-1]["scores"]
+    sig = signals(recs)
+    score, pct = combine(sig, strong_rater=True)
+    assert np.all((score >= 0) & (score <= 1))
+    w = fit_weights(pct, np.array([1] * 5 + [0] * 6))
+    assert abs(sum(w.values()) - 1) < 1e-9 and all(v >= 0 for v in w.values())
