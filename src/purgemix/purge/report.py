@@ -1,0 +1,158 @@
+"""The purge report: hits per rule, overlaps between rules, examples, feature histograms with the
+thresholds drawn on them (JSON + a self-contained HTML page)."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, defaultdict
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..record import instruction_of, response_of
+from .priors import GRID
+
+EXAMPLES = 3
+BINS = 40
+
+
+def build_report(events: Iterable[dict[str, Any]], rules_state: dict[str, Any] | None,
+                 dedup_state: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:
+    first = Counter()
+    fired = Counter()
+    pairs: dict[str, Counter] = defaultdict(Counter)
+    examples: dict[str, list] = defaultdict(list)
+    for e in events:
+        if e.get("outcome") != "dropped":
+            continue
+        names = e.get("rules") or [e.get("reason", "?")]
+        first[e.get("reason", names[0])] += 1
+        for a in names:
+            fired[a] += 1
+            for b in names:
+                if a != b:
+                    pairs[a][b] += 1
+            if len(examples[a]) < EXAMPLES and e.get("record"):
+                r = e["record"]
+                ex = {"id": e["id"], "source": r.get("source", ""), "instruction": _clip(instruction_of(r)),
+                      "response": _clip(response_of(r)), "rules": names}
+                if e.get("values"):
+                    ex["values"] = e["values"]
+                if e.get("duplicate_of"):
+                    ex["duplicate_of"] = e["duplicate_of"]
+                examples[a].append(ex)
+    rules_out = []
+    state_rules = (rules_state or {}).get("rules", [])
+    est = (rules_state or {}).get("estimated_hit_rate", {})
+    for r in state_rules:
+        rules_out.append({**r, "dropped_first": first.get(r["name"], 0), "fired": fired.get(r["name"], 0),
+                          "estimated_hit_rate": est.get(r["name"])})
+    for name in ("exact-duplicate", "near-duplicate"):
+        rules_out.append({"name": name, "reason": "duplicate of a kept record (dedup)", "condition": "dedup",
+                          "dropped_first": first.get(name, 0), "fired": fired.get(name, 0)})
+    priors = (rules_state or {}).get("priors", {}).get("features", {})
+    hist = {}
+    for r in state_rules:
+        for c in r["conditions"]:
+            f, t = c["feature"], c["threshold"]
+            p = priors.get(f)
+            if not p or not p.get("count"):
+                continue
+            h = hist.setdefault(f, _histogram(p))
+            if isinstance(t, (int, float)):
+                h["thresholds"].append({"rule": r["name"], "op": c["op"], "value": t})
+    return {
+        "summary": {k: summary.get(k) for k in ("read", "written", "dropped", "quarantined", "elapsed_seconds")},
+        "dropped_by_reason": dict(first.most_common()),
+        "rules": rules_out,
+        "overlaps": {a: dict(c.most_common()) for a, c in sorted(pairs.items())},
+        "examples": dict(examples),
+        "dedup": (dedup_state or {}).get("stats"),
+        "priors_source": (rules_state or {}).get("priors", {}).get("source"),
+        "warnings": (rules_state or {}).get("warnings", []),
+        "histograms": hist,
+    }
+
+
+def _clip(s: str, n: int = 300) -> str:
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def _histogram(prior: dict[str, Any]) -> dict[str, Any]:
+    q = np.asarray(prior["quantiles"], dtype=np.float64)
+    lo, hi = float(q[1]), float(q[-2])  # 0.1% .. 99.9%
+    if hi <= lo:
+        lo, hi = float(q[0]), float(q[-1])
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, BINS + 1)
+    # the CDF at the edges, from the quantile grid (count of values <= x)
+    uq, idx = np.unique(q, return_index=True)
+    last = np.searchsorted(q, uq, side="right") - 1
+    cdf = np.interp(edges, uq, GRID[last], left=0.0, right=1.0)
+    counts = np.diff(cdf) * prior["count"]
+    counts[0] += cdf[0] * prior["count"]
+    return {"edges": [round(float(x), 6) for x in edges], "counts": [int(round(c)) for c in counts],
+            "median": prior["median"], "count": prior["count"], "thresholds": []}
+
+
+def render_html(rep: dict[str, Any]) -> str:
+    e = html.escape
+    s = rep["summary"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>purgemix purge report</title>",
+        "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}"
+        ".ex{font-size:12px;color:#333;white-space:pre-wrap}.h{display:inline-block;margin:6px}</style>",
+        "<h1>purgemix purge report</h1>",
+        f"<p>read {s.get('read')}, written {s.get('written')}, quarantined {s.get('quarantined')}; priors from "
+        f"{e(str(rep.get('priors_source')))}</p>",
+    ]
+    for w in rep.get("warnings") or []:
+        parts.append(f"<p style='color:#b00'>warning: {e(w)}</p>")
+    parts.append("<h2>Rules</h2><table><tr><th>rule</th><th>condition (fitted)</th><th>dropped (first reason)</th>"
+                 "<th>fired</th><th>reason</th></tr>")
+    for r in rep["rules"]:
+        parts.append(f"<tr><td>{e(r['name'])}</td><td>{e(str(r.get('condition')))}</td><td>{r['dropped_first']}</td>"
+                     f"<td>{r['fired']}</td><td>{e(r.get('reason') or '')}</td></tr>")
+    parts.append("</table>")
+    if rep.get("dedup"):
+        parts.append(f"<h2>Duplicates</h2><pre>{e(str(rep['dedup']))}</pre>")
+    if rep["overlaps"]:
+        parts.append("<h2>Overlaps (records on which both rules fired)</h2><table>")
+        for a, c in rep["overlaps"].items():
+            parts.append(f"<tr><td>{e(a)}</td><td>{e(', '.join(f'{b}: {n}' for b, n in c.items()))}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Histograms (red: thresholds)</h2>")
+    for f, h in rep["histograms"].items():
+        parts.append(f"<div class='h'><b>{e(f)}</b><br>{_svg(h)}</div>")
+    parts.append("<h2>Examples</h2>")
+    for name, exs in rep["examples"].items():
+        parts.append(f"<h3>{e(name)}</h3>")
+        for x in exs:
+            extra = f" values={x['values']}" if x.get("values") else ""
+            extra += f" duplicate_of={x['duplicate_of']}" if x.get("duplicate_of") else ""
+            parts.append(f"<div class='ex'><b>{e(x['id'])}</b> ({e(', '.join(x['rules']))}){e(extra)}\n"
+                         f"<i>instruction:</i> {e(x['instruction'])}\n<i>response:</i> {e(x['response'])}</div><hr>")
+    return "\n".join(parts)
+
+
+def _svg(h: dict[str, Any], w: int = 320, ht: int = 110) -> str:
+    counts = np.asarray(h["counts"], dtype=np.float64)
+    edges = h["edges"]
+    lo, hi = edges[0], edges[-1]
+    top = max(np.log1p(counts).max(), 1e-9)
+    bw = w / len(counts)
+    out = [f"<svg width='{w}' height='{ht + 14}' xmlns='http://www.w3.org/2000/svg'>"]
+    for i, c in enumerate(counts):
+        bh = (np.log1p(c) / top) * ht
+        out.append(f"<rect x='{i * bw:.1f}' y='{ht - bh:.1f}' width='{max(bw - 1, 1):.1f}' height='{bh:.1f}' "
+                   f"fill='#69c'><title>{edges[i]:.4g}..{edges[i + 1]:.4g}: {int(c)}</title></rect>")
+    for t in h["thresholds"]:
+        v = t["value"]
+        x = (min(max(v, lo), hi) - lo) / (hi - lo) * w if hi > lo else 0
+        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{ht}' stroke='red' stroke-width='2'>"
+                   f"<title>{html.escape(t['rule'])}: {t['op']} {v:.4g}</title></line>")
+    out.append(f"<text x='0' y='{ht + 12}' font-size='10'>{lo:.3g}</text>"
+               f"<text x='{w - 40}' y='{ht + 12}' font-size='10'>{hi:.3g}</text></svg>")
+    return "".join(out)

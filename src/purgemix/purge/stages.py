@@ -1,0 +1,222 @@
+"""The purge as pipeline stages: ``purge-scores`` -> ``purge-dedup`` -> ``purge-rules``.
+
+``purge-scores``  MapStage, shard-parallel: writes every feature into ``scores["purge.<feature>"]``.
+                  Its fingerprint depends on the scorers and the tokenizer only, never on the rules,
+                  so changing rules (re-thresholding) reuses the stored scores.
+``purge-dedup``   FitMapStage: the fit sees every record of every input file and decides the
+                  duplicate groups; the shards then drop the non-kept members with ``duplicate_of``.
+``purge-rules``   FitMapStage: the fit computes the priors (or takes reference priors) and resolves
+                  every rule's threshold; the shards drop each record that fires any rule, with the
+                  first rule as the reason and every rule that fired in ``rules``.
+
+Drop events carry the record itself (``record``), so the dropped records can be written out with
+their reasons without another pass over the data.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..record import Record
+from ..stages.base import FitMapStage, MapStage, Result, register_stage
+from . import PREFIX
+from .dedup import Deduplicator
+from .features import SCORERS, Batch, score_batch
+from .priors import PriorFitter
+from .rules import RuleSet, columns, load_rules
+
+ROW_SAMPLE = 20_000  # records kept (as feature rows) during the fit to estimate how often rules fire
+
+
+@register_stage
+class ScoreStage(MapStage):
+    name = "purge-scores"
+    version = "1"
+    reads = ("messages", "meta._input")
+    writes = ("scores.purge.*",)
+
+    def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex"):
+        self.scorers = list(scorers) if scorers else list(SCORERS)
+        self.tokenizer = tokenizer
+
+    def params(self) -> dict[str, Any]:
+        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer}
+
+    def process(self, records: list[Record]) -> Result:
+        if records:
+            cols = score_batch(Batch(records, tokenizer=self.tokenizer), self.scorers)
+            _write_scores(records, cols)
+        return Result(records=records)
+
+
+def _write_scores(records: list[Record], cols: dict[str, Any]) -> None:
+    keys, values = [], []
+    for k, col in cols.items():
+        keys.append(PREFIX + k)
+        if isinstance(col, list):
+            values.append(col)
+            continue
+        arr = np.asarray(col)
+        if arr.dtype.kind in "iub":
+            values.append(arr.tolist())
+        else:
+            values.append([None if v != v else v for v in np.round(arr.astype(np.float64), 4).tolist()])
+    for i, r in enumerate(records):
+        s = r.get("scores")
+        if s is None:
+            s = r["scores"] = {}
+        for k, v in zip(keys, values):
+            s[k] = v[i]
+
+
+@register_stage
+class DedupStage(FitMapStage):
+    name = "purge-dedup"
+    version = "1"
+    reads = ("messages", "scores.purge.*")
+    writes = ()
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, near: bool = True,
+                 keep_by: str = "response.words:max"):
+        self.threshold, self.num_perm, self.ngram, self.near, self.keep_by = threshold, num_perm, ngram, near, keep_by
+
+    def params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "num_perm": self.num_perm, "ngram": self.ngram, "near": self.near,
+                "keep_by": self.keep_by}
+
+    def fit(self, batches: Iterable[list[Record]]) -> Any:
+        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
+        for b in batches:
+            d.add(b)
+        return d.decide()
+
+    def process(self, records: list[Record], state: Any) -> Result:
+        res = Result()
+        drop = state["drop"]
+        for r in records:
+            hit = drop.get(r["id"])
+            if hit is None:
+                res.records.append(r)
+            else:
+                res.drop(r, "purge", hit[1], rules=[hit[1]], duplicate_of=hit[0])
+                res.events[-1]["record"] = r
+        return res
+
+
+@register_stage
+class RuleStage(FitMapStage):
+    name = "purge-rules"
+    version = "1"
+    reads = ("scores.purge.*",)
+    writes = ()
+
+    def __init__(self, rules: RuleSet | None = None, priors: dict[str, Any] | None = None):
+        self.rules = rules or load_rules()
+        self.reference = priors  # fitted elsewhere (a reference dataset); else fitted on this pool
+
+    def params(self) -> dict[str, Any]:
+        return {"rules": self.rules.text, "auto_z": self.rules.auto_z,
+                "reference": None if self.reference is None else _digest(self.reference)}
+
+    def fit(self, batches: Iterable[list[Record]]) -> Any:
+        from .features import feature_catalog
+
+        catalog = feature_catalog()
+        numeric = [f for f, (_, spec) in catalog.items() if spec.kind != "category"]
+        needed = self.rules.features()
+        fitter = PriorFitter(numeric)
+        sample: dict[str, list] = {f: [] for f in needed}
+        seen = 0
+        rng = np.random.default_rng(0)
+        for b in batches:
+            if not b:
+                continue
+            cols = columns(b, numeric)
+            fitter.add_columns(cols)
+            cat = columns(b, [f for f in needed if f not in cols])
+            rows = {f: (cols[f] if f in cols else cat[f]) for f in needed}
+            # keep a uniform row sample (reservoir) to estimate each rule's hit rate before dropping
+            for i in range(len(b)):
+                seen += 1
+                if seen <= ROW_SAMPLE:
+                    for f in needed:
+                        sample[f].append(rows[f][i])
+                else:
+                    j = int(rng.integers(0, seen))
+                    if j < ROW_SAMPLE:
+                        for f in needed:
+                            sample[f][j] = rows[f][i]
+        pool = fitter.finish("pool")
+        priors = self.reference if self.reference is not None else pool
+        self.rules.resolve(priors["features"])
+        warnings = []
+        estimate = {}
+        if seen and needed:
+            scols = {f: np.array(v, dtype=object if catalog[f][1].kind == "category" else np.float64)
+                     for f, v in sample.items()}
+            fired = self.rules.evaluate(scols)
+            for k, r in enumerate(self.rules.active):
+                frac = float(fired[:, k].mean())
+                estimate[r.name] = frac
+                if frac >= 0.999:
+                    warnings.append(f"rule '{r.name}' ({r.describe()}) would drop every record")
+                elif frac >= 0.5:
+                    warnings.append(f"rule '{r.name}' ({r.describe()}) would drop {frac:.0%} of the records")
+            allfrac = float(fired.any(axis=1).mean()) if fired.size else 0.0
+            if allfrac >= 0.999 and not any("every record" in w for w in warnings):
+                warnings.append("the rules together would drop every record")
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        return {"priors": priors, "pool_priors": pool if self.reference is not None else None,
+                "rules": self.rules.thresholds(), "estimated_hit_rate": estimate, "warnings": warnings,
+                "records": seen}
+
+    def process(self, records: list[Record], state: Any) -> Result:
+        res = Result()
+        if not records:
+            return res
+        _apply_thresholds(self.rules, state["rules"])
+        needed = self.rules.features()
+        cols = columns(records, needed)
+        fired = self.rules.evaluate(cols)
+        names = [r.name for r in self.rules.active]
+        feats = [r.features() for r in self.rules.active]
+        any_fired = fired.any(axis=1) if fired.size else np.zeros(len(records), dtype=bool)
+        for i, r in enumerate(records):
+            if not any_fired[i]:
+                res.records.append(r)
+                continue
+            hit = np.nonzero(fired[i])[0].tolist()
+            values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
+            res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
+            res.events[-1]["record"] = r
+        return res
+
+
+def _apply_thresholds(rules: RuleSet, resolved: list[dict[str, Any]]) -> None:
+    """Set the thresholds fitted in the driver (the stage object in a worker was not fitted)."""
+    by_name = {r["name"]: r for r in resolved}
+    for rule in rules.active:
+        conds = by_name[rule.name]["conditions"]
+        for c, j in zip(rule.conditions(), conds):
+            t = j["threshold"]
+            c.threshold = float("nan") if t is None else t
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        return None if v != v else round(float(v), 4)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _digest(obj: Any) -> str:
+    import hashlib
+
+    import orjson
+
+    return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
