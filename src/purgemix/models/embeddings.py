@@ -48,7 +48,8 @@ class SentenceTransformerEmbedder:
         self.name = "st:all-MiniLM-L6-v2" if path is None else f"st:{self.path.name}"
         self.model = SentenceTransformer(str(self.path), device="cpu")
         self.model.max_seq_length = max_seq_length
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
