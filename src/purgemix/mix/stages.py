@@ -257,7 +257,11 @@ class FuseStage(GlobalStage):
                     rec["scores"]["mix.quality"] = q
                 final.create(rec, self.name, pids, operator=o.operator, cycles=o.cycles)
                 for p in parents:
-                    final.merge(p, self.name, into=rec["id"], reason="fused" if len(parents) > 1 else "rewritten")
+                    if len(parents) > 1:
+                        final.merge(p, self.name, into=rec["id"], reason="fused")
+                    else:  # the 1-to-1 rewrite control
+                        final.events.append({"id": p["id"], "outcome": "rewritten", "stage": self.name,
+                                             "into": rec["id"], "reason": "rewritten"})
                     consumed.add(p["id"])
             elif o.instruction or o.response:
                 lineage["errors"] = o.errors
