@@ -20,6 +20,7 @@ def test_split_spec():
     assert s(rec("a", "b", **{"ds2.score": 2})) == "lq"
     assert s(rec("a", "b", **{"ds2.score": 3.5})) == "mid"
     assert s(rec("a", "b")) == "lq"
+    assert s(rec("a", "b", **{"ds2.curated": 4, "ds2.score": 1})) == "hq"  # curated score first
     assert SplitSpec(meta_key="split")(make_record([{"role": "user", "content": "x"}], meta={"split": "hq"})) == "hq"
     assert SplitSpec(meta_key="split")(rec("a", "b", split="new")) == "new"
 

@@ -338,25 +338,28 @@ def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
 
 
 def choose_k(
-    x: np.ndarray, ks: Sequence[int], *, sample: int = 2000, seed: int = 0
+    x: np.ndarray, ks: Sequence[int], *, sample: int = 2000, fit_sample: int = 20_000, seed: int = 0
 ) -> tuple[int, dict[int, float]]:
-    """The k with the highest average silhouette, each k fitted on all points and scored on a sample."""
+    """The k with the highest average silhouette (cosine). Each k is fitted on a sample of at most
+    ``fit_sample`` points and scored on the first ``sample`` of them; ties go to the smaller k."""
     x = normalize(x)
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(x), size=min(sample, len(x)), replace=False))
+    fit_idx = rng.permutation(len(x))[: min(fit_sample, len(x))]
+    fit_x = x[fit_idx]
+    score_n = min(sample, len(fit_x))
     scores: dict[int, float] = {}
-    for k in sorted({int(k) for k in ks if 2 <= int(k) < len(x)}):
-        km = kmeans(x, k, seed=seed)
-        scores[k] = round(silhouette(x[idx], km.labels[idx]), 6)
+    for k in sorted({int(k) for k in ks if 2 <= int(k) < score_n}):
+        km = kmeans(fit_x, k, seed=seed)
+        scores[k] = round(silhouette(fit_x[:score_n], km.labels[:score_n]), 6)
     if not scores:
         return 1, {}
     best = max(scores, key=lambda k: (scores[k], -k))
     return best, scores
 
 
-def default_ks(n: int, count: int = 6) -> list[int]:
-    """Candidate ks spread geometrically between 2 and n / 5 (few dozen members per cluster)."""
-    hi = max(2, n // 5)
+def default_ks(n: int, count: int = 6, max_k: int = 1000) -> list[int]:
+    """Candidate ks spread geometrically between 2 and min(n / 5, ``max_k``)."""
+    hi = max(2, min(n // 5, max_k))
     return sorted({int(round(v)) for v in np.geomspace(2, hi, num=count)})
 
 

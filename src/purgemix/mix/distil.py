@@ -15,6 +15,7 @@ otherwise the cluster's output is dropped with all reward values recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -190,7 +191,7 @@ class Distiller:
         for i in valid:
             srcs = [{"instruction": prompt_of(r), "response": response_of(r)} for r in clusters[i]]
             convs.append(template.messages(sources=srcs, shape_hint=SHAPE_HINTS[shapes[i]]))
-        params = GenerationParams(**{**cfg.generation.as_dict(), "n": cfg.samples, "stop": tuple(cfg.generation.stop)})
+        params = dataclasses.replace(cfg.generation, n=cfg.samples)
         gens = generate_batched(self.llm, convs, params, cfg.batch_size)
         # flatten every parsed sample for batched reward computation
         flat: list[tuple[int, int, tuple[str, str]]] = []

@@ -21,11 +21,12 @@ HQ, LQ, MID, NEW = "hq", "lq", "mid", "new"
 @dataclass(frozen=True)
 class SplitSpec:
     """A record's split: ``meta[meta_key]`` when set (``hq``/``lq``/``new``/...); else from
-    ``scores[score_key]`` (HQ at or above ``hq_min``, LQ at or below ``lq_max``, the band between
-    is ``mid``); else ``missing``."""
+    the first of ``score_keys`` present in ``scores`` (HQ at or above ``hq_min``, LQ at or below
+    ``lq_max``, the band between is ``mid``); else ``missing``. Records created by fuse/distil
+    (``meta._split == "new"``) are always ``new``."""
 
     meta_key: str = "_split"
-    score_key: str = "ds2.score"
+    score_keys: tuple[str, ...] = ("ds2.curated", "ds2.score")
     hq_min: float = 4.0
     lq_max: float = 3.0
     missing: str = LQ
@@ -36,13 +37,23 @@ class SplitSpec:
         v = record.get("meta", {}).get(self.meta_key)
         if isinstance(v, str) and v:
             return v
-        s = record.get("scores", {}).get(self.score_key)
-        if isinstance(s, (int, float)) and not (isinstance(s, float) and math.isnan(s)):
+        s = first_score(record, self.score_keys)
+        if s is not None:
             return HQ if s >= self.hq_min else (LQ if s <= self.lq_max else MID)
         return self.missing
 
     def params(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {**vars(self), "score_keys": list(self.score_keys)}
+
+
+def first_score(record: Record, keys: str | Sequence[str]) -> float | None:
+    """The first of ``keys`` with a number in ``record["scores"]``."""
+    scores = record.get("scores", {})
+    for key in ([keys] if isinstance(keys, str) else keys):
+        v = _num(scores.get(key))
+        if v is not None:
+            return v
+    return None
 
 
 def parse_ratio(ratio: str | Sequence[float]) -> tuple[float, float]:
@@ -82,8 +93,8 @@ def rank_and_mix(
     hq: Sequence[Record],
     *,
     quality_key: str = "mix.quality",
-    hq_quality_key: str = "ds2.score",
-    longtail_key: str = "mix.longtail",
+    hq_quality_key: str | Sequence[str] = ("ds2.curated", "ds2.score"),
+    longtail_key: str | Sequence[str] = "mix.longtail",
     quality_cut: float | None = 0.5,
     ratio: str | Sequence[float] = "5:5",
     target: int | None = None,
@@ -107,10 +118,9 @@ def rank_and_mix(
         else:
             pool_new.append(i)
 
-    def rank(idx: list[int], recs: Sequence[Record], qkey: str, offset: int) -> list[int]:
+    def rank(idx: list[int], recs: Sequence[Record], qkey, offset: int) -> list[int]:
         def key(i: int):
-            s = recs[i - offset].get("scores", {})
-            q, lt = _num(s.get(qkey)), _num(s.get(longtail_key))
+            q, lt = first_score(recs[i - offset], qkey), first_score(recs[i - offset], longtail_key)
             return (-(q if q is not None else -math.inf), -(lt if lt is not None else -math.inf), recs[i - offset]["id"])
         return sorted(idx, key=key)
 

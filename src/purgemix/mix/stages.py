@@ -364,7 +364,8 @@ class MixStage(GlobalStage):
     writes = ("scores",)
 
     def __init__(self, *, target: int | None = None, ratio: str = "5:5", quality_key: str = "mix.quality",
-                 hq_quality_key: str = "ds2.score", longtail_key: str = "mix.longtail",
+                 hq_quality_key: str | Sequence[str] = ("ds2.curated", "ds2.score"),
+                 longtail_key: str = "mix.longtail",
                  quality_cut: float | None = 0.5, fill: bool = True, embedder: Embedder | None = None,
                  dedup_threshold: float = 0.95, longtail_k: int = 15, split: SplitSpec | None = None,
                  shard_size: int = 10_000):

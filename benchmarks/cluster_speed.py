@@ -1,0 +1,79 @@
+"""Clustering speed on synthetic embeddings (no model needed).
+
+    python benchmarks/cluster_speed.py [--n 100000] [--dim 384] [--longtail]
+
+Synthetic data: N unit vectors drawn around N/20 random topic centres. Times every clustering
+step of neural reconstruction: LM-Mixup's capacity-constrained k-means (paper and code capacity
+settings), ENTP's k by silhouette + k-means + MMR representatives + related pairs, semantic dedup,
+and optionally the brute-force long-tail score. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+
+import numpy as np
+
+from purgemix.mix.cluster import (CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr,
+                                  normalize, pair_related)
+from purgemix.mix.dedup import semantic_duplicates
+
+
+def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = normalize(rng.normal(size=(max(1, n // 20), dim)))
+    x = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, dim)).astype(np.float32) * (2.0 / math.sqrt(dim))
+    return normalize(x)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, round(time.perf_counter() - t0, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--longtail", action="store_true", help="also time the brute-force long-tail score")
+    args = ap.parse_args()
+    x = synthetic(args.n, args.dim)
+    report: dict = {"n": args.n, "dim": args.dim, "cpus": os.cpu_count(), "numpy": np.__version__,
+                    "python": platform.python_version(), "seconds": {}}
+    sec = report["seconds"]
+
+    c, sec["capacity_mean3"] = timed(lambda: capacity_clusters(x, CapacitySpec(3, 1, 2, 5)))
+    report["capacity_mean3"] = c.info
+    c, sec["capacity_mean10"] = timed(lambda: capacity_clusters(x, CapacitySpec(10, 3, 2, 25)))
+    report["capacity_mean10"] = c.info
+
+    (k, scores), sec["silhouette_choose_k"] = timed(lambda: choose_k(x, default_ks(args.n)))
+    report["silhouette"] = {"k": k, "scores": scores}
+    km, sec["kmeans_chosen_k"] = timed(lambda: kmeans(x, k))
+
+    def reps_and_pairs():
+        n_pairs = 0
+        for cl in range(len(km.centroids)):
+            members = np.flatnonzero(km.labels == cl)
+            if len(members) < 2:
+                continue
+            reps = mmr(x, members, len(members), centroid=km.centroids[cl])
+            n_pairs += len(pair_related(x, reps)[0])
+        return n_pairs
+
+    report["pairs"], sec["mmr_and_pairs"] = timed(reps_and_pairs)
+    dup, sec["semantic_dedup"] = timed(lambda: semantic_duplicates(x, threshold=0.95))
+    report["duplicates"] = int((dup >= 0).sum())
+    if args.longtail:
+        _, sec["longtail_k15"] = timed(lambda: longtail(x, 15))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
