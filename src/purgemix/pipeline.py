@@ -155,7 +155,7 @@ class Pipeline:
         return {
             "command": self.command,
             "inputs": [
-                {"path": str(Path(i.path).resolve()), "format": s.format, "mapping": i.mapping, "shape": i.shape}
+                {"path": str(s.path.resolve()), "format": s.format, "mapping": i.mapping, "shape": i.shape}
                 for i, s in zip(self.inputs, self.sources)
             ],
             "stages": [{"name": s.name, "version": s.version, "params": s.params()} for s in self.stages],

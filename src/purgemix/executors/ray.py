@@ -64,7 +64,11 @@ class RayExecutor:
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         items = [{"task": cloudpickle.dumps((fn, a, kw))} for a, kw in args]
-        ds = ray.data.from_items(items, override_num_blocks=len(items)).map(_call, concurrency=self.workers)
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        try:  # Ray >= 2.51 names the pool size through `compute`
+            ds = ds.map(_call, compute=ray.data.TaskPoolStrategy(size=self.workers))
+        except (AttributeError, TypeError):
+            ds = ds.map(_call, concurrency=self.workers)
         return (cloudpickle.loads(row["result"]) for row in ds.iter_rows())
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ def open_binary(path: Path, mode: str = "rb", compression: str | None | object =
         import zstandard
 
         if "r" in mode:
-            return zstandard.open(path, "rb")
+            return io.BufferedReader(zstandard.open(path, "rb"), buffer_size=1 << 20)  # line iteration
         return zstandard.open(path, "wb", cctx=zstandard.ZstdCompressor(level=3))
     return open(path, mode)
 
