@@ -36,10 +36,10 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     for i in range(ingest.info()["shards"] if ingest.complete else 0):
         rows_read += ingest.done_info(i)["in"]
         quarantined += sum(1 for e in ingest.read_events(i) if e["outcome"] == "quarantined")
-        for r in ingest.read_records(i):
-            if r["id"] in inputs:
-                problems.append(f"id {r['id']} ingested twice")
-            inputs.add(r["id"])
+        for rid in ingest.read_ids(i):
+            if rid in inputs:
+                problems.append(f"id {rid} ingested twice")
+            inputs.add(rid)
 
     created: dict[str, list[str]] = {}
     terminal: dict[str, dict[str, Any]] = {}
@@ -62,7 +62,8 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     if last.path.name.endswith("-export") and (last.path / "output_ids.json").exists():
         outputs = read_json(last.path / "output_ids.json")
     else:
-        outputs = [r["id"] for batch in last.iter_records() for r in batch] if stages[1:] else sorted(inputs)
+        outputs = ([rid for i in range(last.info()["shards"]) for rid in last.read_ids(i)]
+                   if stages[1:] else sorted(inputs))
     out_set = set(outputs)
     if len(out_set) != len(outputs):
         problems.append(f"{len(outputs) - len(out_set)} duplicate ids in the output")

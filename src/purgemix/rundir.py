@@ -91,6 +91,24 @@ class StageDir:
                 records[int(pos)]["id"] = new_id
         return records
 
+    def read_ids(self, index: int) -> list[str]:
+        """Ids of one shard without parsing whole records (the ledger check reads only these)."""
+        data = (self.path / f"{self.shard_name(index)}.records.jsonl.zst").read_bytes()
+        raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
+        ids = []
+        for line in raw.splitlines():
+            # Records are written id-first; fall back to a full parse for anything unusual.
+            end = line.find(b'"', 7) if line.startswith(b'{"id":"') else -1
+            if end > 0 and b"\\" not in line[7:end]:
+                ids.append(line[7:end].decode())
+            else:
+                ids.append(str(orjson.loads(line)["id"]))
+        renames = self.path / f"{self.shard_name(index)}.renames.json"
+        if renames.exists():
+            for pos, new_id in read_json(renames).items():
+                ids[int(pos)] = new_id
+        return ids
+
     def read_events(self, index: int) -> list[dict]:
         path = self.path / f"{self.shard_name(index)}.events.jsonl"
         return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
