@@ -159,7 +159,7 @@ class UnionFind:
 class Deduplicator:
     """Streams batches of records in, then decides which ones duplicate which."""
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, near: bool = True,
+    def __init__(self, threshold: float = 0.7, num_perm: int = 128, ngram: int = 3, near: bool = True,
                  keep_by: str = "response.words:max", seed: int = 1):
         self.threshold, self.near = threshold, near
         self.hasher = MinHasher(num_perm, ngram, seed)

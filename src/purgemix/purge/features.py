@@ -79,7 +79,7 @@ def feature_catalog(names: Sequence[str] | None = None) -> dict[str, tuple[Score
 
 _WORD = re.compile(r"\w+")
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])\s+")
-_TERMINAL = set(".!?)]}\"'\u201d\u2019>`*:;\u3002\uff01\uff1f|%")
+_TERMINAL = set(".!?)]}\"'\u201d\u2019>`*;\u3002\uff01\uff1f|%")
 
 
 class Batch:
@@ -440,18 +440,30 @@ def _artefacts(b: Batch, role: str):
             "html_remnants": html}
 
 
-def _truncation(text: str, code_task: bool) -> tuple[int, int, int, int, int]:
-    """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated)."""
+# words that almost never end a complete English answer: an answer that stops on one was cut off
+CONNECTORS = frozenset("""a an the and or but nor of to with for in on at by from as that which who whom whose
+is are was were be been being has have had its their his her our your my this these those such very more most
+than if because while although though whereas into onto about between through during including like unlike
+via per versus vs so then also not no can could would should will shall may might must do does did""".split())
+
+
+# a letter's closing ("Yours sincerely,\nJane") or a hashtag legitimately ends without punctuation
+_SIGNOFF = re.compile(r"(?:sincerely|regards|yours|faithfully|cordially|respectfully|cheers|best wishes|with love|"
+                      r"warmly|thank you|thanks|love),?\s*\n?[^\n]{0,60}$|#\w+$|\n[^\n]{1,40},\n[^\n]{1,40}$", re.I)
+
+
+def _truncation(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
+    """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated, ends_open_prose)."""
     t = text.rstrip()
     if not t:
-        return 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0
     fence = t.count("```") % 2
     unclosed = 0
     for o, c in ("()", "[]", "{}"):
         unclosed += max(0, t.count(o) - t.count(c))
     last_line = t.rsplit("\n", 1)[-1]
     last = t[-1]
-    ends_open = int(last not in _TERMINAL and (last.isalnum() or last in ",-(/&+=\u2013\u2014"))
+    ends_open = int(last not in _TERMINAL and (last.isalnum() or last in ":,-(/&+=\u2013\u2014"))
     list_cut = 0
     lines = [ln for ln in t.split("\n") if ln.strip()]
     items = [ln for ln in lines if _LIST_ITEM.match(ln)]
@@ -464,18 +476,35 @@ def _truncation(text: str, code_task: bool) -> tuple[int, int, int, int, int]:
             list_cut = 1  # earlier items end with punctuation, the last one stops open
     codeish = code_task or "```" in t or len(_CODE_LINE.findall(t)) >= 2
     truncated = 0
+    prose = 0
     if fence or list_cut:
         truncated = 1
-    elif ends_open and not codeish:
-        words = len(t.split())
+    elif ends_open and not codeish and not _SIGNOFF.search(t[-120:]):
+        words = t.split()
+        n = len(words)
         in_list = bool(items) and _LIST_ITEM.match(last_line) is not None
-        # a prose answer of a few sentences that stops open (short answers often carry no full stop)
         sentences = len(re.findall(r"[.!?](?:\s|$)", t))
-        if not in_list and words >= 12 and (sentences >= 1 or words >= 25) and last not in "0123456789":
+        if not in_list and n >= 12 and (sentences >= 1 or n >= 25) and last not in "0123456789":
+            prose = 1  # a prose answer of a few sentences that stops open
+        tail = _WORD.findall(words[-1].lower())
+        lw = tail[-1] if tail else ""
+        prev = [ln.rstrip() for ln in lines[:-1]]
+        if last in ":,-(/&+=\u2013\u2014" and n >= 3:
+            truncated = 1  # stops on a colon, comma, dash or an opening mark
+        elif len(prev) >= 2 and len(last_line.split()) >= 2 and all(
+                p[-1] in ".!?" and len(p.split()) <= 25 for p in prev[-3:]):
+            truncated = 1  # the earlier lines are sentences that end properly, the last one does not
+        elif len(prev) >= 2 and len(last_line.split()) == 1 and len(last_line.strip()) <= 3 and \
+                min(len(p.split()) for p in prev[-3:]) >= 2:
+            truncated = 1  # a list of multi-word lines that ends on a stub ("Syrah: Red\nR")
+        elif lw in CONNECTORS and n >= 3 and "\n" not in t[-len(words[-1]) - 2:]:
+            truncated = 1  # stops on a function word: "... whereas a"
+        elif lw and lw.isalpha() and len(lw) <= 8 and words[-1][-1].islower() and vocab.get(lw, 0) < 2 and n >= 5 \
+                and sentences >= 1:
+            truncated = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
+        elif unclosed and n >= 8:
             truncated = 1
-        if unclosed and words >= 8:
-            truncated = 1
-    return ends_open, fence, unclosed, list_cut, truncated
+    return ends_open, fence, unclosed, list_cut, truncated, prose
 
 
 @scorer("response_checks", "1", ("response",), {
@@ -488,8 +517,13 @@ def _truncation(text: str, code_task: bool) -> tuple[int, int, int, int, int]:
     "unclosed_brackets": Feature("sum over (), [], {} of max(0, openers - closers)", "high", "int"),
     "list_cut": Feature("1 if the answer ends in a list item that is empty or stops open while the earlier items "
                         "are closed", "high", "flag"),
-    "truncated": Feature("1 if unbalanced_fence or list_cut, or a prose answer (>= 12 words, not code, not a list) "
-                         "ends open, or ends with unclosed brackets", "high", "flag"),
+    "truncated": Feature("1 if unbalanced_fence or list_cut, or a non-code answer that ends open on a comma/dash, "
+                         "on a function word (the, and, of, whereas ...), on a lower-case fragment seen fewer than "
+                         "twice in the batch (a word cut in half), or with unclosed brackets", "high", "flag"),
+    "ends_open_prose": Feature("1 if a prose answer (>= 12 words, >= 1 full sentence, not code, not a list) ends "
+                               "open (no final punctuation)", "high", "flag"),
+    "sentence_repeats": Feature("most occurrences of one sentence or line of >= 3 words (case-folded)", "high",
+                                "int"),
     "python_invalid": Feature("1 if a Python code block (```python, or Python-looking code for a Python task) does "
                               "not compile; NaN without Python code", "high", "flag"),
     "json_invalid": Feature("1 if the instruction asks for JSON and no valid JSON value is found in the response; "
@@ -500,7 +534,8 @@ def _response_checks(b: Batch, role: str):
     lower = b.lower("response")
     instr = b.texts["instruction"]
     code_task = [bool(_CODE_TASK.search(i)) for i in instr]
-    trunc = np.array([_truncation(t, c) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 5)
+    vocab = b.cached("vocab", lambda: _vocab(b))
+    trunc = np.array([_truncation(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 6)
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
     for i, (t, ins) in enumerate(zip(texts, instr)):
@@ -517,9 +552,40 @@ def _response_checks(b: Batch, role: str):
         "unclosed_brackets": trunc[:, 2],
         "list_cut": trunc[:, 3],
         "truncated": trunc[:, 4],
+        "ends_open_prose": trunc[:, 5],
+        "sentence_repeats": np.fromiter((_sentence_repeats(t) for t in lower), dtype=np.int64, count=b.n),
         "python_invalid": py,
         "json_invalid": js,
     }
+
+
+def _vocab(b: Batch) -> dict[str, int]:
+    """Word counts over the batch (instructions, inputs, responses), minus each response's last word."""
+    from collections import Counter
+
+    c: Counter = Counter()
+    for role in ROLES:
+        for ws in b.words(role):
+            c.update(ws)
+    for ws in b.words("response"):
+        if ws:
+            c[ws[-1]] -= 1
+    return c
+
+
+_SENT_SPLIT = re.compile(r"[.!?\n]+")
+
+
+def _sentence_repeats(lower: str) -> int:
+    if len(lower) < 40:
+        return 0
+    parts = [" ".join(p.split()) for p in _SENT_SPLIT.split(lower)]
+    parts = [p for p in parts if p.count(" ") >= 2]
+    if len(parts) < 3:
+        return 0
+    from collections import Counter
+
+    return max(Counter(parts).values())
 
 
 def _python_invalid(text: str, python_task: bool) -> float:
@@ -571,7 +637,8 @@ def _trigrams(ws: list[str]) -> set:
     "overlap": Feature("|instruction words & response words| / |response words| (distinct \\w+ words)", "none"),
     "echo": Feature("fraction of the response's word 3-grams found in the instruction (1 = repeats it)", "high"),
     "echo_input": Feature("fraction of the response's word 3-grams found in the input", "none"),
-    "echo_exact": Feature("1 if the \\w+ words of the response equal those of the instruction or the input", "high",
+    "echo_exact": Feature("1 if the response's \\w+ words contain those of the instruction (>= 2 words) with at most "
+                          "15 more characters (a bare repeat, maybe after 'Sure!'), or equal a short input", "high",
                           "flag"),
     "translation_task": Feature("1 if the instruction asks for a translation or an answer in another language",
                                 "none", "flag"),
@@ -594,7 +661,12 @@ def _pair(b: Batch, role: str):
                 echo[i] = len(g & _trigrams(ri[i])) / len(g)
             if len(rin[i]) >= 3:
                 echo_in[i] = len(g & _trigrams(rin[i])) / len(g)
-        exact[i] = int(r == ri[i] or (bool(rin[i]) and r == rin[i]))
+        rn = " ".join(r)
+        sn = " ".join(ri[i])
+        if len(ri[i]) >= 2 and sn in rn and len(rn) - len(sn) <= 15:
+            exact[i] = 1
+        elif rin[i] and r == rin[i] and len(r) <= 20:
+            exact[i] = 1  # a short input returned unchanged
     trans = np.fromiter((1 if _TRANSLATE.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
                         count=b.n)
     return {"overlap": overlap, "echo": echo, "echo_input": echo_in, "echo_exact": exact, "translation_task": trans}

@@ -59,7 +59,7 @@ def build_report(events: Iterable[dict[str, Any]], rules_state: dict[str, Any] |
             if not p or not p.get("count"):
                 continue
             h = hist.setdefault(f, _histogram(p))
-            if isinstance(t, (int, float)):
+            if isinstance(t, (int, float)) and not isinstance(t, bool) and not c.get("pool"):
                 h["thresholds"].append({"rule": r["name"], "op": c["op"], "value": t})
     return {
         "summary": {k: summary.get(k) for k in ("read", "written", "dropped", "quarantined", "elapsed_seconds")},

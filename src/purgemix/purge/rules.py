@@ -43,7 +43,7 @@ from .features import feature_catalog
 from .priors import quantile
 
 DEFAULT_AUTO_Z = 3.5
-_COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+_COND = re.compile(r"^\s*([A-Za-z_][\w.]*|mean\(\s*[A-Za-z_][\w.]*\s*\))\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 _OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
         "!=": np.not_equal}
 
@@ -114,9 +114,15 @@ class Condition:
     value: str  # as written
     line: int = 0
     threshold: Any = None  # resolved number (or word) after fitting
+    pool: bool = False  # mean(FEATURE) OP NUMBER: a condition on the pool, the same for every record
 
     def resolve(self, priors: dict[str, Any], auto_z: float) -> None:
         v = self.value
+        if self.pool:
+            prior = priors.get(self.feature) or {}
+            mean = prior.get("mean")
+            self.threshold = bool(mean is not None and _OPS[self.op](mean, float(v)))
+            return
         try:
             self.threshold = float(v)
             return
@@ -140,14 +146,23 @@ class Condition:
             return
         self.threshold = v  # a word, for category features
 
+    def resolve_sources(self, means: dict[str, float]) -> None:
+        """A pool condition per source (input file): ``{source: bool}``, so that pools of different
+        styles mixed in one run are judged each by their own statistics."""
+        if self.pool and means:
+            self.threshold = {"*": bool(self.threshold),
+                              **{src: bool(_OPS[self.op](m, float(self.value))) for src, m in means.items()}}
+
     def describe(self) -> str:
         t = self.threshold
+        if self.pool:
+            return f"mean({self.feature}) {self.op} {self.value}" + ("" if t is None else f" (= {t})")
         shown = f"{t:.4g}" if isinstance(t, float) else str(t)
         return f"{self.feature} {self.op} {self.value}" + (f" (= {shown})" if shown != self.value else "")
 
     def to_json(self) -> dict[str, Any]:
         t = self.threshold
-        return {"feature": self.feature, "op": self.op, "value": self.value,
+        return {"feature": self.feature, "op": self.op, "value": self.value, "pool": self.pool,
                 "threshold": None if isinstance(t, float) and t != t else t}
 
 
@@ -173,7 +188,7 @@ class Rule:
         return out
 
     def features(self) -> list[str]:
-        return list(dict.fromkeys(c.feature for c in self.conditions()))
+        return list(dict.fromkeys(c.feature for c in self.conditions() if not c.pool))
 
     def describe(self) -> str:
         def d(e):
@@ -187,6 +202,13 @@ class Rule:
     def evaluate(self, cols: dict[str, np.ndarray]) -> np.ndarray:
         def ev(e):
             if isinstance(e, Condition):
+                if e.pool:
+                    n = len(next(iter(cols.values()))) if cols else 0
+                    t = e.threshold
+                    if isinstance(t, dict) and "__source__" in cols:
+                        default = t.get("*", False)
+                        return np.fromiter((t.get(s, default) for s in cols["__source__"]), dtype=bool, count=n)
+                    return np.full(n, bool(t.get("*", False) if isinstance(t, dict) else t))
                 col = cols[e.feature]
                 t = e.threshold
                 if isinstance(t, str):
@@ -217,6 +239,9 @@ class RuleSet:
 
     def features(self) -> list[str]:
         return list(dict.fromkeys(f for r in self.active for f in r.features()))
+
+    def pool_features(self) -> list[str]:
+        return list(dict.fromkeys(c.feature for r in self.active for c in r.conditions() if c.pool))
 
     def digest(self) -> str:
         return hashlib.blake2b(self.text.encode(), digest_size=8).hexdigest()
@@ -329,6 +354,9 @@ def _parse_condition(text: str, path: str, line: int, key: str, catalog) -> Cond
         raise RuleError(f"{path}:{line}: key '{key}': cannot read condition '{text}'; write FEATURE OP VALUE, "
                         f"e.g. 'response.dup_line_frac > auto' (OP: < <= > >= == !=)")
     feat, op, value = m.groups()
+    pool = feat.startswith("mean(")
+    if pool:
+        feat = feat[5:-1].strip()
     if feat not in catalog:
         import difflib
 
@@ -338,6 +366,11 @@ def _parse_condition(text: str, path: str, line: int, key: str, catalog) -> Cond
                         f"{', '.join(sorted(catalog))}")
     spec = catalog[feat][1]
     is_number = _is_number(value)
+    if pool:
+        if not is_number or spec.kind == "category":
+            raise RuleError(f"{path}:{line}: key '{key}': mean({feat}) compares the pool's mean with a number, "
+                            f"e.g. 'mean({feat}) < 0.05'")
+        return Condition(feat, op, value, line, pool=True)
     low = value.lower()
     threshold_word = low == "auto" or re.fullmatch(r"q(0?\.\d+|1(\.0*)?|0)|p\d+(\.\d+)?|z-?\d+(\.\d+)?", low)
     if spec.kind == "category":

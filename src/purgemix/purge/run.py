@@ -51,7 +51,7 @@ def purge(
     reference_priors: str | None = None,
     dedup: bool = True,
     near: bool = True,
-    threshold: float = 0.8,
+    threshold: float = 0.7,
     num_perm: int = 128,
     ngram: int = 3,
     keep_by: str = "response.words:max",

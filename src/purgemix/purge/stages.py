@@ -79,7 +79,7 @@ class DedupStage(FitMapStage):
     reads = ("messages", "scores.purge.*")
     writes = ()
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, near: bool = True,
+    def __init__(self, threshold: float = 0.7, num_perm: int = 128, ngram: int = 3, near: bool = True,
                  keep_by: str = "response.words:max"):
         self.threshold, self.num_perm, self.ngram, self.near, self.keep_by = threshold, num_perm, ngram, near, keep_by
 
@@ -128,7 +128,9 @@ class RuleStage(FitMapStage):
         numeric = [f for f, (_, spec) in catalog.items() if spec.kind != "category"]
         needed = self.rules.features()
         fitter = PriorFitter(numeric)
-        sample: dict[str, list] = {f: [] for f in needed}
+        sample: dict[str, list] = {f: [] for f in needed + ["__source__"]}
+        pool_feats = self.rules.pool_features()
+        by_source: dict[str, dict[str, list[float]]] = {f: {} for f in pool_feats}
         seen = 0
         rng = np.random.default_rng(0)
         for b in batches:
@@ -138,25 +140,39 @@ class RuleStage(FitMapStage):
             fitter.add_columns(cols)
             cat = columns(b, [f for f in needed if f not in cols])
             rows = {f: (cols[f] if f in cols else cat[f]) for f in needed}
+            rows["__source__"] = [r.get("source", "") for r in b]
+            for f in pool_feats:
+                for src in set(rows["__source__"]):
+                    mask = np.array([s == src for s in rows["__source__"]])
+                    v = cols[f][mask]
+                    v = v[~np.isnan(v)]
+                    acc = by_source[f].setdefault(src, [0.0, 0])
+                    acc[0] += float(v.sum())
+                    acc[1] += int(v.size)
             # keep a uniform row sample (reservoir) to estimate each rule's hit rate before dropping
             for i in range(len(b)):
                 seen += 1
                 if seen <= ROW_SAMPLE:
-                    for f in needed:
+                    for f in sample:
                         sample[f].append(rows[f][i])
                 else:
                     j = int(rng.integers(0, seen))
                     if j < ROW_SAMPLE:
-                        for f in needed:
+                        for f in sample:
                             sample[f][j] = rows[f][i]
         pool = fitter.finish("pool")
         priors = self.reference if self.reference is not None else pool
         self.rules.resolve(priors["features"])
+        if self.reference is None:
+            for r in self.rules.active:
+                for c in r.conditions():
+                    if c.pool:
+                        c.resolve_sources({src: a[0] / a[1] for src, a in by_source[c.feature].items() if a[1]})
         warnings = []
         estimate = {}
         if seen and needed:
-            scols = {f: np.array(v, dtype=object if catalog[f][1].kind == "category" else np.float64)
-                     for f, v in sample.items()}
+            scols = {f: np.array(v, dtype=object if f == "__source__" or catalog[f][1].kind == "category"
+                                 else np.float64) for f, v in sample.items()}
             fired = self.rules.evaluate(scols)
             for k, r in enumerate(self.rules.active):
                 frac = float(fired[:, k].mean())
@@ -181,6 +197,7 @@ class RuleStage(FitMapStage):
         _apply_thresholds(self.rules, state["rules"])
         needed = self.rules.features()
         cols = columns(records, needed)
+        cols["__source__"] = np.array([r.get("source", "") for r in records], dtype=object)
         fired = self.rules.evaluate(cols)
         names = [r.name for r in self.rules.active]
         feats = [r.features() for r in self.rules.active]
