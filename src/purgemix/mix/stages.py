@@ -23,7 +23,7 @@ import numpy as np
 
 from ..models.base import LLM, Embedder
 from ..record import Record, response_of
-from ..stages.base import FitMapStage, GlobalStage, Result, register_stage
+from ..stages.base import FitMapStage, GlobalStage, MapStage, Result, register_stage
 from .checks import SymbolicChecks
 from .cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr, pair_related, \
     random_pairs
@@ -70,6 +70,33 @@ def _quality_scores(quality: QualityFn | None, pairs: list[tuple[str, str]]) -> 
     if len(out) != len(pairs):
         raise ValueError(f"quality callable returned {len(out)} values for {len(pairs)} pairs")
     return [None if v is None else float(v) for v in out]
+
+
+# --- pools by input file ---------------------------------------------------------------------
+
+
+@register_stage
+class TagSplitStage(MapStage):
+    """Sets ``meta._split`` from the input file a record came from (``record["source"]``), e.g.
+    ``{"hq.jsonl": "hq", "lq.jsonl": "lq"}``. An annotation: no events."""
+
+    name = "tag-split"
+    version = "1"
+    reads = ("source",)
+    writes = ("meta",)
+
+    def __init__(self, by_source: dict[str, str], meta_key: str = "_split"):
+        self.by_source, self.meta_key = dict(by_source), meta_key
+
+    def params(self) -> dict[str, Any]:
+        return {"by_source": self.by_source, "meta_key": self.meta_key}
+
+    def process(self, records: list[Record]) -> Result:
+        for r in records:
+            split = self.by_source.get(r.get("source", ""))
+            if split:
+                r["meta"][self.meta_key] = split
+        return Result(records=records)
 
 
 # --- semantic dedup ---------------------------------------------------------------------------
