@@ -109,3 +109,41 @@ def test_api_key_from_env_never_in_repr_or_errors(monkeypatch):
         out = llm.generate(convs(2), GenerationParams())
         text = repr(llm) + llm.name + " ".join(g.error for g in out)
         assert "sk-secret" not in text
+
+
+def test_sigkill_then_rerun_resends_only_unanswered(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "c.sqlite"
+    with DummyServer(delay=0.05) as srv:
+        code = (
+            "from purgemix.models import load_llm, GenerationParams\n"
+            f"llm = load_llm('openai:{srv.url}#d', cache_path={str(db)!r}, concurrency=2)\n"
+            "llm.generate([[{'role': 'user', 'content': f'q {i}'}] for i in range(200)], GenerationParams())\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        done = 0
+        for _ in range(600):
+            time.sleep(0.05)
+            if db.exists():
+                try:
+                    done = sqlite3.connect(db).execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+            if done >= 20:
+                break
+        proc.kill()  # SIGKILL: no cleanup, no flush
+        proc.wait()
+        cached = sqlite3.connect(db).execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+        assert 20 <= cached < 200
+        before = srv.requests
+        from purgemix.models import load_llm
+
+        llm = load_llm(f"openai:{srv.url}#d", cache_path=str(db), concurrency=8)
+        out = llm.generate(convs(200), GenerationParams())
+        assert [g.texts for g in out] == [[f"echo: q {i}"] for i in range(200)]
+        assert srv.requests - before == 200 - cached  # only what had no answer
+        assert llm.stats.cache_hits == cached
