@@ -88,21 +88,26 @@ def _finish(
 def _check_turns(messages: list[dict[str, Any]]) -> None:
     if not messages:
         raise RecordError("no turns")
-    roles = [m["role"] for m in messages]
-    if "user" not in roles:
-        raise RecordError("no user turn")
-    if "assistant" not in roles:
-        raise RecordError("no assistant turn")
+    has_user = has_assistant = any_text = False
     for i, m in enumerate(messages):
-        if m["role"] not in ("system", "user", "assistant", "tool"):
-            raise RecordError(f"turn {i}: unknown role '{m['role']}'")
-        if not isinstance(m["content"], str):
-            raise RecordError(f"turn {i}: content must be a string, got {type(m['content']).__name__}")
+        role, content = m["role"], m["content"]
+        if not isinstance(content, str):
+            raise RecordError(f"turn {i}: content must be a string, got {type(content).__name__}")
+        if role == "user":
+            has_user = True
+        elif role == "assistant":
+            has_assistant = True
+        elif role not in ("system", "tool"):
+            raise RecordError(f"turn {i}: unknown role '{role}'")
+        if not any_text and role in ("user", "assistant") and content.strip():
+            any_text = True
+    if not has_user:
+        raise RecordError("no user turn")
+    if not has_assistant:
+        raise RecordError("no assistant turn")
     # An empty *string* is data, not a format error: the purge stage drops it with a reason
     # (so `convert` round-trips a file exactly). A turn with no content at all is quarantined.
-    if not any(m["content"].strip() for m in messages if m["role"] == "user") and not any(
-        m["content"].strip() for m in messages if m["role"] == "assistant"
-    ):
+    if not any_text:
         raise RecordError("every user and assistant turn is empty")
 
 
@@ -340,9 +345,18 @@ register_shape(
 OUTPUT_SHAPES = ("alpaca", "sharegpt", "messages", "prompt-completion", "dolly")
 
 
+_SHAPE_BY_KEYS: dict[tuple[str, ...], Shape] = {}
+
+
 def detect_shape(obj: dict[str, Any]) -> Shape:
+    keys = tuple(obj)
+    cached = _SHAPE_BY_KEYS.get(keys)  # files repeat the same key layout: detect once per layout
+    if cached is not None:
+        return cached
     for shape in SHAPES.values():  # registration order is the priority order
         if shape.keys <= obj.keys():
+            if len(_SHAPE_BY_KEYS) < 1024:
+                _SHAPE_BY_KEYS[keys] = shape
             return shape
     raise RecordError(f"unknown record shape with keys {sorted(obj)[:12]}; pass --map to name the columns")
 

@@ -78,6 +78,20 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     return counters
 
 
+def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], list[str], int]:
+    """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events)."""
+    records = StageDir(Path(in_dir)).read_records(index)
+    lines, ids, events = [], [], []
+    for r in records:
+        try:
+            lines.append(orjson.dumps(export(r, shape), option=orjson.OPT_APPEND_NEWLINE))
+            ids.append(r["id"])
+        except RecordError as e:
+            events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
+                           "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
+    return b"".join(lines), events, ids, len(records)
+
+
 def _ingest_and_write(rows, out_dir: str, index: int, **kw) -> dict[str, Any]:
     import numpy as np
 
@@ -195,7 +209,7 @@ class Pipeline:
             for pos, stage in enumerate(self.stages, start=1):
                 upstream = stage.fingerprint(upstream)
                 prev = self._run_stage(executor, pos, stage, prev, upstream, manifest)
-            written = self._export(prev, upstream, manifest) if self.output else None
+            written = self._export(executor, prev, upstream, manifest) if self.output else None
         finally:
             executor.close()
         ledger = check_ledger(self.run)
@@ -324,7 +338,7 @@ class Pipeline:
             counters = [{"in": n_in, "out": 0}]
         return counters
 
-    def _export(self, prev: StageDir, upstream: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    def _export(self, executor, prev: StageDir, upstream: str, manifest: dict[str, Any]) -> dict[str, Any]:
         assert self.output is not None
         out = self.run.stage(len(self.stages) + 1, "export")
         fp = config_hash({"upstream": upstream, "output": vars(self.output)})
@@ -337,20 +351,15 @@ class Pipeline:
         events: list[dict] = []
         kept_ids: list[str] = []
         n_in = 0
-        with Writer(target, self.output.format) as w, progress_bar("export", total=prev.info()["shards"],
-                                                                  unit="shards") as bar:
-            for records in prev.iter_records():
-                n_in += len(records)
-                rows = []
-                for r in records:
-                    try:
-                        rows.append(export(r, self.output.shape))
-                        kept_ids.append(r["id"])
-                    except RecordError as e:
-                        events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
-                                       "reason": f"cannot be written as {self.output.shape}", "detail": str(e),
-                                       "record": r})
-                w.write(rows)
+        n_shards = prev.info()["shards"]
+        # Workers turn shards into serialised rows; the driver only concatenates them in order.
+        args = [((str(prev.path), i, self.output.shape), {}) for i in range(n_shards)]
+        with Writer(target, self.output.format) as w, progress_bar("export", total=n_shards, unit="shards") as bar:
+            for blob, shard_events, ids, n in executor.map_shards(_export_shard, args):
+                n_in += n
+                w.write_jsonl_bytes(blob, len(ids))
+                kept_ids.extend(ids)
+                events.extend(shard_events)
                 bar.advance(1)
         info = {
             "in": n_in,

@@ -68,6 +68,18 @@ class Writer:
                 fh.write(orjson.dumps(row, option=_DUMP_OPTS))
                 self.count += 1
 
+    def write_jsonl_bytes(self, blob: bytes, count: int) -> None:
+        """Append rows already serialised as JSON Lines (one object per line)."""
+        if not blob:
+            return
+        if self.format == "json":
+            body = blob.rstrip(b"\n").replace(b"\n", b",\n")  # orjson never emits raw newlines inside a value
+            self._fh.write((b"\n" if self._first else b",\n") + body)
+            self._first = False
+        else:
+            self._fh.write(blob)
+        self.count += count
+
     def close(self) -> None:
         if self.format == "json":
             self._fh.write(b"\n]\n")
