@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -34,7 +35,9 @@ def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
-    return out, round(time.perf_counter() - t0, 2)
+    dt = round(time.perf_counter() - t0, 2)
+    print(f"  {getattr(fn, '__name__', 'step')}: {dt}s", file=sys.stderr, flush=True)
+    return out, dt
 
 
 def main() -> None:

@@ -100,3 +100,23 @@ def test_pipeline_controls_balance(tmp_path):
             assert ledger["created_dropped"] == ledger["created"] > 0
         else:
             assert ledger["created_in_output"] > 0
+
+
+def test_stages_with_nothing_to_do():
+    from purgemix.record import make_record
+
+    emb = FakeEmbedder()
+    hq = [make_record([{"role": "user", "content": f"q {i}"}, {"role": "assistant", "content": f"a {i}"}],
+                      meta={"_split": "hq"}) for i in range(3)]
+    one_lq = [make_record([{"role": "user", "content": "lonely"}, {"role": "assistant", "content": "yes"}],
+                          meta={"_split": "lq"})]
+    for stage in (FuseStage(FakeLLM(MixResponder()), emb, k="auto"),
+                  FuseStage(FakeLLM(MixResponder()), emb, pairing="random"),
+                  DistilStage(FakeLLM(MixResponder()), emb),
+                  MixStage(embedder=emb)):
+        for batches in ([], [hq], [hq + one_lq]):
+            results = list(stage.run(batches))
+            out = [r for res in results for r in res.records]
+            events = [e for res in results for e in res.events]
+            n = sum(len(b) for b in batches)
+            assert len(out) + len(events) == n, (stage.name, batches)

@@ -281,7 +281,7 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
     cand_sim = np.full((n, top), -np.inf, dtype=np.float32)
     parts, offset = [], 0
     for g, (m, kg) in enumerate(zip(members, ks.tolist())):
-        km = kmeans(x[m], kg, seed=seed + g)
+        km = kmeans(x[m], kg, seed=seed + g, n_init=1, lloyd=10)
         c_idx, c_sim = nearest_centroids(x[m], km.centroids, top=top)
         width = c_idx.shape[1]
         cand[m, :width] = c_idx + offset
