@@ -123,3 +123,18 @@ def test_kmeans_labels_match_blobs():
     for c in range(4):
         assert len(set(truth[km.labels == c])) <= 1
     assert np.allclose(np.linalg.norm(km.centroids, axis=1), 1, atol=1e-5)
+
+
+def test_allocate_exact():
+    for k, sizes in [(10, [1, 1, 1, 50]), (5, [3, 3, 3, 3, 3]), (7, [100, 1, 1]), (50, [10, 20, 30])]:
+        ks = C._allocate(k, np.array(sizes))
+        assert ks.sum() == k and (ks >= 1).all() and (ks <= np.array(sizes)).all()
+
+
+def test_capacity_clusters_two_level_uneven_groups(monkeypatch):
+    monkeypatch.setattr(C, "FLAT_MAX_K", 4)
+    rng = np.random.default_rng(2)
+    x = np.concatenate([blobs(n_per=90, k=1, seed=1)[0], C.normalize(rng.normal(size=(7, 32)))])
+    c = C.capacity_clusters(x, C.CapacitySpec(mean=3, std=1, min=2, max=5), seed=0)
+    sizes = np.bincount(c.labels)
+    assert (c.labels >= 0).all() and sizes[sizes > 0].min() >= 2 and sizes.max() <= 5

@@ -220,6 +220,7 @@ def capacity_clusters(
                           info={"k": 0, "reason": f"{n} points < minimum cluster size {spec.min}"})
     centroids, cand, cand_sim = _centroids_and_candidates(x, len(caps), seed, candidates)
     k = len(centroids)
+    assert k == len(caps), (k, len(caps))
     room = caps.copy()
     labels = np.full(n, -1, dtype=np.int64)
     order = np.argsort(-cand_sim[:, 0], kind="stable")
@@ -268,14 +269,7 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
     members = [np.flatnonzero(groups.labels == g) for g in range(len(groups.centroids))]
     members = [m for m in members if len(m)]
     sizes = np.array([len(m) for m in members], dtype=np.float64)
-    ks = np.maximum(1, np.floor(k * sizes / n)).astype(np.int64)
-    ks = np.minimum(ks, sizes.astype(np.int64))
-    short = k - int(ks.sum())
-    if short > 0:  # hand the remaining centres to the groups with the most points per centre
-        order = np.argsort(-(sizes / ks), kind="stable")
-        for g in order[: min(short, len(order))]:
-            if ks[g] < sizes[g]:
-                ks[g] += 1
+    ks = _allocate(k, sizes.astype(np.int64))
     top = max(1, candidates)
     cand = np.zeros((n, top), dtype=np.int64)
     cand_sim = np.full((n, top), -np.inf, dtype=np.float32)
@@ -292,6 +286,25 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
         parts.append(km.centroids)
         offset += len(km.centroids)
     return np.concatenate(parts), cand, cand_sim
+
+
+def _allocate(k: int, sizes: np.ndarray) -> np.ndarray:
+    """``k`` centres over groups in proportion to their sizes (largest remainders), each group
+    getting between 1 and its size; the total is exactly ``k`` (needs len(sizes) <= k <= sum)."""
+    raw = k * sizes / sizes.sum()
+    ks = np.clip(np.floor(raw).astype(np.int64), 1, sizes)
+    diff = k - int(ks.sum())
+    while diff != 0:
+        if diff > 0:
+            idx = np.flatnonzero(ks < sizes)
+            idx = idx[np.argsort(-(raw[idx] - ks[idx]), kind="stable")][:diff]
+            ks[idx] += 1
+        else:
+            idx = np.flatnonzero(ks > 1)
+            idx = idx[np.argsort(-(ks[idx] - raw[idx]), kind="stable")][:-diff]
+            ks[idx] -= 1
+        diff = k - int(ks.sum())
+    return ks
 
 
 def _assign_leftovers(x, centroids, labels, room, points: list[int], allow_overflow: bool = False) -> None:
