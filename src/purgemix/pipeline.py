@@ -23,7 +23,7 @@ from .executors import make_executor
 from .formats import RecordError, export
 from .io.readers import Source, fingerprint
 from .io.writers import Writer
-from .ledger import LedgerError, check_ledger
+from .ledger import LedgerError, check_ledger, hash_ids
 from .progress import progress_bar
 from .record import Record
 from .rundir import RunDir, StageDir, atomic_write_json, read_json
@@ -78,7 +78,7 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     return counters
 
 
-def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], list[str], int]:
+def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], Any, int]:
     """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events)."""
     records = StageDir(Path(in_dir)).read_records(index)
     lines, ids, events = [], [], []
@@ -89,7 +89,7 @@ def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict
         except RecordError as e:
             events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
                            "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
-    return b"".join(lines), events, ids, len(records)
+    return b"".join(lines), events, hash_ids(ids), len(records)
 
 
 def _ingest_and_write(rows, out_dir: str, index: int, **kw) -> dict[str, Any]:
@@ -349,7 +349,7 @@ class Pipeline:
         self._announce("export")
         t0 = time.perf_counter()
         events: list[dict] = []
-        kept_ids: list[str] = []
+        kept_ids = []  # 64-bit id hashes, 8 bytes a record
         n_in = 0
         n_shards = prev.info()["shards"]
         # Workers turn shards into serialised rows; the driver only concatenates them in order.
@@ -358,12 +358,15 @@ class Pipeline:
             for blob, shard_events, ids, n in executor.map_shards(_export_shard, args):
                 n_in += n
                 w.write_jsonl_bytes(blob, len(ids))
-                kept_ids.extend(ids)
+                kept_ids.append(ids)
                 events.extend(shard_events)
                 bar.advance(1)
+        import numpy as np
+
+        kept = np.concatenate(kept_ids) if kept_ids else np.empty(0, np.int64)
         info = {
             "in": n_in,
-            "out": len(kept_ids),
+            "out": len(kept),
             "dropped": dict(Counter(e["reason"] for e in events)),
             "shards": 1,
             "output": str(target),
@@ -372,7 +375,7 @@ class Pipeline:
         }
         out.write_shard(0, [], events, info)
         # The ledger's view of what was written: ids only (the file itself is the records).
-        atomic_write_json(out.path / "output_ids.json", kept_ids)
+        np.save(out.path / "output_ids.npy", kept)
         out.mark_complete(info)
         manifest["stages"]["export"] = info
         self.run.write_manifest(manifest)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..formats import Converter, RecordError
 from ..io.readers import RawRow, decode_json_line
+from ..ledger import id_hash
 
 STAGE = "ingest"
 
@@ -33,13 +34,6 @@ def _raw_text(payload: Any) -> dict[str, str]:
         return {"raw": orjson.dumps(payload, default=str).decode()}
     except TypeError:
         return {"raw": repr(payload)}
-
-
-def id_hash(record_id: str) -> int:
-    """64-bit key of an id, for the driver's compact seen-set (collision check of ids)."""
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def ingest_shard(
