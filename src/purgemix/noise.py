@@ -331,18 +331,15 @@ def inject(records: Sequence[Record], types: Sequence[str] | None = None, rate: 
     out = list(records)
     order = list(range(len(records)))
     rng.shuffle(order)
-    pos = 0
     labels: dict[str, dict[str, Any]] = {}
     used: set[int] = set()
     added: list[Record] = []
     want = max(1, int(len(records) * rate))
     for t in types:
         done = 0
-        tries = 0
-        while done < want and pos < len(order) and tries < want * 20:
-            i = order[pos]
-            pos += 1
-            tries += 1
+        for i in order:  # records a type cannot take stay available to the next types
+            if done >= want:
+                break
             if i in used:
                 continue
             try:

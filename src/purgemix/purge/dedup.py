@@ -1,7 +1,7 @@
 """Exact and near-duplicate detection (MinHash-LSH), across every input file of a run.
 
-Exact: BLAKE2b of the normalised instruction, input and response (Unicode NFKC, lower-case, only
-letters and digits kept, whitespace collapsed), so case, punctuation and spacing changes still match.
+Exact: BLAKE2b of the normalised instruction, input and response (lower-cased, only the \\w+ words
+kept, joined by single spaces), so case, punctuation and spacing changes still match.
 
 Near: word n-gram shingles (default 3 words) of the same text, a ``num_perm``-value MinHash computed
 with numpy (shingle hash h, permutation i: the high 32 bits of ``a_i * h + b_i`` mod 2^64, minimum
@@ -59,10 +59,16 @@ def record_text(r: Record) -> str:
     return f"{instruction_of(r)}\n{input_of(r)}\n{response_of(r)}"
 
 
-def exact_keys(texts: Sequence[str]) -> np.ndarray:
-    out = np.empty(len(texts), dtype=np.int64)
-    for i, t in enumerate(texts):
-        out[i] = int.from_bytes(hashlib.blake2b(normalise(t).encode(), digest_size=8).digest(), "little", signed=True)
+def words_of(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased \\w+ tokens: the normalised form both exact and near dedup work on."""
+    return [_WORD.findall(t.lower()) for t in texts]
+
+
+def exact_keys(words: Sequence[list[str]]) -> np.ndarray:
+    """64-bit BLAKE2b of the normalised text (lower-cased \\w+ tokens joined by single spaces)."""
+    out = np.empty(len(words), dtype=np.int64)
+    for i, ws in enumerate(words):
+        out[i] = int.from_bytes(hashlib.blake2b(" ".join(ws).encode(), digest_size=8).digest(), "little", signed=True)
     return out
 
 
@@ -73,37 +79,35 @@ class MinHasher:
         self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
 
-    def shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Shingle hashes of every text (uint64, flat) and the shingle count per text."""
-        words = [_WORD.findall(t.lower()) for t in texts]
+    def shingles(self, words: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of every document (uint64, flat) and the shingle count per document.
+        Word hashes are CRC32 (stable across processes and runs), mixed to 64 bits; a shingle is k
+        consecutive words; a document shorter than k words is one shingle of all its words."""
         lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-        flat = list(chain.from_iterable(words))
-        h = np.fromiter(map(zlib.crc32, map(str.encode, flat)), dtype=np.uint64, count=len(flat))
-        with np.errstate(over="ignore"):
-            h = (h + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
-            h ^= h >> np.uint64(31)
-        k = self.ngram
-        n = len(words)
-        doc = np.repeat(np.arange(n), lens)
-        starts = np.cumsum(lens) - lens
-        pos = np.arange(len(flat)) - starts[doc] if len(flat) else np.zeros(0, dtype=np.int64)
-        # texts shorter than k words become one shingle of all their words
+        total = int(lens.sum())
+        n, k = len(words), self.ngram
         glen = np.maximum(lens - k + 1, np.minimum(lens, 1))
-        valid = np.nonzero(pos < glen[doc])[0] if len(flat) else np.zeros(0, dtype=np.int64)
-        key = np.zeros(valid.size, dtype=np.uint64)
+        if total == 0:
+            return np.zeros(0, dtype=np.uint64), glen
+        flat = list(chain.from_iterable(words))
+        h = np.fromiter(map(zlib.crc32, map(str.encode, flat)), dtype=np.uint64, count=total)
+        # one padding slot after each document so that windows never reach into the next one
+        starts = np.cumsum(lens + (k - 1)) - (lens + (k - 1))
+        padded = np.zeros(total + n * (k - 1) + k, dtype=np.uint64)
+        pos_in = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+        padded[np.repeat(starts, lens) + pos_in] = h + np.uint64(1)
+        first = np.repeat(starts, glen) + (np.arange(int(glen.sum())) - np.repeat(np.cumsum(glen) - glen, glen))
+        key = np.zeros(first.size, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for j in range(k):
-                idx = valid + j
-                ok = idx < (starts[doc[valid]] + lens[doc[valid]])
-                hj = np.where(ok, h[np.minimum(idx, max(len(flat) - 1, 0))], np.uint64(0))
-                key = (key ^ hj) * np.uint64(0x94D049BB133111EB)
+                key = (key ^ padded[first + j]) * np.uint64(0x94D049BB133111EB)
                 key ^= key >> np.uint64(29)
         return key, glen
 
-    def signatures(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(n, num_perm) uint32 signatures and a mask of texts that have any shingle."""
-        key, glen = self.shingles(texts)
-        n = len(texts)
+    def signatures(self, words: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, num_perm) uint32 signatures and a mask of documents that have any shingle."""
+        key, glen = self.shingles(words)
+        n = len(words)
         sig = np.full((n, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         has = glen > 0
         if key.size == 0:
@@ -178,10 +182,10 @@ class Deduplicator:
     def add(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        texts = [record_text(r) for r in records]
+        words = words_of([record_text(r) for r in records])
         self.ids.extend(r["id"] for r in records)
         self.sources.extend(r.get("source", "") for r in records)
-        self.exact.append(exact_keys(texts))
+        self.exact.append(exact_keys(words))
         if self.keep_feature == "first":
             self.keep.append(np.zeros(len(records)))
         else:
@@ -189,7 +193,7 @@ class Deduplicator:
             v = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
             self.keep.append(np.nan_to_num(v if self.keep_max else -v, nan=-np.inf))
         if self.near:
-            sig, has = self.hasher.signatures(texts)
+            sig, has = self.hasher.signatures(words)
             self._tmp.write(sig.tobytes())
             self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
             self.has.append(has)

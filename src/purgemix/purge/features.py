@@ -78,7 +78,7 @@ def feature_catalog(names: Sequence[str] | None = None) -> dict[str, tuple[Score
 # --- shared per-batch views -------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
-_LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])\s+")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])(?:\s+|$)")
 _TERMINAL = set(".!?)]}\"'\u201d\u2019>`*;\u3002\uff01\uff1f|%")
 
 

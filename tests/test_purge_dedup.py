@@ -1,0 +1,61 @@
+"""Deduplication: exact after normalisation, near-duplicates by MinHash-LSH, best member kept."""
+
+from purgemix.purge.dedup import Deduplicator, optimal_bands
+
+
+def _rec(i, instruction, response, source="a", words=None):
+    r = {"id": f"r{i}", "source": source, "meta": {}, "scores": {},
+         "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]}
+    if words is not None:
+        r["scores"]["purge.response.words"] = words
+    return r
+
+
+LONG = ("Photosynthesis is the process by which green plants and some other organisms use sunlight to "
+        "synthesize foods from carbon dioxide and water. It generally involves the green pigment chlorophyll "
+        "and generates oxygen as a byproduct, which is released into the atmosphere for animals to breathe.")
+
+
+def test_optimal_bands_follow_the_threshold():
+    b_hi, r_hi = optimal_bands(0.9, 128)
+    b_lo, r_lo = optimal_bands(0.5, 128)
+    assert b_hi * r_hi <= 128 and b_lo * r_lo <= 128
+    assert r_hi > r_lo  # a higher threshold needs more rows per band
+
+
+def test_exact_near_and_distinct():
+    recs = [
+        _rec(0, "Explain photosynthesis.", LONG, "a"),
+        _rec(1, "explain   PHOTOSYNTHESIS!", LONG.upper(), "b"),  # same after normalisation, other file
+        _rec(2, "Explain photosynthesis.", LONG.replace("green plants", "green land plants"), "a"),
+        _rec(3, "Name a prime number.", "Seven is a prime number.", "a"),
+    ]
+    d = Deduplicator(threshold=0.7, keep_by="first")
+    d.add(recs[:2])
+    d.add(recs[2:])
+    res = d.decide()
+    drop = res["drop"]
+    assert drop["r1"][:2] == ["r0", "exact-duplicate"]
+    assert drop["r2"][:2] == ["r0", "near-duplicate"]
+    assert "r0" not in drop and "r3" not in drop
+    assert res["stats"]["cross_source"] == 1
+
+
+def test_keeps_the_best_member_by_score():
+    recs = [_rec(0, "Q", LONG, words=10), _rec(1, "Q", LONG, words=50), _rec(2, "Q", LONG, words=20)]
+    res = Deduplicator(keep_by="response.words:max").__class__(keep_by="response.words:max")
+    res.add(recs)
+    drop = res.decide()["drop"]
+    assert set(drop) == {"r0", "r2"} and drop["r0"][0] == "r1"
+    d = Deduplicator(keep_by="response.words:min")
+    d.add(recs)
+    assert set(d.decide()["drop"]) == {"r1", "r2"}
+
+
+def test_deterministic():
+    recs = [_rec(i, f"Question {i % 7}", LONG if i % 2 else f"Answer number {i}") for i in range(60)]
+    a = Deduplicator()
+    a.add(recs)
+    b = Deduplicator()
+    b.add(recs)
+    assert a.decide()["drop"] == b.decide()["drop"]
