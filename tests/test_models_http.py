@@ -147,3 +147,23 @@ def test_sigkill_then_rerun_resends_only_unanswered(tmp_path):
         assert [g.texts for g in out] == [[f"echo: q {i}"] for i in range(200)]
         assert srv.requests - before == 200 - cached  # only what had no answer
         assert llm.stats.cache_hits == cached
+
+
+def test_rate_limiter_spaces_requests():
+    import asyncio
+    import time
+
+    from purgemix.models.openai_http import RateLimiter
+
+    async def run():
+        lim = RateLimiter(600)  # 10 per second, bucket of 600: the first 600 pass at once
+        t0 = time.monotonic()
+        for _ in range(600):
+            await lim.acquire(1)
+        burst = time.monotonic() - t0
+        await lim.acquire(3)  # empty bucket: must wait for refill
+        return burst, lim.tokens
+
+    burst, left = asyncio.run(run())
+    assert left >= 0  # never overdrawn
+    assert RateLimiter(None).capacity is None

@@ -111,6 +111,8 @@ class OpenAIHTTP:
         self.stats = UsageStats()
         self.attempts = 0  # every HTTP attempt, for tests and reports
         self._rng = random.Random(seed)
+        # buckets live across calls (their asyncio locks are re-created for each event loop)
+        self._rpm, self._tpm = RateLimiter(requests_per_minute), RateLimiter(tokens_per_minute)
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIHTTP({self.base_url!r}, model={self.model!r}, concurrency={self.concurrency})"
@@ -158,7 +160,8 @@ class OpenAIHTTP:
         import httpx
 
         sem = asyncio.Semaphore(self.concurrency)
-        rpm, tpm = RateLimiter(self.rpm), RateLimiter(self.tpm)
+        rpm, tpm = self._rpm, self._tpm
+        rpm.lock = tpm.lock = None
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         out: list[Generation | None] = [None] * len(conversations)
         async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits,
