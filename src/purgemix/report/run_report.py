@@ -1,0 +1,611 @@
+"""The report of any run directory: what happened to the data, stage by stage, as one HTML page.
+
+``build_run_report(run_dir)`` reads the run (manifest, per-stage ``done.json`` counters, events,
+fitted ``state.json`` files, records) and returns a JSON-able dict with one entry per section that
+the run has data for; ``render_html(report)`` turns it into a self-contained page (inline CSS and
+SVG only). Everything is streamed shard by shard: histograms are fixed bins filled as shards are
+read, examples and map points are reservoir samples, so memory does not grow with the run.
+
+Sections and where they come from:
+
+``funnel``    ingest ``done.json`` (rows read, quarantined) and every stage's counters (in, out,
+              dropped by reason, merged, rewritten, created), merge/rewrite reasons from events.
+``purge``     feature histograms from ``scores["purge.*"]``: before = the ``purge-scores`` output,
+              after = the output of the last ``purge-*`` stage; bins and thresholds from the rule
+              stage's fitted ``state.json``; rule hits from drop events' ``rules`` lists.
+``clusters``  cluster sizes and a 2-D map from created records' lineage (``derived_from``,
+              ``pairing.cluster``, ``cluster_size``), the mix info in the manifest, and persisted
+              assignments (``stages/NN-<stage>/clusters.npz``: ``ids``, ``labels``, optional ``xy``
+              or ``embeddings``) where a stage writes them.
+``examples``  created records (``lineage.derived_from``) next to their parents, looked up in the
+              shards of the stage before; failed ones from their drop events.
+``ledger``    ``purgemix.ledger.check_ledger``.
+``costs``     seconds per stage, model usage (requests, cache hits, tokens) found in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..ledger import check_ledger, id_hash
+from ..record import instruction_of, response_of
+from ..rundir import RunDir, StageDir, read_json
+
+PURGE_PREFIX = "purge."
+BINS = 40
+SAMPLE = 4096  # values per feature sampled to choose bins when the run has no fitted priors
+# shown first when present (beside every feature a rule uses)
+KEY_FEATURES = ["instruction.words", "response.words", "response.tokens", "instruction.tokens", "pair.overlap",
+                "response.alpha_ratio", "response.stopword_ratio", "response.dup_line_frac", "response.lines",
+                "response.mean_word_len", "instruction.lang_conf", "response.lang_conf"]
+CLUSTER_STAGES = ("fuse", "distil", "semdedup")
+
+
+def stage_name(sd: StageDir) -> str:
+    return sd.path.name.split("-", 1)[1] if "-" in sd.path.name else sd.path.name
+
+
+def _info(sd: StageDir, manifest: dict[str, Any]) -> dict[str, Any]:
+    if sd.complete:
+        return sd.info()
+    return dict((manifest.get("stages") or {}).get(stage_name(sd)) or {})
+
+
+def _shards(sd: StageDir) -> list[int]:
+    return list(range(sd.info()["shards"])) if sd.complete else sd.shard_indices()
+
+
+def _clip(s: str, n: int) -> str:
+    s = s or ""
+    return s if len(s) <= n else s[:n] + "…"
+
+
+class Reservoir:
+    """A uniform sample of at most ``k`` items from a stream (seeded: the same run, the same sample)."""
+
+    def __init__(self, k: int, seed: int = 0):
+        self.k, self.seen, self.items = k, 0, []
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, item: Any) -> None:
+        self.seen += 1
+        if len(self.items) < self.k:
+            self.items.append(item)
+        else:
+            j = int(self.rng.integers(0, self.seen))
+            if j < self.k:
+                self.items[j] = item
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def build_run_report(run_dir: str | Path, *, examples: int = 6, map_groups: int = 150, bins: int = BINS,
+                     max_features: int = 24, seed: int = 0) -> dict[str, Any]:
+    run = RunDir(run_dir)
+    manifest = run.manifest()
+    stages = run.stage_dirs()
+    if not stages:
+        raise FileNotFoundError(str(Path(run_dir) / "stages"))
+    rep: dict[str, Any] = {"run": _run_info(run, manifest, stages), "missing": []}
+    events = _scan_events(stages, examples, map_groups, seed)
+    rep["funnel"] = _funnel(stages, manifest, events)
+    purge = _purge(stages, events, bins, max_features, seed)
+    if purge:
+        rep["purge"] = purge
+    clusters, ex = _mix(run, stages, manifest, events, rep["missing"], examples, map_groups)
+    if clusters:
+        rep["clusters"] = clusters
+    if ex:
+        rep["examples"] = ex
+    rep["ledger"] = check_ledger(run)
+    rep["costs"] = _costs(stages, manifest)
+    rep["sections"] = [k for k in ("funnel", "purge", "clusters", "examples", "ledger", "costs") if rep.get(k)]
+    return rep
+
+
+def _run_info(run: RunDir, manifest: dict[str, Any], stages: list[StageDir]) -> dict[str, Any]:
+    cfg = manifest.get("config") or {}
+    inputs = []
+    for i, spec in enumerate(cfg.get("inputs") or []):
+        fp = (manifest.get("inputs") or [{}] * (i + 1))[i] if i < len(manifest.get("inputs") or []) else {}
+        inputs.append({"path": spec.get("path"), "format": spec.get("format"), "bytes": fp.get("size")})
+    return {
+        "path": str(run.path),
+        "command": cfg.get("command"),
+        "config_hash": manifest.get("config_hash"),
+        "purgemix": manifest.get("purgemix"),
+        "inputs": inputs,
+        "output": (cfg.get("output") or {}).get("path") if isinstance(cfg.get("output"), dict) else None,
+        "stages": [sd.path.name for sd in stages],
+        "incomplete": [sd.path.name for sd in stages if not sd.complete],
+        "elapsed_seconds": manifest.get("elapsed_seconds"),
+        "executor": manifest.get("executor"),
+    }
+
+
+# -- one pass over every stage's events ----------------------------------------------------------
+
+
+def _scan_events(stages: list[StageDir], examples: int, map_groups: int, seed: int) -> dict[str, Any]:
+    """Outcomes by reason per stage, rule hits of purge stages, created records (ids as 64-bit hashes;
+    a sample of them for examples and the map) and failed new records (from their drop events)."""
+    out: dict[str, Any] = {"reasons": {}, "rules_fired": Counter(), "rules_first": Counter(),
+                           "rule_overlap": Counter(), "created": {}, "failed": {}, "purge_dropped": 0}
+    for pos, sd in enumerate(stages):
+        if pos == 0:
+            continue
+        name = stage_name(sd)
+        reasons: Counter = Counter()
+        created_h: set[int] = set()
+        group_sizes: Counter = Counter()
+        sample = Reservoir(max(examples * 3, map_groups), seed + pos)
+        failed = Reservoir(max(2, examples // 2), seed + pos)
+        failed_reasons: Counter = Counter()
+        for i in _shards(sd):
+            for e in sd.read_events(i):
+                outcome = e.get("outcome")
+                reasons[(outcome, str(e.get("reason", "")) if outcome != "created" else "")] += 1
+                if outcome == "created":
+                    created_h.add(id_hash(e["id"]))
+                    group_sizes[len(e.get("parents") or [])] += 1
+                    sample.add({"id": e["id"], "parents": e.get("parents") or []})
+                elif outcome == "dropped":
+                    rec = e.get("record") or {}
+                    lin = rec.get("lineage") or {}
+                    if lin.get("derived_from"):
+                        failed_reasons[str(e.get("reason"))] += 1
+                        failed.add({"record": rec, "reason": e.get("reason"),
+                                    **{k: e[k] for k in ("errors", "rewards", "detail") if k in e}})
+                    if name.startswith("purge-"):
+                        out["purge_dropped"] += 1
+                        names = e.get("rules") or [e.get("reason", "?")]
+                        out["rules_first"][str(e.get("reason", names[0]))] += 1
+                        for a in names:
+                            out["rules_fired"][a] += 1
+                        for a in names:
+                            for b in names:
+                                if a < b:
+                                    out["rule_overlap"][(a, b)] += 1
+        out["reasons"][sd.path.name] = reasons
+        if created_h:
+            out["created"][sd.path.name] = {"hashes": created_h, "sample": sample.items, "count": len(created_h),
+                                            "group_sizes": group_sizes}
+        if failed.items:
+            out["failed"][sd.path.name] = {"sample": failed.items, "count": failed.seen,
+                                           "reasons": dict(failed_reasons.most_common())}
+    return out
+
+
+# -- funnel --------------------------------------------------------------------------------------
+
+
+def _funnel(stages: list[StageDir], manifest: dict[str, Any], events: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    ingest = _info(stages[0], manifest)
+    read = int(ingest.get("in", 0))
+    quarantined = int(ingest.get("quarantined", 0))
+    first = {"stage": stages[0].path.name, "in": read, "out": int(ingest.get("out", read - quarantined)),
+             "quarantined": quarantined, "seconds": ingest.get("seconds"), "dropped": {}, "merged": {},
+             "rewritten": {}, "created": 0}
+    rows.append(first)
+    for sd in stages[1:]:
+        c = _info(sd, manifest)
+        reasons = events["reasons"].get(sd.path.name, Counter())
+        merged = {r: n for (o, r), n in reasons.items() if o == "merged"}
+        rewritten = {r: n for (o, r), n in reasons.items() if o == "rewritten"}
+        dropped = dict(c.get("dropped") or {}) or {r: n for (o, r), n in reasons.items() if o == "dropped"}
+        rows.append({"stage": sd.path.name, "in": int(c.get("in", 0)), "out": int(c.get("out", 0)),
+                     "dropped": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
+                     "merged": merged or ({"": c["merged"]} if c.get("merged") else {}),
+                     "rewritten": rewritten or ({"": c["rewritten"]} if c.get("rewritten") else {}),
+                     "created": int(c.get("created", 0)), "seconds": c.get("seconds"),
+                     "incomplete": not sd.complete})
+    written = rows[-1]["out"] if len(rows) > 1 else first["out"]
+    return {"read": read, "quarantined": quarantined, "ingested": first["out"], "written": written,
+            "stages": rows}
+
+
+# -- purge: feature histograms and rule hits -----------------------------------------------------
+
+
+def _numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+
+
+def _purge(stages: list[StageDir], events: dict[str, Any], bins: int, max_features: int,
+           seed: int) -> dict[str, Any] | None:
+    scores_sd = next((sd for sd in stages if stage_name(sd) == "purge-scores" and sd.complete), None)
+    purge_sds = [sd for sd in stages if stage_name(sd).startswith("purge-") and sd.complete]
+    rules_sd = next((sd for sd in reversed(purge_sds) if stage_name(sd) == "purge-rules"), None)
+    state = read_json(rules_sd.path / "state.json") if rules_sd and (rules_sd.path / "state.json").exists() else {}
+    out: dict[str, Any] = {}
+    if events["rules_fired"]:
+        rules = []
+        reasons = {r["name"]: r.get("reason") for r in state.get("rules", [])}
+        conditions = {r["name"]: r.get("condition") for r in state.get("rules", [])}
+        est = state.get("estimated_hit_rate") or {}
+        for name, n in events["rules_fired"].most_common():
+            rules.append({"name": name, "fired": n, "first": events["rules_first"].get(name, 0),
+                          "condition": conditions.get(name) or ("dedup" if "duplicate" in name else None),
+                          "reason": reasons.get(name), "estimated_hit_rate": est.get(name)})
+        out["rules"] = rules
+        out["dropped"] = events["purge_dropped"]
+        out["overlaps"] = [{"a": a, "b": b, "n": n} for (a, b), n in events["rule_overlap"].most_common(20)]
+        out["warnings"] = state.get("warnings") or []
+    if scores_sd is None:
+        return out or None
+    after_sd = purge_sds[-1]
+    features, thresholds = _choose_features(scores_sd, state, max_features)
+    if not features:
+        return out or None
+    priors = (state.get("priors") or {}).get("features") or {}
+    edges = {f: _edges_from_prior(priors[f], bins) for f in features if f in priors and priors[f].get("count")}
+    need = [f for f in features if edges.get(f) is None]
+    if need:  # no fitted priors: choose bins from a sample of the values (one more pass)
+        samples = {f: Reservoir(SAMPLE, seed) for f in need}
+        for recs in _iter_records(scores_sd):
+            for r in recs:
+                s = r.get("scores") or {}
+                for f in need:
+                    v = s.get(PURGE_PREFIX + f)
+                    if _numeric(v):
+                        samples[f].add(float(v))
+        for f in need:
+            edges[f] = _edges_from_values(np.array(samples[f].items, dtype=np.float64), bins)
+    features = [f for f in features if edges.get(f) is not None]
+    before = {f: np.zeros(len(edges[f]) - 1, dtype=np.int64) for f in features}
+    after = {f: np.zeros(len(edges[f]) - 1, dtype=np.int64) for f in features}
+    n_before = _fill(scores_sd, features, edges, before)
+    n_after = _fill(after_sd, features, edges, after) if after_sd is not scores_sd else n_before
+    if after_sd is scores_sd:
+        after = before
+    out["histograms"] = [
+        {"feature": f, "edges": [round(float(x), 6) for x in edges[f]], "before": before[f].tolist(),
+         "after": after[f].tolist(), "thresholds": thresholds.get(f, [])}
+        for f in features
+    ]
+    out["before_stage"], out["after_stage"] = scores_sd.path.name, after_sd.path.name
+    out["before_records"], out["after_records"] = n_before, n_after
+    return out
+
+
+def _iter_records(sd: StageDir) -> Iterable[list[dict[str, Any]]]:
+    for i in _shards(sd):
+        yield sd.read_records(i)
+
+
+def _choose_features(sd: StageDir, state: dict[str, Any], limit: int) -> tuple[list[str], dict[str, list]]:
+    available: list[str] = []
+    for recs in _iter_records(sd):
+        for r in recs:
+            s = r.get("scores") or {}
+            available = [k[len(PURGE_PREFIX):] for k, v in s.items() if k.startswith(PURGE_PREFIX) and
+                         (_numeric(v) or v is None)]
+            if available:
+                break
+        if available:
+            break
+    thresholds: dict[str, list] = defaultdict(list)
+    ruled: list[str] = []
+    for rule in state.get("rules") or []:
+        for c in rule.get("conditions") or []:
+            f, t = c.get("feature"), c.get("threshold")
+            if f not in available:
+                continue
+            if f not in ruled:
+                ruled.append(f)
+            if _numeric(t) and not c.get("pool"):
+                thresholds[f].append([f"{rule['name']}: {f} {c.get('op')} {t:.4g}", float(t)])
+    chosen = [f for f in KEY_FEATURES if f in available]
+    chosen += [f for f in ruled if f not in chosen]
+    chosen += [f for f in available if f not in chosen]
+    return chosen[:limit], dict(thresholds)
+
+
+def _unit_bins(lo: float, hi: float, bins: int) -> np.ndarray | None:
+    if float(lo).is_integer() and float(hi).is_integer() and hi - lo <= bins:
+        return np.arange(lo - 0.5, hi + 1.0, 1.0)
+    return None
+
+
+def _edges_from_prior(p: dict[str, Any], bins: int) -> np.ndarray:
+    q = np.asarray(p.get("quantiles") or [p.get("min", 0.0), p.get("max", 1.0)], dtype=np.float64)
+    lo, hi = float(p.get("min", q[0])), float(p.get("max", q[-1]))
+    unit = _unit_bins(lo, hi, bins)
+    if unit is not None:
+        return unit
+    if len(q) > 3:
+        lo, hi = float(q[1]), float(q[-2])  # 0.1% .. 99.9%: outliers go into the end bins
+    if hi <= lo:
+        lo, hi = float(q[0]), float(q[-1])
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _edges_from_values(v: np.ndarray, bins: int) -> np.ndarray | None:
+    if v.size == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    unit = _unit_bins(lo, hi, bins)
+    if unit is not None:
+        return unit
+    lo, hi = (float(x) for x in np.quantile(v, [0.001, 0.999]))
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _fill(sd: StageDir, features: list[str], edges: dict[str, np.ndarray], hist: dict[str, np.ndarray]) -> int:
+    n = 0
+    for recs in _iter_records(sd):
+        n += len(recs)
+        for f in features:
+            key = PURGE_PREFIX + f
+            vals = np.array([v for r in recs if _numeric(v := (r.get("scores") or {}).get(key))], dtype=np.float64)
+            if vals.size == 0:
+                continue
+            e = edges[f]
+            idx = np.clip(np.searchsorted(e, vals, side="right") - 1, 0, len(e) - 2)
+            hist[f] += np.bincount(idx, minlength=len(e) - 1)
+    return n
+
+
+# -- mix: clusters, new pairs and their parents --------------------------------------------------
+
+
+def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: dict[str, Any],
+         missing: list[str], n_examples: int, n_map: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    info = ((manifest.get("models") or {}).get("mix") or {}).get("info") or {}
+    pos_of = {sd.path.name: i for i, sd in enumerate(stages)}
+    created_stats: dict[str, Any] = {}
+    examples: list[dict[str, Any]] = []
+    map_groups: list[dict[str, Any]] = []
+    for sdname, c in events["created"].items():
+        sd = stages[pos_of[sdname]]
+        want = {s["id"] for s in c["sample"]}
+        stats = {"count": c["count"], "in_output": 0, "operators": Counter(), "cycles": Counter(),
+                 "cluster_sizes": Counter(), "pairs_per_cluster": Counter(), "rewards": defaultdict(list),
+                 "models": Counter()}
+        found: dict[str, dict] = {}
+        for i in _shards(sd):
+            ids = sd.read_ids(i)
+            if not any(id_hash(x) in c["hashes"] for x in ids):
+                continue
+            for r in sd.read_records(i):
+                if id_hash(r["id"]) not in c["hashes"]:
+                    continue
+                lin = r.get("lineage") or {}
+                stats["in_output"] += 1
+                stats["operators"][str(lin.get("operator"))] += 1
+                stats["cycles"][int(lin.get("cycles") or 0)] += 1
+                stats["models"][str(lin.get("model"))] += 1
+                if lin.get("cluster_size"):
+                    stats["cluster_sizes"][int(lin["cluster_size"])] += 1
+                pairing = lin.get("pairing") or {}
+                if "cluster" in pairing:
+                    stats["pairs_per_cluster"][int(pairing["cluster"])] += 1
+                for k, v in (lin.get("rewards") or {}).items():
+                    if _numeric(v) and len(stats["rewards"][k]) < 100_000:
+                        stats["rewards"][k].append(float(v))
+                if r["id"] in want:
+                    found[r["id"]] = r
+        failed = events["failed"].get(sdname, {})
+        samples = c["sample"]
+        picked_ok = [found[s["id"]] for s in samples if s["id"] in found][:n_examples]
+        picked_failed = failed.get("sample", [])[:max(1, n_examples // 3)]
+        groups = samples[:n_map]
+        parents_wanted = {p for r in picked_ok for p in (r.get("lineage") or {}).get("derived_from", [])}
+        parents_wanted |= {p for f in picked_failed for p in (f["record"].get("lineage") or {}).get("derived_from", [])}
+        parents_wanted |= {p for g in groups for p in g["parents"]}
+        prev = stages[pos_of[sdname] - 1]
+        parents = _lookup(prev, parents_wanted)
+        if len(parents) < len(parents_wanted):
+            parents.update(_lookup(stages[0], parents_wanted - set(parents)))
+        for r in picked_ok:
+            examples.append(_example(sdname, r, parents, None))
+        for f in picked_failed:
+            examples.append(_example(sdname, f["record"], parents, f))
+        for g in groups:
+            rec = found.get(g["id"])
+            cluster = ((rec or {}).get("lineage") or {}).get("pairing", {}).get("cluster")
+            map_groups.append({"stage": sdname, "id": g["id"], "cluster": cluster, "ok": rec is not None,
+                               "parents": [parents[p] for p in g["parents"] if p in parents]})
+        created_stats[sdname] = {
+            "created": stats["count"], "in_output": stats["in_output"], "failed": failed.get("count", 0),
+            "failed_reasons": failed.get("reasons", {}),
+            "operators": dict(stats["operators"].most_common()), "models": dict(stats["models"]),
+            "cycles": {str(k): v for k, v in sorted(stats["cycles"].items())},
+            "cluster_sizes": {str(k): v for k, v in sorted(stats["cluster_sizes"].items())},
+            "group_sizes": {str(k): v for k, v in sorted(c["group_sizes"].items())},
+            "pairs_per_cluster": _size_hist(stats["pairs_per_cluster"]),
+            "rewards": {k: {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
+                            "max": round(float(np.max(v)), 4), "n": len(v)} for k, v in stats["rewards"].items() if v},
+        }
+    persisted = _persisted_clusters(stages)
+    clusters: dict[str, Any] = {}
+    if created_stats or info or persisted:
+        clusters = {"stages": created_stats, "info": info, "persisted": persisted}
+        if persisted:
+            clusters["map"] = persisted[0]["map"]
+            clusters["map_source"] = f"{persisted[0]['file']} (assignments stored by the stage)"
+        elif map_groups:
+            clusters["map"] = _proxy_map(map_groups)
+            clusters["map_source"] = ("parents of a sample of new records, placed by PCA of hashed word counts "
+                                      "(the run's own embeddings are not stored); lines join the parents of one "
+                                      "new record, colour = fusion cluster (fuse) or group (distil)")
+        if not persisted and any(stage_name(sd) in CLUSTER_STAGES for sd in stages):
+            missing.append("cluster assignments and embeddings of the clustering stages are not stored in the run "
+                           "directory: cluster sizes come from the new records' lineage (distil: cluster_size; "
+                           "fuse: pairs per cluster), and the 2-D map is a proxy. Storing "
+                           "stages/NN-<stage>/clusters.npz (ids, labels, a 2-D projection) would give the real map "
+                           "and the sizes of every cluster, including those that produced nothing.")
+    ex = {"items": examples} if examples else None
+    return (clusters or None), ex
+
+
+def _size_hist(counter: Counter) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(Counter(counter.values()).items())}
+
+
+def _lookup(sd: StageDir, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """Records of ``sd`` with the wanted ids, reduced to what the report shows (one pass, shard by shard)."""
+    out: dict[str, dict[str, Any]] = {}
+    if not wanted or not (sd.complete or sd.shard_indices()):
+        return out
+    for i in _shards(sd):
+        ids = sd.read_ids(i)
+        if not any(x in wanted for x in ids):
+            continue
+        for r in sd.read_records(i):
+            if r["id"] in wanted and r["id"] not in out:
+                out[r["id"]] = _brief(r)
+        if len(out) == len(wanted):
+            break
+    return out
+
+
+def _brief(r: dict[str, Any], n: int = 700) -> dict[str, Any]:
+    return {"id": r["id"], "source": r.get("source", ""), "instruction": _clip(instruction_of(r), n),
+            "response": _clip(response_of(r), n),
+            "scores": {k: v for k, v in (r.get("scores") or {}).items()
+                       if not k.startswith(PURGE_PREFIX) and _numeric(v)}}
+
+
+def _example(stage: str, rec: dict[str, Any], parents: dict[str, dict], failed: dict | None) -> dict[str, Any]:
+    lin = rec.get("lineage") or {}
+    new = _brief(rec, 1500)
+    keep = ("operator", "operators", "template", "model", "checker", "embedder", "quality", "cycles", "pairing",
+            "shape", "cluster_size", "feedback")
+    ex = {"stage": stage, "id": rec["id"], "new": new, "ok": failed is None,
+          "parents": [parents.get(p) or {"id": p, "missing": True} for p in lin.get("derived_from", [])],
+          "lineage": {k: lin[k] for k in keep if k in lin},
+          "rewards": lin.get("rewards") or (failed or {}).get("rewards") or {},
+          "checks": lin.get("checks") or {},
+          "candidates": len(lin.get("candidates") or [])}
+    if failed is not None:
+        ex["failure"] = {"reason": failed.get("reason"), "errors": failed.get("errors") or lin.get("errors"),
+                         "detail": failed.get("detail")}
+    return ex
+
+
+def _persisted_clusters(stages: list[StageDir]) -> list[dict[str, Any]]:
+    """Assignments a clustering stage stored (``clusters.npz``: ids, labels, optional xy/embeddings)."""
+    out = []
+    for sd in stages:
+        path = sd.path / "clusters.npz"
+        if not path.exists():
+            continue
+        try:
+            z = np.load(path, allow_pickle=False)
+            labels = np.asarray(z["labels"]).astype(np.int64)
+            if "xy" in z.files:
+                xy = np.asarray(z["xy"], dtype=np.float64)
+            elif "embeddings" in z.files:
+                xy = _pca2(np.asarray(z["embeddings"], dtype=np.float64))
+            else:
+                xy = None
+        except (OSError, KeyError, ValueError):
+            continue
+        sizes = Counter(np.bincount(labels[labels >= 0]).tolist()) if (labels >= 0).any() else Counter()
+        sizes.pop(0, None)
+        points = []
+        if xy is not None and len(xy) == len(labels):
+            pick = np.random.default_rng(0).permutation(len(labels))[:2000]
+            points = [[round(float(xy[i, 0]), 4), round(float(xy[i, 1]), 4), int(labels[i]), ""] for i in sorted(pick)]
+        out.append({"stage": sd.path.name, "file": f"{sd.path.name}/clusters.npz", "records": int(len(labels)),
+                    "clusters": int(len(np.unique(labels[labels >= 0]))), "unassigned": int((labels < 0).sum()),
+                    "sizes": {str(k): v for k, v in sorted(sizes.items())},
+                    "map": {"points": points, "lines": []}})
+    return out
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _hashed(texts: list[str], dim: int = 256) -> np.ndarray:
+    x = np.zeros((len(texts), dim), dtype=np.float64)
+    for i, t in enumerate(texts):
+        for w in _WORD.findall(t.lower()):
+            h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little")
+            x[i, h % dim] += 1.0
+    x = np.log1p(x)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros((0, 2))
+    xc = x - x.mean(axis=0)
+    if len(x) < 2:
+        return np.zeros((len(x), 2))
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    proj = xc @ vt[:2].T
+    if proj.shape[1] < 2:
+        proj = np.hstack([proj, np.zeros((len(x), 2 - proj.shape[1]))])
+    for j in range(2):  # deterministic orientation
+        if proj[:, j].sum() < 0:
+            proj[:, j] = -proj[:, j]
+    return proj
+
+
+def _proxy_map(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    texts, owner = [], []
+    for gi, g in enumerate(groups):
+        for p in g["parents"]:
+            texts.append(p["instruction"] + "\n" + p["response"])
+            owner.append((gi, p["id"]))
+    if len(texts) < 2:
+        return {"points": [], "lines": []}
+    xy = _pca2(_hashed(texts))
+    points, lines = [], []
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for k, ((gi, pid), (x, y)) in enumerate(zip(owner, xy.tolist())):
+        g = groups[gi]
+        colour = g["cluster"] if isinstance(g["cluster"], int) else gi
+        tip = f"{g['stage']} → {g['id']}{'' if g['ok'] else ' (failed)'}: parent {pid}"
+        points.append([round(x, 4), round(y, 4), int(colour), tip])
+        by_group[gi].append(k)
+    lines = [v for v in by_group.values() if len(v) > 1]
+    return {"points": points, "lines": lines, "groups": len(groups)}
+
+
+# -- costs ---------------------------------------------------------------------------------------
+
+
+def _find_usage(obj: Any, path: str, out: list[dict[str, Any]]) -> None:
+    if isinstance(obj, dict):
+        if any(k in obj for k in ("cache_hits", "tokens_in", "tokens_out", "requests")):
+            out.append({"where": path, **{k: v for k, v in obj.items() if _numeric(v)}})
+            return
+        for k, v in obj.items():
+            _find_usage(v, f"{path}.{k}" if path else str(k), out)
+
+
+def _costs(stages: list[StageDir], manifest: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for sd in stages:
+        c = _info(sd, manifest)
+        rows.append({"stage": sd.path.name, "seconds": c.get("seconds"), "shards": c.get("shards"),
+                     "records_in": c.get("in"), "records_out": c.get("out")})
+    usage: list[dict[str, Any]] = []
+    for key in ("models", "llm", "usage", "cache"):
+        if key in manifest:
+            _find_usage(manifest[key], key, usage)
+    for sd in stages:  # usage a stage put in its own counters
+        c = _info(sd, manifest)
+        for k, v in c.items():
+            if isinstance(v, dict) and k not in ("dropped",):
+                _find_usage(v, f"{sd.path.name}.{k}", usage)
+    models = {k: v.get("model") for k, v in (manifest.get("models") or {}).items() if isinstance(v, dict)}
+    return {"stages": rows, "elapsed_seconds": manifest.get("elapsed_seconds"), "usage": usage, "models": models}
