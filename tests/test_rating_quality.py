@@ -85,3 +85,18 @@ def test_quality_score_combines_available_signals():
     assert np.all((score >= 0) & (score <= 1))
     w = fit_weights(pct, np.array([1] * 5 + [0] * 6))
     assert abs(sum(w.values()) - 1) < 1e-9 and all(v >= 0 for v in w.values())
+
+
+def test_quality_stage_with_fake_scorer_and_library(tmp_path):
+    from purgemix.models import FakeEmbedder
+    from purgemix.rating.stages import QualityStage, embed_text
+
+    recs = [rec(i, f"question {i % 3}", f"Answer text {i} " * (1 + i % 4)) for i in range(12)]
+    emb = FakeEmbedder()
+    lib = KNNBayes.fit(emb.embed([embed_text(r) for r in recs]), np.arange(12) % 6)
+    lib.save(tmp_path / "lib.npz")
+    stage = QualityStage("fake", library=str(tmp_path / "lib.npz"), scorer_obj=FakeScorer(), emb=emb)
+    out = [r for res in stage.run([recs[:6], recs[6:]]) for r in res.records]
+    assert len(out) == 12
+    assert all(0 <= r["scores"]["quality.score"] <= 1 and "quality.knn_bayes" in r["scores"]
+               and "ifd.loss_cond" in r["scores"] for r in out)

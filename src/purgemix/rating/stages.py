@@ -146,3 +146,63 @@ class CurateStage(GlobalStage):
             out.append({**r, "scores": scores})
         for s in range(0, len(out), 10_000):
             yield Result(records=out[s:s + 10_000])
+
+
+class QualityStage(GlobalStage):
+    """The default quality signal (``quality.score``, 0–1; see ``rating/quality.py``).
+
+    Scores IFD/likelihood with ``scorer`` for records that have no ``ifd.*`` yet (cached), then
+    combines likelihood, IFD, rule features, any rating present and, when ``library`` (a saved
+    ``KNNBayes``) is given, the kNN-Bayes expected class."""
+
+    name = "quality"
+    version = "1"
+    reads = ("messages", "scores.ifd.*", "scores.ds2.*")
+    writes = ("scores.quality.*", "scores.ifd.*")
+
+    def __init__(self, scorer: str | None = "qwen2.5-0.5b", *, strong_rater: bool = False, library: str | None = None,
+                 embedder: str = "minilm", weights: dict[str, float] | None = None, scorer_obj: Any = None,
+                 emb: Any = None):
+        self.scorer = scorer
+        self.strong_rater = strong_rater
+        self.library = library
+        self.embedder = embedder
+        self.weights = weights
+        self._scorer = scorer_obj
+        self._emb = emb
+
+    def params(self) -> dict[str, Any]:
+        return {"scorer": self.scorer, "strong_rater": self.strong_rater, "library": self.library,
+                "embedder": self.embedder if self.library else None, "weights": self.weights}
+
+    def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        from .ifd import apply_scores, score_records
+        from .quality import quality_scores
+
+        records = [r for b in batches for r in b]
+        if not records:
+            return
+        if self.scorer:
+            todo = [i for i, r in enumerate(records) if "ifd.loss_cond" not in (r.get("scores") or {})]
+            if todo:
+                if self._scorer is None:
+                    from ..models import load_scorer
+
+                    self._scorer = load_scorer(self.scorer)
+                res = score_records(self._scorer, [records[i] for i in todo])
+                for i, x in zip(todo, res):
+                    records[i] = apply_scores(records[i], x)
+        kb = vecs = None
+        if self.library:
+            from .knn_bayes import KNNBayes
+
+            kb = KNNBayes.load(self.library)
+            if self._emb is None:
+                from ..models import load_embedder
+
+                self._emb = load_embedder(self.embedder)
+            vecs = self._emb.embed([embed_text(r) for r in records])
+        out = quality_scores(records, weights=self.weights, strong_rater=self.strong_rater, knn_bayes=kb,
+                             embeddings=vecs)
+        for s in range(0, len(out), 10_000):
+            yield Result(records=out[s:s + 10_000])
