@@ -66,6 +66,24 @@ class KMeansResult:
     similarity: np.ndarray  # (n,) cosine of each point to its centroid
 
 
+def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Per-cluster sums of rows (sort + reduceat: much faster than ``np.add.at``)."""
+    sums = np.zeros((k, x.shape[1]), dtype=np.float32)
+    if len(x) == 0:
+        return sums
+    if k <= 64:  # one-hot matmul in row chunks: BLAS speed, bounded memory
+        for s in _chunks(len(x)):
+            onehot = np.zeros((k, s.stop - s.start), dtype=np.float32)
+            onehot[labels[s], np.arange(s.stop - s.start)] = 1.0
+            sums += onehot @ x[s]
+        return sums
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    sums[sorted_labels[starts]] = np.add.reduceat(x[order], starts, axis=0)
+    return sums
+
+
 SMALL = 5_000_000  # n * k at or below this: several inits, Lloyd to convergence
 
 
@@ -80,7 +98,7 @@ def kmeans(
     n_init: int | None = None,
 ) -> KMeansResult:
     """Spherical k-means on L2-normalised rows. Small problems (n*k <= 5M): ``n_init`` k-means++
-    starts, Lloyd until stable (at most 30 passes), best total similarity wins. Large ones:
+    starts, Lloyd until stable (at most 20 passes), best total similarity wins. Large ones:
     one start, mini-batch steps, then ``lloyd`` (default 2) full passes in row chunks."""
     x = normalize(x)
     n = len(x)
@@ -89,7 +107,7 @@ def kmeans(
     k = max(1, min(int(k), n))
     small = n * k <= SMALL
     n_init = n_init if n_init is not None else (3 if small else 1)
-    lloyd = lloyd if lloyd is not None else (30 if small else 2)
+    lloyd = lloyd if lloyd is not None else (20 if small else 2)
     best: KMeansResult | None = None
     for run in range(max(1, n_init)):
         rng = np.random.default_rng([seed, run])
@@ -106,14 +124,13 @@ def _kmeans_once(x, k, rng, batch_size, steps, lloyd, small) -> KMeansResult:
     else:  # k-means++ is sequential in k; random distinct points are the practical init at scale
         centroids = x[rng.choice(n, size=k, replace=False)].copy()
     if steps is None:
-        steps = 0 if small else min(200, max(10, 3 * math.ceil(n / batch_size)))
+        steps = 0 if small else min(100, max(10, math.ceil(n / batch_size)))  # about one epoch
     if n > batch_size and steps:
         counts = np.zeros(k, dtype=np.float64)
         for _ in range(steps):
             batch = x[rng.integers(0, n, size=batch_size)]
             labels = (batch @ centroids.T).argmax(axis=1)
-            sums = np.zeros_like(centroids)
-            np.add.at(sums, labels, batch)
+            sums = cluster_sums(batch, labels, k)
             hits = np.bincount(labels, minlength=k).astype(np.float64)
             counts += hits
             m = hits > 0
@@ -128,8 +145,7 @@ def _kmeans_once(x, k, rng, batch_size, steps, lloyd, small) -> KMeansResult:
         if it == passes - 1 or (prev is not None and np.array_equal(prev, labels)):
             break
         prev = labels
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, labels, x)
+        sums = cluster_sums(x, labels, k)
         empty = np.bincount(labels, minlength=k) == 0
         if empty.any():  # re-seed empty centres at the worst-fitting points
             worst = np.argsort(sims, kind="stable")[: int(empty.sum())]
@@ -351,7 +367,7 @@ def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
 
 
 def choose_k(
-    x: np.ndarray, ks: Sequence[int], *, sample: int = 2000, fit_sample: int = 20_000, seed: int = 0
+    x: np.ndarray, ks: Sequence[int], *, sample: int = 2000, fit_sample: int = 10_000, seed: int = 0
 ) -> tuple[int, dict[int, float]]:
     """The k with the highest average silhouette (cosine). Each k is fitted on a sample of at most
     ``fit_sample`` points and scored on the first ``sample`` of them; ties go to the smaller k."""
@@ -362,7 +378,7 @@ def choose_k(
     score_n = min(sample, len(fit_x))
     scores: dict[int, float] = {}
     for k in sorted({int(k) for k in ks if 2 <= int(k) < score_n}):
-        km = kmeans(fit_x, k, seed=seed)
+        km = kmeans(fit_x, k, seed=seed, n_init=1, lloyd=10)
         scores[k] = round(silhouette(fit_x[:score_n], km.labels[:score_n]), 6)
     if not scores:
         return 1, {}

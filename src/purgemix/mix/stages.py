@@ -239,7 +239,8 @@ class FuseStage(GlobalStage):
                 if len(members) < 2:
                     continue
                 count = max(2, math.ceil(self.representatives * len(members)))
-                reps = mmr(x, members, count, lam=self.mmr_lambda, centroid=km.centroids[c])
+                reps = members if count >= len(members) else mmr(x, members, count, lam=self.mmr_lambda,
+                                                                  centroid=km.centroids[c])
                 pairs, _ = pair_related(x, reps, min_similarity=self.min_pair_similarity, seed=self.seed)
                 out.extend(([i, j], {"cluster": int(c), "cosine": round(s, 4)}) for i, j, s in pairs)
             out.sort(key=lambda g: -g[1]["cosine"])  # most related first when a budget cuts
