@@ -1,12 +1,9 @@
-import numpy as np
 import pytest
 
 from purgemix.mix.fakes import MixResponder
 from purgemix.mix.fuse import Fuser, FusionConfig
 from purgemix.mix.stages import FuseStage
-from purgemix.mix.rank import SplitSpec
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.models.base import Generation
 from purgemix.record import make_record
 
 
@@ -172,3 +169,9 @@ def test_fuse_stage_failed_pairs_created_then_dropped():
     assert all(e["reason"] == "fusion failed: truncated" and e["record"]["lineage"]["cycles"] == 2 for e in dropped)
     assert len(out) == len(records)  # parents pass through, annotated
     assert all(r["meta"]["_mix_failed"]["stage"] == "fuse" for r in out)
+
+
+def test_fuse_stage_mmr_representatives():
+    stage = FuseStage(FakeLLM(MixResponder()), FakeEmbedder(), k=3, representatives=0.5)
+    out, events = run_stage(stage, topic_records())
+    assert sum(e["outcome"] == "created" for e in events) == 3  # 2 representatives of 4 per cluster
