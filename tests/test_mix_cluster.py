@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from purgemix.mix import cluster as C
 
