@@ -393,14 +393,31 @@ def _is_number(v: str) -> bool:
 
 def columns(records: Sequence[dict], features: Sequence[str], prefix: str = "purge.") -> dict[str, np.ndarray]:
     """Feature columns of a batch of scored records (NaN / None where missing)."""
+    from operator import itemgetter
+
     catalog = feature_catalog()
     out: dict[str, np.ndarray] = {}
-    for f in features:
-        key = prefix + f
-        if catalog.get(f, (None, None))[1] is not None and catalog[f][1].kind == "category":
-            out[f] = np.array([r["scores"].get(key) for r in records], dtype=object)
-        else:
-            out[f] = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
+    cats = [f for f in features if f in catalog and catalog[f][1].kind == "category"]
+    nums = [f for f in features if f not in cats]
+    for f in cats:
+        out[f] = np.array([r["scores"].get(prefix + f) for r in records], dtype=object)
+    if not nums or not records:
+        for f in nums:
+            out[f] = np.zeros(0)
+        return out
+    keys = [prefix + f for f in nums]
+    get = itemgetter(*keys)
+    try:  # fast path: every record has every key (all records went through the scores stage)
+        rows = [get(r["scores"]) for r in records]
+        if len(keys) == 1:
+            rows = [(v,) for v in rows]
+        arr = np.array(rows, dtype=object)
+        arr[np.equal(arr, None)] = np.nan
+        arr = arr.astype(np.float64)
+    except (KeyError, TypeError, ValueError):
+        arr = np.array([[_num(r["scores"].get(k)) for k in keys] for r in records], dtype=np.float64)
+    for j, f in enumerate(nums):
+        out[f] = np.ascontiguousarray(arr[:, j])
     return out
 
 
