@@ -78,9 +78,8 @@ def charts(rep: dict[str, Any]) -> dict[str, Any]:
                 sizes[f"{ps['stage']}: cluster sizes (stored assignments)"] = Markup(
                     svg.bars(list(ps["sizes"]), list(ps["sizes"].values())))
         out["cluster_sizes"] = sizes
-        m = c.get("map") or {}
-        if m.get("points"):
-            out["map"] = Markup(svg.scatter([tuple(pt) for pt in m["points"]], lines=m.get("lines") or []))
+        out["maps"] = [Markup(svg.scatter([tuple(pt) for pt in m["points"]], lines=m.get("lines") or []))
+                       for m in c.get("maps") or []]
     return out
 
 

@@ -434,14 +434,20 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
     clusters: dict[str, Any] = {}
     if created_stats or info or persisted:
         clusters = {"stages": created_stats, "info": info, "persisted": persisted}
-        if persisted:
-            clusters["map"] = persisted[0]["map"]
-            clusters["map_source"] = f"{persisted[0]['file']} (assignments stored by the stage)"
-        elif map_groups:
-            clusters["map"] = _proxy_map(map_groups)
-            clusters["map_source"] = ("parents of a sample of new records, placed by PCA of hashed word counts "
-                                      "(the run's own embeddings are not stored); lines join the parents of one "
-                                      "new record, colour = fusion cluster (fuse) or group (distil)")
+        maps = [{"stage": ps["stage"], **ps["map"], "source": f"{ps['file']} (assignments stored by the stage)"}
+                for ps in persisted if ps["map"]["points"]]
+        done = {m["stage"] for m in maps}
+        for sdname in dict.fromkeys(g["stage"] for g in map_groups):
+            if sdname in done:
+                continue
+            m = _proxy_map([g for g in map_groups if g["stage"] == sdname])
+            if m["points"]:
+                kind = "fusion cluster" if stage_name(stages[pos_of[sdname]]) == "fuse" else "group (one cluster)"
+                maps.append({"stage": sdname, **m, "source": (
+                    f"parents of {m['groups']} new records (a sample), placed by PCA of hashed word counts (the run's "
+                    f"own embeddings are not stored; points slightly jittered); lines join the parents of one new "
+                    f"record; colour = {kind}")})
+        clusters["maps"] = maps
         if not persisted and any(stage_name(sd) in CLUSTER_STAGES for sd in stages):
             missing.append("cluster assignments and embeddings of the clustering stages are not stored in the run "
                            "directory: cluster sizes come from the new records' lineage (distil: cluster_size; "
@@ -568,6 +574,8 @@ def _proxy_map(groups: list[dict[str, Any]]) -> dict[str, Any]:
     if len(texts) < 2:
         return {"points": [], "lines": []}
     xy = _pca2(_hashed(texts))
+    span = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
+    xy = xy + np.random.default_rng(0).uniform(-0.015, 0.015, xy.shape) * np.where(span > 0, span, 1.0)
     points, lines = [], []
     by_group: dict[int, list[int]] = defaultdict(list)
     for k, ((gi, pid), (x, y)) in enumerate(zip(owner, xy.tolist())):
