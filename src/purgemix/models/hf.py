@@ -93,6 +93,11 @@ def converted_folder(spec: str) -> Path:
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     fix_tokenizer(tok, family)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # the weights are already dequantised to fp32: drop the GGUF "quantizer" so the model saves
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
