@@ -100,6 +100,8 @@ def test_report_sections_and_numbers(run):
         assert e["parents"] and not any(p.get("missing") for p in e["parents"])
         assert e["lineage"]["template"]["hash"] and e["lineage"]["model"] == "fake:echo"
         assert "quality" in e["rewards"]
+        assert e["fate"]["outcome"] in ("written", "dropped", "merged")
+    assert sum(s["in_final_output"] for s in c["stages"].values()) == rep["ledger"]["created_in_output"]
 
     led = check_ledger(RunDir(tmp / "run"))
     assert rep["ledger"]["balanced"] is True and rep["ledger"]["outputs"] == led["outputs"] == 14

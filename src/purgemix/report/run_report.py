@@ -114,9 +114,10 @@ def build_run_report(run_dir: str | Path, *, examples: int = 6, map_groups: int 
 def _run_info(run: RunDir, manifest: dict[str, Any], stages: list[StageDir]) -> dict[str, Any]:
     cfg = manifest.get("config") or {}
     inputs = []
+    fps = manifest.get("inputs") or []
     for i, spec in enumerate(cfg.get("inputs") or []):
-        fp = (manifest.get("inputs") or [{}] * (i + 1))[i] if i < len(manifest.get("inputs") or []) else {}
-        inputs.append({"path": spec.get("path"), "format": spec.get("format"), "bytes": fp.get("size")})
+        fp = fps[i] if i < len(fps) and isinstance(fps[i], dict) else {}
+        inputs.append({"path": spec.get("path"), "format": spec.get("format"), "bytes": fp.get("bytes")})
     return {
         "path": str(run.path),
         "command": cfg.get("command"),
@@ -369,6 +370,7 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
     created_stats: dict[str, Any] = {}
     examples: list[dict[str, Any]] = []
     map_groups: list[dict[str, Any]] = []
+    final = _final_output(stages) if events["created"] else np.empty(0, np.int64)
     for sdname, c in events["created"].items():
         sd = stages[pos_of[sdname]]
         want = {s["id"] for s in c["sample"]}
@@ -421,6 +423,7 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
                                "parents": [parents[p] for p in g["parents"] if p in parents]})
         created_stats[sdname] = {
             "created": stats["count"], "in_output": stats["in_output"], "failed": failed.get("count", 0),
+            "in_final_output": int(np.isin(np.fromiter(c["hashes"], np.int64, len(c["hashes"])), final).sum()),
             "failed_reasons": failed.get("reasons", {}),
             "operators": dict(stats["operators"].most_common()), "models": dict(stats["models"]),
             "cycles": {str(k): v for k, v in sorted(stats["cycles"].items())},
@@ -430,6 +433,7 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
             "rewards": {k: {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
                             "max": round(float(np.max(v)), 4), "n": len(v)} for k, v in stats["rewards"].items() if v},
         }
+    _fates(stages, pos_of, [e for e in examples if e["ok"]], final)
     persisted = _persisted_clusters(stages)
     clusters: dict[str, Any] = {}
     if created_stats or info or persisted:
@@ -456,6 +460,35 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
                            "and the sizes of every cluster, including those that produced nothing.")
     ex = {"items": examples} if examples else None
     return (clusters or None), ex
+
+
+def _final_output(stages: list[StageDir]) -> np.ndarray:
+    """64-bit id hashes of what the run wrote (the export's ids, else the last stage's records), sorted."""
+    last = stages[-1]
+    if (last.path / "output_ids.npy").exists():
+        return np.sort(np.load(last.path / "output_ids.npy"))
+    from ..ledger import hash_ids
+
+    return np.sort(np.concatenate([hash_ids(last.read_ids(i)) for i in _shards(last)] or [np.empty(0, np.int64)]))
+
+
+def _fates(stages: list[StageDir], pos_of: dict[str, int], examples: list[dict[str, Any]], final: np.ndarray) -> None:
+    """What became of each example's new record after its stage: in the output, or dropped/merged (why)."""
+    wanted = {e["id"]: e for e in examples}
+    if not wanted:
+        return
+    start = min(pos_of[e["stage"]] for e in examples) + 1
+    for sd in stages[start:]:
+        for i in _shards(sd):
+            for ev in sd.read_events(i):
+                e = wanted.get(ev.get("id"))
+                if e is not None and ev.get("outcome") in ("dropped", "merged", "rewritten") and pos_of[e["stage"]] < pos_of[sd.path.name]:
+                    e["fate"] = {"stage": sd.path.name, "outcome": ev["outcome"], "reason": ev.get("reason"),
+                                 "into": ev.get("into")}
+    for e in examples:
+        if "fate" not in e:
+            in_out = bool(np.isin(np.array([id_hash(e["id"])], np.int64), final)[0])
+            e["fate"] = {"outcome": "written" if in_out else "not written"}
 
 
 def _size_hist(counter: Counter) -> dict[str, int]:
