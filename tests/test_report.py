@@ -144,6 +144,10 @@ def test_report_without_purge_or_mix(tmp_path):
     rep = build_run_report(tmp_path / "run")
     assert rep["sections"] == ["funnel", "ledger", "costs"]
     assert rep["funnel"]["written"] == n_rows - 1
+    Pipeline([InputSpec(str(tmp_path / "in.jsonl"))], [], None, tmp_path / "profile", shard_size=10).execute()
+    rep = build_run_report(tmp_path / "profile")  # a run that writes no data file (like profile)
+    assert rep["funnel"]["written"] is None and rep["funnel"]["final"] == n_rows - 1
+    assert f"{n_rows - 1}</b> after the last stage" in render_html(rep)
     page = render_html(rep)
     assert "Funnel: records per stage" in page and "Purge: features" not in page and "New pairs" not in page
     assert "No model usage" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,4 +19,7 @@ def write_run_report(run_dir: str | Path, output: str | Path | None = None, **kw
     rep = build_run_report(run_dir, **kw)
     path = Path(output) if output else Path(run_dir) / "report.html"
     atomic_write_bytes(path, render_html(rep).encode("utf-8"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # a page to share, not a private temporary file
     return path, rep

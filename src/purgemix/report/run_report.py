@@ -209,8 +209,9 @@ def _funnel(stages: list[StageDir], manifest: dict[str, Any], events: dict[str, 
                      "rewritten": rewritten or ({"": c["rewritten"]} if c.get("rewritten") else {}),
                      "created": int(c.get("created", 0)), "seconds": c.get("seconds"),
                      "incomplete": not sd.complete})
-    written = rows[-1]["out"] if len(rows) > 1 else first["out"]
-    return {"read": read, "quarantined": quarantined, "ingested": first["out"], "written": written,
+    final = rows[-1]["out"]
+    written = final if stages[-1].path.name.endswith("-export") else None  # None: the run wrote no data file
+    return {"read": read, "quarantined": quarantined, "ingested": first["out"], "written": written, "final": final,
             "stages": rows}
 
 
@@ -349,9 +350,14 @@ def _fill(sd: StageDir, features: list[str], edges: dict[str, np.ndarray], hist:
     n = 0
     for recs in _iter_records(sd):
         n += len(recs)
+        scores = [r.get("scores") or {} for r in recs]
         for f in features:
             key = PURGE_PREFIX + f
-            vals = np.array([v for r in recs if _numeric(v := (r.get("scores") or {}).get(key))], dtype=np.float64)
+            try:  # numbers and None (-> nan) in one C-level conversion
+                vals = np.array([s.get(key) for s in scores], dtype=np.float64)
+                vals = vals[~np.isnan(vals)]
+            except (TypeError, ValueError):
+                vals = np.array([v for s in scores if _numeric(v := s.get(key))], dtype=np.float64)
             if vals.size == 0:
                 continue
             e = edges[f]
