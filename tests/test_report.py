@@ -189,3 +189,20 @@ def test_report_renders_in_chromium(run, tmp_path):
     assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000  # a blank page compresses to a few KB
+
+
+def test_report_shows_failed_new_pairs(tmp_path):
+    _write_input(tmp_path / "in.jsonl")
+    split = SplitSpec(meta_key="split")
+    stages = [FuseStage(FakeLLM(MixResponder(always_truncate=True)), FakeEmbedder(), k=3, budget=3, split=split),
+              MixStage(quality_cut=None, split=split)]
+    Pipeline([InputSpec(str(tmp_path / "in.jsonl"))], stages, OutputSpec(str(tmp_path / "o.jsonl")),
+             tmp_path / "run", shard_size=10).execute()
+    rep = build_run_report(tmp_path / "run")
+    st = rep["clusters"]["stages"]["01-fuse"]
+    assert st["failed"] == st["created"] > 0 and st["in_output"] == 0 and st["in_final_output"] == 0
+    failed = [e for e in rep["examples"]["items"] if not e["ok"]]
+    assert failed and all(e["failure"]["reason"].startswith("fusion failed") for e in failed)
+    assert all(e["parents"] and not any(p.get("missing") for p in e["parents"]) for e in failed)
+    page = render_html(rep)
+    assert "failed: fusion failed" in page and 'class="example failed"' in page
