@@ -24,8 +24,22 @@ def _env() -> jinja2.Environment:
     env.filters["num"] = lambda v: svg.fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (
         "–" if v is None else v)
     env.filters["secs"] = lambda v: "–" if v is None else f"{v:,.2f}s"
+    env.filters["show"] = show
     env.filters["pct"] = lambda a, b: "–" if not b else f"{100 * a / b:.1f}%"
     return env
+
+
+def show(v: Any) -> str:
+    """A lineage value as short text: check items as ``type: detail``, lists joined, dicts as k=v."""
+    if isinstance(v, dict):
+        if "type" in v and "detail" in v:
+            return f"{v['type']}: {v['detail']}"
+        return ", ".join(f"{k}={show(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "; ".join(show(x) for x in v)
+    if isinstance(v, float):
+        return svg.fmt(v)
+    return str(v)
 
 
 def charts(rep: dict[str, Any]) -> dict[str, Any]:
