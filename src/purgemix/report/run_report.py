@@ -285,16 +285,19 @@ def _iter_records(sd: StageDir) -> Iterable[list[dict[str, Any]]]:
 
 
 def _choose_features(sd: StageDir, state: dict[str, Any], limit: int) -> tuple[list[str], dict[str, list]]:
-    available: list[str] = []
+    numeric: dict[str, bool] = {}  # feature -> no text value seen (in the first non-empty shard)
+    seen_number: set[str] = set()
     for recs in _iter_records(sd):
         for r in recs:
-            s = r.get("scores") or {}
-            available = [k[len(PURGE_PREFIX):] for k, v in s.items() if k.startswith(PURGE_PREFIX) and
-                         (_numeric(v) or v is None)]
-            if available:
-                break
-        if available:
+            for k, v in (r.get("scores") or {}).items():
+                if k.startswith(PURGE_PREFIX):
+                    f = k[len(PURGE_PREFIX):]
+                    numeric[f] = numeric.get(f, True) and (v is None or _numeric(v) or isinstance(v, bool))
+                    if _numeric(v):
+                        seen_number.add(f)
+        if numeric:
             break
+    available = [f for f, ok in numeric.items() if ok and f in seen_number]
     thresholds: dict[str, list] = defaultdict(list)
     ruled: list[str] = []
     for rule in state.get("rules") or []:
@@ -381,7 +384,7 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
         sd = stages[pos_of[sdname]]
         want = {s["id"] for s in c["sample"]}
         stats = {"count": c["count"], "in_output": 0, "operators": Counter(), "cycles": Counter(),
-                 "cluster_sizes": Counter(), "pairs_per_cluster": Counter(), "rewards": defaultdict(list),
+                 "cluster_sizes": Counter(), "pairs_per_cluster": Counter(), "rewards": {},
                  "models": Counter()}
         found: dict[str, dict] = {}
         for i in _shards(sd):
@@ -402,8 +405,11 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
                 if "cluster" in pairing:
                     stats["pairs_per_cluster"][int(pairing["cluster"])] += 1
                 for k, v in (lin.get("rewards") or {}).items():
-                    if _numeric(v) and len(stats["rewards"][k]) < 100_000:
-                        stats["rewards"][k].append(float(v))
+                    if _numeric(v):  # running mean, min, max
+                        acc = stats["rewards"].setdefault(k, [0.0, 0, math.inf, -math.inf])
+                        acc[0] += float(v)
+                        acc[1] += 1
+                        acc[2], acc[3] = min(acc[2], float(v)), max(acc[3], float(v))
                 if r["id"] in want:
                     found[r["id"]] = r
         failed = events["failed"].get(sdname, {})
@@ -436,8 +442,8 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
             "cluster_sizes": {str(k): v for k, v in sorted(stats["cluster_sizes"].items())},
             "group_sizes": {str(k): v for k, v in sorted(c["group_sizes"].items())},
             "pairs_per_cluster": _size_hist(stats["pairs_per_cluster"]),
-            "rewards": {k: {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
-                            "max": round(float(np.max(v)), 4), "n": len(v)} for k, v in stats["rewards"].items() if v},
+            "rewards": {k: {"mean": round(a[0] / a[1], 4), "min": round(a[2], 4), "max": round(a[3], 4), "n": a[1]}
+                        for k, a in stats["rewards"].items() if a[1]},
         }
     _fates(stages, pos_of, [e for e in examples if e["ok"]], final)
     persisted = _persisted_clusters(stages)
