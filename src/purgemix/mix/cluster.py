@@ -19,12 +19,31 @@ Every function takes a ``seed``; the same input gives the same output.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 
 CHUNK = 4096  # rows per block of similarity computations
+_CONTROLLER = None
+
+
+@contextmanager
+def blas_threads(limit: int = 1) -> Iterator[None]:
+    """Limit BLAS threads (threadpoolctl, when installed). Loops of many small matrix products
+    (per-cluster pairing, MMR, dedup) are far faster single-threaded: a multi-threaded BLAS spends
+    more on waking threads than on a 50 x 384 product, dramatically so on a busy machine."""
+    global _CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        yield
+        return
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=limit, user_api="blas"):
+        yield
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -290,6 +309,13 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
     cand = np.zeros((n, top), dtype=np.int64)
     cand_sim = np.full((n, top), -np.inf, dtype=np.float32)
     parts, offset = [], 0
+    with blas_threads(1):
+        _fit_groups(x, members, ks, seed, top, cand, cand_sim, parts)
+    return np.concatenate(parts), cand, cand_sim
+
+
+def _fit_groups(x, members, ks, seed, top, cand, cand_sim, parts) -> None:
+    offset = 0
     for g, (m, kg) in enumerate(zip(members, ks.tolist())):
         km = kmeans(x[m], kg, seed=seed + g, n_init=1, lloyd=10)
         c_idx, c_sim = nearest_centroids(x[m], km.centroids, top=top)
@@ -301,7 +327,6 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
             cand_sim[m, width:] = cand_sim[m, :1]
         parts.append(km.centroids)
         offset += len(km.centroids)
-    return np.concatenate(parts), cand, cand_sim
 
 
 def _allocate(k: int, sizes: np.ndarray) -> np.ndarray:
@@ -402,6 +427,11 @@ def mmr(x: np.ndarray, members: np.ndarray, count: int, *, lam: float = 0.7,
     members = np.asarray(members)
     if len(members) == 0 or count <= 0:
         return members[:0]
+    with blas_threads(1):
+        return _mmr(x, members, count, lam, centroid)
+
+
+def _mmr(x, members, count, lam, centroid):
     v = x[members]
     c = normalize((v.mean(axis=0) if centroid is None else centroid)[None, :])[0]
     rel = v @ c
@@ -427,10 +457,11 @@ def pair_related(
     members = np.asarray(members, dtype=np.int64)
     pairs: list[tuple[int, int, float]] = []
     unpaired: list[np.ndarray] = []
-    for grp in _blocks(x, members, block, seed):
-        p, u = _pair_block(x, grp, min_similarity)
-        pairs.extend(p)
-        unpaired.append(u)
+    with blas_threads(1):
+        for grp in _blocks(x, members, block, seed):
+            p, u = _pair_block(x, grp, min_similarity)
+            pairs.extend(p)
+            unpaired.append(u)
     left = np.concatenate(unpaired) if unpaired else members[:0]
     return pairs, left
 

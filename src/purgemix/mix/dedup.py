@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cluster import _blocks, kmeans, normalize
+from .cluster import _blocks, blas_threads, kmeans, normalize
 
 
 def semantic_duplicates(
@@ -35,10 +35,11 @@ def semantic_duplicates(
     s = np.zeros(n) if scores is None else np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
     k = max(1, math.ceil(n / max(cluster_size, 2)))
     labels = kmeans(x, k, seed=seed).labels if k > 1 else np.zeros(n, np.int64)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        for grp in _blocks(x, members, block, seed):
-            _dedup_group(x, grp, s, threshold, dup)
+    with blas_threads(1):
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            for grp in _blocks(x, members, block, seed):
+                _dedup_group(x, grp, s, threshold, dup)
     return dup
 
 
