@@ -70,7 +70,7 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     for i in range(ingest.info()["shards"]):
         rows_read += ingest.done_info(i)["in"]
         quarantined += sum(1 for e in ingest.read_events(i) if e["outcome"] == "quarantined")
-        chunks.append(hash_ids(ingest.read_ids(i)))
+        chunks.append(ingest.read_id_hashes(i))
     inputs = np.sort(np.concatenate(chunks)) if chunks else np.empty(0, np.int64)
     suspects: list[tuple[str, np.ndarray]] = []  # (problem template, hashes) named at the end
     if len(rep := _repeated(inputs)):
@@ -124,7 +124,7 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     if last.path.name.endswith("-export") and (last.path / "output_ids.npy").exists():
         outputs = np.load(last.path / "output_ids.npy")
     elif len(stages) > 1:
-        outputs = np.concatenate([hash_ids(last.read_ids(i)) for i in range(last.info()["shards"])] or
+        outputs = np.concatenate([last.read_id_hashes(i) for i in range(last.info()["shards"])] or
                                  [np.empty(0, np.int64)])
     else:
         outputs = inputs

@@ -80,16 +80,21 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
 
 def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], Any, int]:
     """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events)."""
-    records = StageDir(Path(in_dir)).read_records(index)
-    lines, ids, events = [], [], []
+    src = StageDir(Path(in_dir))
+    records = src.read_records(index)
+    lines, exported, events = [], [], []
     for r in records:
         try:
             lines.append(orjson.dumps(export(r, shape), option=orjson.OPT_APPEND_NEWLINE))
-            ids.append(r["id"])
+            exported.append(True)
         except RecordError as e:
+            exported.append(False)
             events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
                            "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
-    return b"".join(lines), events, hash_ids(ids), len(records)
+    hashes = src.read_id_hashes(index) if records else hash_ids([])
+    if events:
+        hashes = hashes[exported]
+    return b"".join(lines), events, hashes, len(records)
 
 
 def _ingest_and_write(rows, out_dir: str, index: int, **kw) -> dict[str, Any]:
@@ -234,7 +239,6 @@ class Pipeline:
         t0 = time.perf_counter()
         registry = IdRegistry()
         index = 0
-        tasks_meta: list[tuple[int, Source]] = []
 
         def tasks():
             nonlocal index
@@ -242,7 +246,6 @@ class Pipeline:
                 for rows in src.batches(self.shard_size):
                     i = index
                     index += 1
-                    tasks_meta.append((i, src))
                     if out.is_done(i):
                         yield (_done_counters, (str(out.path), i), {})
                     else:

@@ -109,6 +109,23 @@ class StageDir:
                 ids[int(pos)] = new_id
         return ids
 
+    def read_id_hashes(self, index: int):
+        """64-bit hashes of a shard's ids: from the ingest's ``.ids.npy`` when present (renamed
+        positions re-hashed), else computed from the ids."""
+        import numpy as np
+
+        from .ledger import hash_ids, id_hash
+
+        stored = self.path / f"{self.shard_name(index)}.ids.npy"
+        if not stored.exists():
+            return hash_ids(self.read_ids(index))
+        hashes = np.load(stored)
+        renames = self.path / f"{self.shard_name(index)}.renames.json"
+        if renames.exists():
+            for pos, new_id in read_json(renames).items():
+                hashes[int(pos)] = id_hash(new_id)
+        return hashes
+
     def read_events(self, index: int) -> list[dict]:
         path = self.path / f"{self.shard_name(index)}.events.jsonl"
         return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []

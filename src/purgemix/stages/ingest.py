@@ -14,7 +14,7 @@ import numpy as np
 
 from ..formats import Converter, RecordError
 from ..io.readers import RawRow, decode_json_line
-from ..ledger import id_hash
+from ..ledger import _isin, id_hash
 
 STAGE = "ingest"
 
@@ -89,9 +89,7 @@ class IdRegistry:
         renames: dict[str, str] = {}
         if len(hashes) == 0:
             return renames
-        pos = np.searchsorted(self._seen, hashes)
-        pos[pos >= len(self._seen)] = 0
-        seen_before = (self._seen[pos] == hashes) if len(self._seen) else np.zeros(len(hashes), bool)
+        seen_before = _isin(hashes, self._seen)
         uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
         repeated_inside = np.zeros(len(hashes), bool)
         if (counts > 1).any():
@@ -105,5 +103,9 @@ class IdRegistry:
             n = self._repeats.get(h, 0) + 1
             self._repeats[h] = n
             renames[str(i)] = f"{ids[i]}.{n}"
-        self._seen = np.union1d(self._seen, uniq)
+        new = uniq[~_isin(uniq, self._seen)]
+        if len(new):
+            # Two sorted runs: a stable sort (timsort) merges them in linear time; np.union1d would
+            # re-unique the whole array on every shard (quadratic over a run).
+            self._seen = np.sort(np.concatenate([self._seen, new]), kind="stable")
         return renames
