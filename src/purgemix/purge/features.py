@@ -491,15 +491,16 @@ def _truncation(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int,
         prev = [ln.rstrip() for ln in lines[:-1]]
         if last in ":,-(/&+=\u2013\u2014" and n >= 3:
             truncated = 1  # stops on a colon, comma, dash or an opening mark
-        elif len(prev) >= 2 and len(last_line.split()) >= 2 and all(
-                p[-1] in ".!?" and len(p.split()) <= 25 for p in prev[-3:]):
+        elif len(prev) >= 2 and len(last_line.split()) >= 3 and all(
+                p[-1] in ".!" and 3 <= len(p.split()) <= 25 for p in prev[-3:]):
             truncated = 1  # the earlier lines are sentences that end properly, the last one does not
         elif len(prev) >= 2 and len(last_line.split()) == 1 and len(last_line.strip()) <= 3 and \
                 min(len(p.split()) for p in prev[-3:]) >= 2:
             truncated = 1  # a list of multi-word lines that ends on a stub ("Syrah: Red\nR")
         elif lw in CONNECTORS and n >= 3 and "\n" not in t[-len(words[-1]) - 2:]:
             truncated = 1  # stops on a function word: "... whereas a"
-        elif lw and lw.isalpha() and len(lw) <= 8 and words[-1][-1].islower() and vocab.get(lw, 0) < 2 and n >= 5 \
+        elif lw and lw.isalpha() and len(lw) <= 8 and words[-1].isalpha() and words[-1].islower() \
+                and vocab.get(lw, 0) < 2 and n >= 5 \
                 and sentences >= 1:
             truncated = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
         elif unclosed and n >= 8:
