@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +29,14 @@ DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "alpaca_random_9k.json"
 HF_SCRIPT = r"""
 import sys, datasets
 datasets.disable_progress_bars()
-src, out, cache = sys.argv[1:4]
+src, out, cache, workers = sys.argv[1:5]
+workers = int(workers)
 def to_messages(ex):
     user = ex["instruction"] + ("\n\n" + ex["input"] if ex["input"] else "")
     return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": ex["output"]}]}
 ds = datasets.load_dataset("json", data_files=src, split="train", cache_dir=cache)
-ds = ds.map(to_messages, remove_columns=["instruction", "input", "output"])
-ds.to_json(out)
+ds = ds.map(to_messages, remove_columns=["instruction", "input", "output"], num_proc=workers if workers > 1 else None)
+ds.to_json(out, num_proc=workers if workers > 1 else None)
 """
 
 
@@ -72,7 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (same for both tools)")
     ap.add_argument("--skip-datasets", action="store_true")
     args = ap.parse_args()
     if not args.data.exists():
@@ -85,24 +87,28 @@ def main() -> None:
             src = tmp / f"in_{n}.jsonl"
             make_input(src, n, args.data)
             mb = src.stat().st_size / 2**20
-            pm = measure([sys.executable, "-m", "purgemix", "convert", str(src), str(tmp / f"pm_{n}.jsonl"),
-                          "--to", "messages", "--workers", str(args.workers), "--run-dir", str(tmp / f"run_{n}")],
-                         env)
-            rows.append(("purgemix convert", n, mb, *pm))
-            if not args.skip_datasets:
-                hf = measure([sys.executable, "-c", HF_SCRIPT, str(src), str(tmp / f"hf_{n}.jsonl"),
-                              str(tmp / f"hfcache_{n}")], env)
-                rows.append(("datasets load_dataset+map+to_json", n, mb, *hf))
+            for w in args.workers:
+                pm = measure([sys.executable, "-m", "purgemix", "convert", str(src), str(tmp / f"pm_{n}.jsonl"),
+                              "--to", "messages", "--workers", str(w), "--run-dir", str(tmp / f"run_{n}_{w}")], env)
+                rows.append((f"purgemix convert -w {w}", n, mb, *pm))
+                if not args.skip_datasets:
+                    hf = measure([sys.executable, "-c", HF_SCRIPT, str(src), str(tmp / f"hf_{n}.jsonl"),
+                                  str(tmp / f"hfcache_{n}_{w}"), str(w)], env)
+                    rows.append((f"datasets load+map+to_json np={w}", n, mb, *hf))
+                shutil.rmtree(tmp / f"run_{n}_{w}", ignore_errors=True)
+                shutil.rmtree(tmp / f"hfcache_{n}_{w}", ignore_errors=True)
             src.unlink()
     print(f"\n{'tool':36} {'records':>10} {'input MiB':>10} {'seconds':>9} {'records/s':>11} {'peak RSS MiB':>13}")
     for tool, n, mb, secs, peak, rc in rows:
         status = "" if rc == 0 else f"  (failed rc={rc})"
         print(f"{tool:36} {n:>10,} {mb:>10.0f} {secs:>9.1f} {n / secs:>11,.0f} {peak:>13.0f}{status}")
-    by = {(t, n): s for t, n, _, s, _, _ in rows}
+    by = {(t, n): (s, p) for t, n, _, s, p, _ in rows}
     for n in args.sizes:
-        if ("datasets load_dataset+map+to_json", n) in by:
-            ratio = by[("datasets load_dataset+map+to_json", n)] / by[("purgemix convert", n)]
-            print(f"speed ratio purgemix / datasets at {n:,} records: {ratio:.2f}x")
+        for w in args.workers:
+            pm, hf = by.get((f"purgemix convert -w {w}", n)), by.get((f"datasets load+map+to_json np={w}", n))
+            if pm and hf:
+                print(f"{n:>10,} records, {w} worker(s): purgemix is {hf[0] / pm[0]:.2f}x the speed of datasets, "
+                      f"peak memory {pm[1]:.0f} vs {hf[1]:.0f} MiB")
 
 
 if __name__ == "__main__":
