@@ -65,7 +65,8 @@ def test_report_sections_and_numbers(run):
     tmp, n_rows = run
     rep = build_run_report(tmp / "run")
     manifest = RunDir(tmp / "run").manifest()
-    assert rep["sections"] == ["funnel", "purge", "clusters", "examples", "ledger", "costs"]
+    assert rep["sections"] == ["funnel", "purge", "ratings", "clusters", "examples", "ledger", "costs"]
+    assert "mix.quality" in {h["key"] for h in rep["ratings"]["scores"]}  # scores of the mixed records
     f = rep["funnel"]
     assert (f["read"], f["quarantined"], f["ingested"]) == (n_rows, 1, n_rows - 1)
     assert f["written"] == 14 == len((tmp / "out.jsonl").read_bytes().splitlines())
@@ -206,3 +207,34 @@ def test_report_shows_failed_new_pairs(tmp_path):
     assert all(e["parents"] and not any(p.get("missing") for p in e["parents"]) for e in failed)
     page = render_html(rep)
     assert "failed: fusion failed" in page and 'class="example failed"' in page
+
+
+def test_report_of_a_rated_and_curated_run(tmp_path):
+    import random
+
+    from purgemix.rating.stages import CurateStage, RateStage
+
+    def responder(messages, i):
+        r = random.Random(messages[-1]["content"])
+        return '{"rarity": %d, "complexity": %d, "informativeness": %d, "overall": %d}' % tuple(
+            r.randint(1, 10) for _ in range(4))
+
+    _write_input(tmp_path / "in.jsonl")
+    rate, curate = RateStage(llm=FakeLLM(responder)), CurateStage(emb=FakeEmbedder(), k=3, longtail_k=3)
+    pipe = Pipeline([InputSpec(str(tmp_path / "in.jsonl"))], [rate, curate], OutputSpec(str(tmp_path / "o.jsonl")),
+                    tmp_path / "run", shard_size=10)
+    pipe.execute()
+    manifest = pipe.run.manifest()  # as the rate and curate commands record them
+    manifest["models"] = {"rate": {"model": "fake:echo", "usage": USAGE, "ratings": rate.counts},
+                          "curate": curate.report}
+    pipe.run.write_manifest(manifest)
+    rep = build_run_report(tmp_path / "run")
+    assert rep["sections"] == ["funnel", "ratings", "ledger", "costs"]
+    rt = rep["ratings"]
+    assert rt["rate"]["rated"] == rate.counts["rated"] == 36
+    assert rt["curate"]["raw_histogram"] == curate.report["raw_histogram"]
+    scores = {h["key"]: h for h in rt["scores"]}
+    assert sum(scores["ds2.score"]["counts"]) == scores["ds2.score"]["records"] == rate.counts["parsed"]
+    assert "ds2.longtail" in scores and rt["stage"] == "02-curate"
+    page = render_html(rep)
+    assert "Ratings and scores" in page and "Curation: raw and corrected ratings" in page

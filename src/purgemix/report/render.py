@@ -73,6 +73,19 @@ def charts(rep: dict[str, Any]) -> dict[str, Any]:
                                                        [tuple(t) for t in h["thresholds"]]))
             for h in p.get("histograms", [])
         }
+    rt = rep.get("ratings")
+    if rt:
+        out["scores"] = {
+            h["key"]: Markup(svg.overlay_histogram(h["edges"], [(h["key"], h["counts"], AFTER)], log=False))
+            for h in rt.get("scores", [])
+        }
+        cur = rt.get("curate") or {}
+        if cur.get("raw_histogram") and cur.get("curated_histogram"):
+            n = len(cur["raw_histogram"])
+            out["curate"] = Markup(svg.overlay_histogram(
+                [i - 0.5 for i in range(n + 1)], [("raw rating", cur["raw_histogram"], BEFORE),
+                                                  ("curated", cur["curated_histogram"], AFTER)], log=False,
+                grouped=True))
     c = rep.get("clusters")
     if c:
         sizes = {}

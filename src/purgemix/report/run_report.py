@@ -46,6 +46,9 @@ KEY_FEATURES = ["instruction.words", "response.words", "response.tokens", "instr
                 "response.alpha_ratio", "response.stopword_ratio", "response.dup_line_frac", "response.lines",
                 "response.mean_word_len", "instruction.lang_conf", "response.lang_conf"]
 CLUSTER_STAGES = ("fuse", "distil", "semdedup")
+MODEL_STAGES = ("rate", "curate", "semdedup", "fuse", "distil", "mix")
+SECTIONS = ("funnel", "purge", "ratings", "clusters", "examples", "ledger", "costs")
+MAX_SCORES = 12
 
 
 def stage_name(sd: StageDir) -> str:
@@ -106,8 +109,11 @@ def build_run_report(run_dir: str | Path, *, examples: int = 6, map_groups: int 
     if ex:
         rep["examples"] = ex
     rep["ledger"] = check_ledger(run)
+    ratings = _ratings(stages, manifest, bins)
+    if ratings:
+        rep["ratings"] = ratings
     rep["costs"] = _costs(stages, manifest)
-    rep["sections"] = [k for k in ("funnel", "purge", "clusters", "examples", "ledger", "costs") if rep.get(k)]
+    rep["sections"] = [k for k in SECTIONS if rep.get(k)]
     return rep
 
 
@@ -631,6 +637,61 @@ def _proxy_map(groups: list[dict[str, Any]]) -> dict[str, Any]:
         by_group[gi].append(k)
     lines = [v for v in by_group.values() if len(v) > 1]
     return {"points": points, "lines": lines, "groups": len(groups)}
+
+
+# -- ratings and other scores -------------------------------------------------------------------
+
+
+def _ratings(stages: list[StageDir], manifest: dict[str, Any], bins: int) -> dict[str, Any] | None:
+    """Rating counts and the curation's correction (manifest), and histograms of the scores other than
+    the purge features carried by the records at the end of the run (two streaming passes: range, bins)."""
+    models = manifest.get("models") or {}
+    out: dict[str, Any] = {}
+    rate = models.get("rate") if isinstance(models.get("rate"), dict) else {}
+    if rate.get("ratings"):
+        out["rate"] = {"model": rate.get("model"), **rate["ratings"]}
+    cur = models.get("curate") if isinstance(models.get("curate"), dict) else {}
+    if cur.get("raw_histogram") or cur.get("transition_matrix"):
+        out["curate"] = {k: cur.get(k) for k in ("rated", "unrated", "changed", "raw_histogram", "curated_histogram",
+                                                  "transition_matrix", "prior", "note")}
+    if not any(stage_name(sd) in MODEL_STAGES for sd in stages):
+        return out or None
+    last = next((sd for sd in reversed(stages[1:]) if not sd.path.name.endswith("-export") and sd.complete), None)
+    if last is None:
+        return out or None
+    rng: dict[str, list] = {}  # key -> [min, max, all integers, count]
+    for recs in _iter_records(last):
+        for r in recs:
+            for k, v in (r.get("scores") or {}).items():
+                if k.startswith(PURGE_PREFIX) or not _numeric(v):
+                    continue
+                a = rng.get(k)
+                if a is None:
+                    if len(rng) >= 4 * MAX_SCORES:
+                        continue
+                    a = rng[k] = [math.inf, -math.inf, True, 0]
+                a[0], a[1] = min(a[0], v), max(a[1], v)
+                a[2] = a[2] and float(v).is_integer()
+                a[3] += 1
+    keys = sorted(rng, key=lambda k: (not k.startswith("ds2."), not k.startswith("mix."), k))[:MAX_SCORES]
+    if keys:
+        edges = {}
+        for k in keys:
+            lo, hi, integer, _ = rng[k]
+            unit = _unit_bins(lo, hi, bins) if integer else None
+            edges[k] = unit if unit is not None else np.linspace(lo, hi if hi > lo else lo + 1.0, 21)
+        hist = {k: np.zeros(len(edges[k]) - 1, dtype=np.int64) for k in keys}
+        for recs in _iter_records(last):
+            scores = [r.get("scores") or {} for r in recs]
+            for k in keys:
+                vals = np.array([v for sc in scores if _numeric(v := sc.get(k))], dtype=np.float64)
+                if vals.size:
+                    idx = np.clip(np.searchsorted(edges[k], vals, side="right") - 1, 0, len(edges[k]) - 2)
+                    hist[k] += np.bincount(idx, minlength=len(edges[k]) - 1)
+        out["stage"] = last.path.name
+        out["scores"] = [{"key": k, "edges": [round(float(x), 6) for x in edges[k]], "counts": hist[k].tolist(),
+                          "records": rng[k][3], "min": rng[k][0], "max": rng[k][1]} for k in keys]
+    return out or None
 
 
 # -- costs ---------------------------------------------------------------------------------------

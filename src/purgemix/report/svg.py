@@ -27,9 +27,9 @@ def fmt(v: float) -> str:
 
 def overlay_histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequence[int], str]],
                       thresholds: Sequence[tuple[str, float]] = (), width: int = 340, height: int = 120,
-                      log: bool = True) -> str:
-    """Bars of several count series over the same bins, drawn on top of each other (first = back).
-    ``thresholds``: (label, value) drawn as red vertical lines."""
+                      log: bool = True, grouped: bool = False) -> str:
+    """Bars of several count series over the same bins, drawn on top of each other (first = back), or
+    side by side within each bin (``grouped``). ``thresholds``: (label, value) drawn as red vertical lines."""
     n = len(edges) - 1
     if n <= 0:
         return ""
@@ -40,12 +40,14 @@ def overlay_histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequen
     out = [f"<svg class='chart' width='{width}' height='{height + 16}' viewBox='0 0 {width} {height + 16}' "
            f"role='img'>"]
     out.append(f"<rect x='0' y='0' width='{width}' height='{height}' fill='#fafafa'/>")
-    for label, counts, colour in series:
+    sub = bw / len(series) if grouped and series else bw
+    for j, (label, counts, colour) in enumerate(series):
         for i, c in enumerate(counts):
             if not c:
                 continue
             bh = scale(c) / top * (height - 2)
-            out.append(f"<rect x='{i * bw:.1f}' y='{height - bh:.1f}' width='{max(bw - 1, 0.8):.1f}' "
+            x = i * bw + (j * sub if grouped else 0)
+            out.append(f"<rect x='{x:.1f}' y='{height - bh:.1f}' width='{max(sub - 1, 0.8):.1f}' "
                        f"height='{bh:.1f}' fill='{colour}'><title>{_e(label)} {fmt(edges[i])}..{fmt(edges[i + 1])}: "
                        f"{c:,}</title></rect>")
     for label, v in thresholds:
