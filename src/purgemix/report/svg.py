@@ -56,8 +56,15 @@ def overlay_histogram(edges: Sequence[float], series: Sequence[tuple[str, Sequen
         x = (min(max(v, lo), hi) - lo) / (hi - lo) * width
         out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{height}' stroke='#d00' stroke-width='2'>"
                    f"<title>{_e(label)}</title></line>")
-    out.append(f"<text x='0' y='{height + 12}' font-size='10'>{_e(fmt(lo))}</text>"
-               f"<text x='{width}' y='{height + 12}' font-size='10' text-anchor='end'>{_e(fmt(hi))}</text></svg>")
+    integers = n <= 16 and all(abs(edges[i + 1] - edges[i] - 1) < 1e-9 for i in range(n)) and \
+        abs(edges[0] + 0.5 - round(edges[0] + 0.5)) < 1e-9
+    if integers:  # one bin per integer value: label each bin with its value
+        out.extend(f"<text x='{(i + 0.5) * bw:.1f}' y='{height + 12}' font-size='10' text-anchor='middle'>"
+                   f"{_e(fmt(edges[i] + 0.5))}</text>" for i in range(n))
+    else:
+        out.append(f"<text x='0' y='{height + 12}' font-size='10'>{_e(fmt(lo))}</text>"
+                   f"<text x='{width}' y='{height + 12}' font-size='10' text-anchor='end'>{_e(fmt(hi))}</text>")
+    out.append("</svg>")
     return "".join(out)
 
 
