@@ -18,9 +18,11 @@ def register(app: typer.Typer) -> None:
         examples: int = typer.Option(6, "--examples", min=0, help="New pairs shown per creating stage."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Write one self-contained HTML page about a run: funnel of counts per stage and reason, feature
-        histograms before/after the purge and rule hits, clusters, new pairs next to their sources,
-        the ledger balance, time, tokens and cache hits per stage."""
+        """Write one self-contained HTML page about a run (any purgemix command's run directory).
+
+        Sections, each shown when the run has the data: records per stage and reason, feature
+        histograms before/after the purge and rule hits, ratings, clusters, new pairs next to their
+        sources, the ledger balance, time, tokens and cache hits per stage."""
         from ..progress import console
         from ..report import write_run_report
 

@@ -421,7 +421,7 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
         failed = events["failed"].get(sdname, {})
         samples = c["sample"]
         picked_ok = [found[s["id"]] for s in samples if s["id"] in found][:n_examples]
-        picked_failed = failed.get("sample", [])[:max(1, n_examples // 3)]
+        picked_failed = failed.get("sample", [])[:max(1, n_examples // 3) if n_examples else 0]
         groups = samples[:n_map]
         parents_wanted = {p for r in picked_ok for p in (r.get("lineage") or {}).get("derived_from", [])}
         parents_wanted |= {p for f in picked_failed for p in (f["record"].get("lineage") or {}).get("derived_from", [])}
