@@ -713,9 +713,9 @@ def _costs(stages: list[StageDir], manifest: dict[str, Any]) -> dict[str, Any]:
         rows.append({"stage": sd.path.name, "seconds": c.get("seconds"), "shards": c.get("shards"),
                      "records_in": c.get("in"), "records_out": c.get("out")})
     usage: list[dict[str, Any]] = []
-    for key in ("models", "llm", "usage", "cache"):
-        if key in manifest:
-            _find_usage(manifest[key], key, usage)
+    for key, value in manifest.items():  # wherever the model layer recorded usage (models.rate.usage, ...)
+        if key not in ("config", "inputs", "versions", "argv", "executor", "ledger", "stages"):
+            _find_usage(value, key, usage)
     for sd in stages:  # usage a stage put in its own counters
         c = _info(sd, manifest)
         for k, v in c.items():
