@@ -59,3 +59,17 @@ def test_deterministic():
     b = Deduplicator()
     b.add(recs)
     assert a.decide()["drop"] == b.decide()["drop"]
+
+
+def test_sketch_from_scores_stage_matches_direct():
+    from purgemix.purge.stages import ScoreStage
+
+    recs = [_rec(i, f"Question {i % 5}", LONG if i % 3 else f"Answer number {i % 4}", source="ab"[i % 2])
+            for i in range(40)]
+    direct = Deduplicator()
+    direct.add([dict(r, meta={}) for r in recs])
+    scored = ScoreStage().process([{**r, "meta": {}} for r in recs]).records
+    assert all("_purge_sketch" in r["meta"] for r in scored)
+    via = Deduplicator()
+    via.add(scored)
+    assert direct.decide()["drop"] == via.decide()["drop"]

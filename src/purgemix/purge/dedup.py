@@ -135,6 +135,34 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return out
 
 
+SKETCH_KEY = "_purge_sketch"  # meta key: {"x": exact key, "s": base64 signature, "p": num_perm, "k": ngram}
+
+
+def sketch(words: Sequence[list[str]], hasher: MinHasher) -> list[dict[str, Any]]:
+    """Exact key and MinHash signature of each document, compact enough to travel inside the record."""
+    import base64
+
+    exact = exact_keys(words)
+    sig, has = hasher.signatures(words)
+    out = []
+    for i in range(len(words)):
+        s = base64.b64encode(sig[i].tobytes()).decode("ascii") if has[i] else ""
+        out.append({"x": int(exact[i]), "s": s, "p": hasher.num_perm, "k": hasher.ngram})
+    return out
+
+
+def decode_signatures(encoded: Sequence[str], num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    import base64
+
+    sig = np.full((len(encoded), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    has = np.zeros(len(encoded), dtype=bool)
+    for i, e in enumerate(encoded):
+        if e:
+            sig[i] = np.frombuffer(base64.b64decode(e), dtype=np.uint32)
+            has[i] = True
+    return sig, has
+
+
 class UnionFind:
     def __init__(self, n: int):
         self.parent = np.arange(n, dtype=np.int64)
@@ -182,10 +210,19 @@ class Deduplicator:
     def add(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        words = words_of([record_text(r) for r in records])
+        pre = [r.get("meta", {}).get(SKETCH_KEY) for r in records]
+        if all(p is not None and p.get("p") == self.hasher.num_perm and p.get("k") == self.hasher.ngram
+               for p in pre):
+            # sketched by the scores stage (in parallel): exact key and signature travel in meta
+            exact = np.array([p["x"] for p in pre], dtype=np.int64)
+            sig, has = decode_signatures([p["s"] for p in pre], self.hasher.num_perm)
+        else:
+            words = words_of([record_text(r) for r in records])
+            exact = exact_keys(words)
+            sig, has = self.hasher.signatures(words) if self.near else (None, None)
         self.ids.extend(r["id"] for r in records)
         self.sources.extend(r.get("source", "") for r in records)
-        self.exact.append(exact_keys(words))
+        self.exact.append(exact)
         if self.keep_feature == "first":
             self.keep.append(np.zeros(len(records)))
         else:
@@ -193,7 +230,6 @@ class Deduplicator:
             v = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
             self.keep.append(np.nan_to_num(v if self.keep_max else -v, nan=-np.inf))
         if self.near:
-            sig, has = self.hasher.signatures(words)
             self._tmp.write(sig.tobytes())
             self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
             self.has.append(has)

@@ -38,17 +38,30 @@ class ScoreStage(MapStage):
     reads = ("messages", "meta._input")
     writes = ("scores.purge.*",)
 
-    def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex"):
+    def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex", num_perm: int | None = 128,
+                 ngram: int = 3):
         self.scorers = list(scorers) if scorers else list(SCORERS)
         self.tokenizer = tokenizer
+        self.num_perm, self.ngram = num_perm, ngram  # None: no dedup sketch (the dedup stage computes it)
 
     def params(self) -> dict[str, Any]:
-        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer}
+        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer,
+                "sketch": None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram,
+                                                          "version": "1"}}
 
     def process(self, records: list[Record]) -> Result:
         if records:
-            cols = score_batch(Batch(records, tokenizer=self.tokenizer), self.scorers)
+            batch = Batch(records, tokenizer=self.tokenizer)
+            cols = score_batch(batch, self.scorers)
             _write_scores(records, cols)
+            if self.num_perm:
+                # the dedup sketch from the words the scorers already split (same as dedup.words_of)
+                from .dedup import SKETCH_KEY, MinHasher, sketch
+
+                ins, inp, res = batch.words("instruction"), batch.words("input"), batch.words("response")
+                words = [a + b + c for a, b, c in zip(ins, inp, res)]
+                for r, sk in zip(records, sketch(words, MinHasher(self.num_perm, self.ngram))):
+                    r["meta"][SKETCH_KEY] = sk
         return Result(records=records)
 
 
@@ -94,9 +107,12 @@ class DedupStage(FitMapStage):
         return d.decide()
 
     def process(self, records: list[Record], state: Any) -> Result:
+        from .dedup import SKETCH_KEY
+
         res = Result()
         drop = state["drop"]
         for r in records:
+            r.get("meta", {}).pop(SKETCH_KEY, None)
             hit = drop.get(r["id"])
             if hit is None:
                 res.records.append(r)
