@@ -196,26 +196,60 @@ class HFCausalLM:
         nll = torch.nn.functional.cross_entropy(logits[-n_t:], labels[-n_t:], reduction="mean")
         return float(nll)
 
-    def score(self, prompts: Sequence[Messages], responses: Sequence[str]) -> list[ScoredResponse]:
+    def _batch_losses(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Mean NLL of each target given its prefix, in one right-padded forward pass."""
+        import torch
+
+        seqs, spans = [], []
+        for prefix, target in pairs:
+            ids = (prefix + target)[-self.max_length:]
+            n_t = min(len(target), len(ids) - 1)
+            seqs.append(ids)
+            spans.append((len(ids) - n_t, len(ids)))
+        width = max(len(x) for x in seqs)
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        x = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, ids in enumerate(seqs):
+            x[r, :len(ids)] = torch.tensor(ids)
+            mask[r, :len(ids)] = 1
+        x, mask = x.to(self.device), mask.to(self.device)
+        with torch.no_grad():
+            logits = self.model(input_ids=x, attention_mask=mask).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        nll = -logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)  # nll[r, t] predicts token t+1
+        return [float(nll[r, a - 1:b - 1].mean()) for r, (a, b) in enumerate(spans)]
+
+    def score(self, prompts: Sequence[Messages], responses: Sequence[str], batch_size: int = 8) -> list[ScoredResponse]:
         """Mean NLL of the response tokens given the chat-templated prompt, and given an empty
-        user turn (the response "alone", same template)."""
+        user turn (the response "alone", same template). Batched, padded on the right."""
         empty = self._prompt_ids([{"role": "user", "content": ""}])
-        out = []
-        for conv, resp in zip(prompts, responses):
+        out: list[ScoredResponse | None] = [None] * len(responses)
+        items = []
+        for i, (conv, resp) in enumerate(zip(prompts, responses)):
+            try:
+                target = self.tok.encode(resp, add_special_tokens=False)[: self.max_length // 2]
+                if not target:
+                    out[i] = ScoredResponse(error="empty response")
+                    continue
+                items.append((i, self._prompt_ids(conv), target))
+            except Exception as e:
+                out[i] = ScoredResponse(error=f"{type(e).__name__}: {e}")
+        items.sort(key=lambda t: len(t[1]) + len(t[2]))  # similar lengths share a batch
+        for s in range(0, len(items), batch_size):
+            chunk = items[s:s + batch_size]
             t0 = time.perf_counter()
             try:
-                target = self.tok.encode(resp, add_special_tokens=False)
-                if not target:
-                    out.append(ScoredResponse(error="empty response"))
-                    continue
-                target = target[: self.max_length // 2]
                 with self._lock:
-                    cond = self._loss(self._prompt_ids(conv), target)
-                    unc = self._loss(empty, target)
-                out.append(ScoredResponse(tokens=len(target), loss_conditional=cond, loss_unconditional=unc,
-                                          error=None if math.isfinite(cond) and math.isfinite(unc) else "non-finite loss"))
+                    losses = self._batch_losses([(p, t) for _, p, t in chunk] + [(empty, t) for _, _, t in chunk])
+                for j, (i, _, target) in enumerate(chunk):
+                    cond, unc = losses[j], losses[len(chunk) + j]
+                    ok = math.isfinite(cond) and math.isfinite(unc)
+                    out[i] = ScoredResponse(tokens=len(target), loss_conditional=cond, loss_unconditional=unc,
+                                            error=None if ok else "non-finite loss")
             except Exception as e:
-                out.append(ScoredResponse(error=f"{type(e).__name__}: {e}"))
-            self.stats.requests += 1
+                for i, _, _ in chunk:
+                    out[i] = ScoredResponse(error=f"{type(e).__name__}: {e}")
+            self.stats.requests += len(chunk)
             self.stats.seconds += time.perf_counter() - t0
-        return out
+        return out  # type: ignore[return-value]
