@@ -109,3 +109,16 @@ def test_rule_that_drops_everything_warns(tmp_path):
 def test_list_features():
     r = _run("purge", "--list-features")
     assert r.exit_code == 0 and "response.dup_line_frac" in r.output
+
+
+def test_reference_priors_and_bad_options(tmp_path):
+    a, b = _files(tmp_path)
+    r = _run("purge", b, "--dry-run", "--run-dir", tmp_path / "ref", "--report-dir", tmp_path / "refrep")
+    assert r.exit_code == 0, r.output
+    priors = tmp_path / "refrep" / "purge.priors.json"
+    r = _run("purge", a, "-o", tmp_path / "o.jsonl", "--priors", priors, "--run-dir", tmp_path / "run", "--json")
+    assert r.exit_code == 0, r.output
+    r = _run("purge", a, "-o", tmp_path / "o.jsonl", "--priors", a)
+    assert r.exit_code == 2 and "not a purgemix priors file" in r.output
+    r = _run("purge", a, "-o", tmp_path / "o.jsonl", "--keep-by", "response.nope:max")
+    assert r.exit_code == 2 and "--keep-by" in r.output

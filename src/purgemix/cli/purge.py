@@ -62,8 +62,22 @@ def register(app: typer.Typer) -> None:
             fail("purge needs at least one input: purgemix purge IN -o OUT", 2)
         if not output and not dry_run:
             fail("purge needs -o OUT (or --dry-run to only score and report)", 2)
-        if keep_by != "first" and ":" in keep_by and keep_by.split(":")[1] not in ("max", "min"):
-            fail(f"--keep-by '{keep_by}': use FEATURE:max, FEATURE:min or first", 2)
+        if keep_by != "first":
+            from ..purge.features import feature_catalog
+
+            feat, _, mode = keep_by.partition(":")
+            if mode not in ("", "max", "min") or feat not in feature_catalog():
+                fail(f"--keep-by '{keep_by}': use FEATURE:max, FEATURE:min or first, with a feature from "
+                     f"--list-features (e.g. response.words:max)", 2)
+        if priors:
+            import orjson
+
+            try:
+                ref = orjson.loads(Path(priors).read_bytes())
+            except (OSError, orjson.JSONDecodeError) as e:
+                fail(f"--priors {priors}: cannot read ({e})", 2)
+            if not isinstance(ref, dict) or "features" not in ref:
+                fail(f"--priors {priors}: not a purgemix priors file (write one with purgemix purge REF --dry-run)", 2)
         try:
             ruleset = load_rules(rules)
         except RuleError as e:
