@@ -137,3 +137,10 @@ def test_capacity_clusters_two_level_uneven_groups(monkeypatch):
     c = C.capacity_clusters(x, C.CapacitySpec(mean=3, std=1, min=2, max=5), seed=0)
     sizes = np.bincount(c.labels)
     assert (c.labels >= 0).all() and sizes[sizes > 0].min() >= 2 and sizes.max() <= 5
+
+
+def test_mmr_large_cluster_in_blocks():
+    x, _ = blobs(n_per=100, k=4)
+    picked = C.mmr(x, np.arange(len(x)), 37, block=64)
+    assert len(picked) == 37 and len(set(picked.tolist())) == 37
+    assert C._proportional(10, np.array([5, 1, 30])).tolist() == [2, 0, 8]

@@ -421,14 +421,34 @@ def default_ks(n: int, count: int = 6, max_k: int = 1000) -> list[int]:
 
 
 def mmr(x: np.ndarray, members: np.ndarray, count: int, *, lam: float = 0.7,
-        centroid: np.ndarray | None = None) -> np.ndarray:
+        centroid: np.ndarray | None = None, block: int = 2048, seed: int = 0) -> np.ndarray:
     """``count`` members by maximal marginal relevance: relevance = cosine to the centroid,
-    redundancy = max cosine to the already chosen ones. Returns member indices, in pick order."""
+    redundancy = max cosine to the already chosen ones. Returns member indices, in pick order.
+    Clusters larger than ``block`` are split into nearby blocks (recursive k-means) that get
+    picks in proportion to their sizes, so the cost stays linear in the cluster size."""
     members = np.asarray(members)
     if len(members) == 0 or count <= 0:
         return members[:0]
+    if centroid is None:
+        centroid = x[members].mean(axis=0)
     with blas_threads(1):
-        return _mmr(x, members, count, lam, centroid)
+        if len(members) <= block:
+            return _mmr(x, members, count, lam, centroid)
+        groups = list(_blocks(x, members, block, seed))
+        sizes = np.array([len(g) for g in groups])
+        picks = _proportional(min(count, len(members)), sizes)
+        return np.concatenate([_mmr(x, g, int(c), lam, centroid) for g, c in zip(groups, picks) if c > 0])
+
+
+def _proportional(total: int, sizes: np.ndarray) -> np.ndarray:
+    """``total`` split over groups in proportion to ``sizes`` (largest remainders, capped by size)."""
+    raw = total * sizes / sizes.sum()
+    out = np.minimum(np.floor(raw).astype(np.int64), sizes)
+    while out.sum() < total:
+        room = np.flatnonzero(out < sizes)
+        room = room[np.argsort(-(raw[room] - out[room]), kind="stable")][: total - int(out.sum())]
+        out[room] += 1
+    return out
 
 
 def _mmr(x, members, count, lam, centroid):
