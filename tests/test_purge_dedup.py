@@ -73,3 +73,16 @@ def test_sketch_from_scores_stage_matches_direct():
     via = Deduplicator()
     via.add(scored)
     assert direct.decide()["drop"] == via.decide()["drop"]
+
+
+def test_dedup_stage_table_in_a_file(tmp_path):
+    from purgemix.purge.stages import DedupStage
+
+    recs = [_rec(i, "Explain photosynthesis.", LONG) for i in range(5)]
+    st = DedupStage(workdir=str(tmp_path))
+    st.TABLE_MIN = 0
+    state = st.fit([recs[:3], recs[3:]])
+    assert "drop_file" in state and "drop" not in state
+    res = st.process(recs, state)
+    assert [r["id"] for r in res.records] == ["r0"]
+    assert {e["duplicate_of"] for e in res.events} == {"r0"}

@@ -86,6 +86,8 @@ def purge(
         cfg = pipe.config()
         key = {"inputs": cfg["inputs"], "stages": cfg["stages"][:-1], "shard_size": shard_size}
         pipe.run.path = Path("purgemix-runs") / f"purge-{config_hash(key)}"
+    if dd:
+        dd.workdir = str(pipe.run.path / "purge-dedup")
     summary = pipe.execute()
     run = pipe.run
     n = len(stages)

@@ -91,10 +91,14 @@ class DedupStage(FitMapStage):
     version = "1"
     reads = ("messages", "scores.purge.*")
     writes = ()
+    TABLE_MIN = 1000  # more dropped records than this: the decision table goes to a file
 
     def __init__(self, threshold: float = 0.7, num_perm: int = 128, ngram: int = 3, near: bool = True,
-                 keep_by: str = "response.words:max"):
+                 keep_by: str = "response.words:max", workdir: str | None = None):
         self.threshold, self.num_perm, self.ngram, self.near, self.keep_by = threshold, num_perm, ngram, near, keep_by
+        # Where the decision table goes when there is one: the state then names the file instead of holding
+        # the table, so it is not copied to every shard task (not part of the fingerprint).
+        self.workdir = workdir
 
     def params(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "num_perm": self.num_perm, "ngram": self.ngram, "near": self.near,
@@ -104,13 +108,26 @@ class DedupStage(FitMapStage):
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
         for b in batches:
             d.add(b)
-        return d.decide()
+        state = d.decide()
+        if self.workdir and len(state["drop"]) > self.TABLE_MIN:
+            import hashlib
+            from pathlib import Path
+
+            import orjson
+
+            from ..rundir import atomic_write_bytes
+
+            data = orjson.dumps(state["drop"])
+            path = Path(self.workdir) / f"dedup-{hashlib.blake2b(data, digest_size=8).hexdigest()}.json"
+            atomic_write_bytes(path, data)
+            state = {"drop_file": str(path.resolve()), "stats": state["stats"]}
+        return state
 
     def process(self, records: list[Record], state: Any) -> Result:
         from .dedup import SKETCH_KEY
 
         res = Result()
-        drop = state["drop"]
+        drop = state["drop"] if "drop" in state else _load_table(state["drop_file"])
         for r in records:
             r.get("meta", {}).pop(SKETCH_KEY, None)
             hit = drop.get(r["id"])
@@ -120,6 +137,20 @@ class DedupStage(FitMapStage):
                 res.drop(r, "purge", hit[1], rules=[hit[1]], duplicate_of=hit[0])
                 res.events[-1]["record"] = r
         return res
+
+
+_TABLES: dict[str, dict] = {}
+
+
+def _load_table(path: str) -> dict:
+    """The dedup decision table, read once per worker process."""
+    if path not in _TABLES:
+        import orjson
+        from pathlib import Path
+
+        _TABLES.clear()
+        _TABLES[path] = orjson.loads(Path(path).read_bytes())
+    return _TABLES[path]
 
 
 @register_stage
