@@ -406,10 +406,16 @@ def _count(pattern: re.Pattern, texts: list[str], lower: list[str] | None = None
     searched (a cheap pre-filter: every match of the pattern contains a hint)."""
     search = pattern.search
     if hints and lower is not None:
-        return np.fromiter((len(pattern.findall(t)) if any(h in lo for h in hints) and search(t) else 0
+        hint = _hint_re(hints).search
+        return np.fromiter((len(pattern.findall(t)) if hint(lo) and search(t) else 0
                             for t, lo in zip(texts, lower)), dtype=np.int64, count=len(texts))
     return np.fromiter((len(pattern.findall(t)) if t and search(t) else 0 for t in texts), dtype=np.int64,
                        count=len(texts))
+
+
+@functools.lru_cache(maxsize=32)
+def _hint_re(hints: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(h) for h in hints))
 
 
 _TEMPLATE_HINTS = ("<", "#", "[", "human", "assistant", "user")
