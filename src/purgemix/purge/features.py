@@ -645,8 +645,8 @@ def _trigrams(ws: list[str]) -> set:
     "echo": Feature("fraction of the response's word 3-grams found in the instruction (1 = repeats it)", "high"),
     "echo_input": Feature("fraction of the response's word 3-grams found in the input", "none"),
     "echo_exact": Feature("1 if the response's \\w+ words contain those of the instruction (>= 2 words) with at most "
-                          "15 more characters (a bare repeat, maybe after 'Sure!'), or equal a short input", "high",
-                          "flag"),
+                          "15 more characters (a bare repeat, maybe after 'Sure!'), or the response is a short input "
+                          "unchanged", "high", "flag"),
     "translation_task": Feature("1 if the instruction asks for a translation or an answer in another language",
                                 "none", "flag"),
 })
@@ -672,8 +672,8 @@ def _pair(b: Batch, role: str):
         sn = " ".join(ri[i])
         if len(ri[i]) >= 2 and sn in rn and len(rn) - len(sn) <= 15:
             exact[i] = 1
-        elif rin[i] and r == rin[i] and len(r) <= 20:
-            exact[i] = 1  # a short input returned unchanged
+        elif rin[i] and len(r) <= 20 and b.texts["response"][i].split() == b.texts["input"][i].split():
+            exact[i] = 1  # a short input returned character for character (edits of punctuation are answers)
     trans = np.fromiter((1 if _TRANSLATE.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
                         count=b.n)
     return {"overlap": overlap, "echo": echo, "echo_input": echo_in, "echo_exact": exact, "translation_task": trans}
