@@ -45,7 +45,10 @@ def set_prompt(record: Record, instruction: str, input_text: str | None = None) 
     """Replace the instruction (and optionally the input) of the first user turn."""
     if input_text is None:
         input_text = input_of(record)
-    content = f"{instruction}{INPUT_SEPARATOR}{input_text}" if input_text and instruction else (instruction or input_text)
+    if input_text and instruction:
+        content = f"{instruction}{INPUT_SEPARATOR}{input_text}"
+    else:
+        content = instruction or input_text
     for m in record["messages"]:
         if m["role"] == "user":
             m["content"] = content
@@ -122,7 +125,8 @@ def _t_marker(r, rng):
 
 @_tmpl("trailing-special-token")
 def _t_token(r, rng):
-    return set_response(r, response_of(r) + rng.choice(["<|im_end|>", "</s>", "<|endoftext|>", "\n<|im_end|>\n<|im_start|>user"]))
+    tokens = ["<|im_end|>", "</s>", "<|endoftext|>", "\n<|im_end|>\n<|im_start|>user"]
+    return set_response(r, response_of(r) + rng.choice(tokens))
 
 
 @_tmpl("noinput")

@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         no_dedup: bool = typer.Option(False, "--no-dedup", help="Skip exact and near-duplicate removal."),
         no_near: bool = typer.Option(False, "--no-near", help="Exact duplicates only (no MinHash-LSH)."),
         threshold: float = typer.Option(0.7, "--near-threshold", min=0.05, max=1.0,
-                                        help="Jaccard similarity (word 3-grams) above which records are near-duplicates."),
+                                        help="Jaccard similarity (word 3-grams) from which records are "
+                                        "near-duplicates."),
         num_perm: int = typer.Option(128, "--num-perm", min=8, help="MinHash permutations."),
         keep_by: str = typer.Option("response.words:max", "--keep-by",
                                     help="Which member of a duplicate group to keep: FEATURE:max|min or 'first'."),

@@ -17,7 +17,7 @@ import ast
 import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -515,7 +515,8 @@ def _truncation(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int,
 
 
 @scorer("response_checks", "1", ("response",), {
-    "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high", "flag"),
+    "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
+                       "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
                              "high", "int"),
     "non_answer": Feature("1 if empty or only a non-answer (N/A, none, no output, ..., I don't know)", "high", "flag"),
