@@ -19,7 +19,7 @@ Every function takes a ``seed``; the same input gives the same output.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -103,6 +103,7 @@ def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return sums
 
 
+SKINNY_K = 256  # k-means with at most this many centres runs with single-threaded BLAS
 SMALL = 5_000_000  # n * k at or below this: several inits, Lloyd to convergence
 
 
@@ -128,11 +129,13 @@ def kmeans(
     n_init = n_init if n_init is not None else (3 if small else 1)
     lloyd = lloyd if lloyd is not None else (20 if small else 2)
     best: KMeansResult | None = None
-    for run in range(max(1, n_init)):
-        rng = np.random.default_rng([seed, run])
-        res = _kmeans_once(x, k, rng, batch_size, steps, lloyd, small)
-        if best is None or float(res.similarity.sum()) > float(best.similarity.sum()) + 1e-6:
-            best = res
+    # with few centres the products are skinny: BLAS threads cost more than they save
+    with blas_threads(1) if k <= SKINNY_K else nullcontext():
+        for run in range(max(1, n_init)):
+            rng = np.random.default_rng([seed, run])
+            res = _kmeans_once(x, k, rng, batch_size, steps, lloyd, small)
+            if best is None or float(res.similarity.sum()) > float(best.similarity.sum()) + 1e-6:
+                best = res
     return best
 
 
