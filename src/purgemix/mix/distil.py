@@ -184,7 +184,7 @@ class Distiller:
         outcomes = [DistilOutcome(parents=[r["id"] for r in c], ok=False, template=template.ref()) for c in clusters]
         valid = [i for i, c in enumerate(clusters) if cfg.min_size <= len(c) <= cfg.max_size]
         for i, c in enumerate(clusters):
-            if i not in set(valid):
+            if not cfg.min_size <= len(c) <= cfg.max_size:
                 outcomes[i].reason = f"cluster size {len(c)} outside [{cfg.min_size}, {cfg.max_size}]"
         shapes = {i: cluster_shape(clusters[i]) for i in valid}
         convs = []

@@ -134,18 +134,29 @@ def rank_and_mix(
     records = list(new) + list(hq)
     emb = None if embeddings is None else normalize(embeddings)
     seen: dict[str, int] = {}
+    keys = [exact_key(r) for r in records]
     chosen_emb: list[int] = []
+    # embeddings of the picked records, in pick order (grown by doubling: no copy per check)
+    buf = None if emb is None else np.empty((max(16, min(len(records), 1024)), emb.shape[1]), np.float32)
 
     def duplicate_of(i: int) -> tuple[int, float | None] | None:
-        k = exact_key(records[i])
-        if k in seen:
-            return seen[k], None
+        if keys[i] in seen:
+            return seen[keys[i]], None
         if emb is not None and chosen_emb:
-            sims = emb[chosen_emb] @ emb[i]
+            sims = buf[: len(chosen_emb)] @ emb[i]
             j = int(sims.argmax())
             if sims[j] >= dedup_threshold:
                 return chosen_emb[j], float(sims[j])
         return None
+
+    def remember(i: int) -> None:
+        nonlocal buf
+        seen[keys[i]] = i
+        if emb is not None:
+            if len(chosen_emb) == len(buf):
+                buf = np.concatenate([buf, np.empty_like(buf)])
+            buf[len(chosen_emb)] = emb[i]
+        chosen_emb.append(i)
 
     def take(ranked: list[int], want: int) -> list[int]:
         got, rest = 0, []
@@ -159,8 +170,7 @@ def rank_and_mix(
                                    **({"cosine": round(d[1], 4)} if d[1] is not None else {})}
                 continue
             plan.selected.append(i)
-            seen[exact_key(records[i])] = i
-            chosen_emb.append(i)
+            remember(i)
             got += 1
         return rest
 
