@@ -194,7 +194,7 @@ class Rule:
         def d(e):
             if isinstance(e, Condition):
                 return e.describe()
-            return "(" + f" {e[0].upper()} ".join(d(x) for x in e[1]) + ")"
+            return "(" + (" and " if e[0] == "all" else " or ").join(d(x) for x in e[1]) + ")"
 
         s = d(self.expr)
         return s[1:-1] if s.startswith("(") else s
