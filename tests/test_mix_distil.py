@@ -124,7 +124,7 @@ def test_distil_stage_clusters_and_lineage():
         assert lin["operator"] == "distil" and 2 <= len(lin["derived_from"]) <= 5
         assert set(lin["derived_from"]) <= ids_in
         assert lin["rewards"]["total"] >= 0.5 and lin["template"]["hash"] and lin["model"] == "fake:echo"
-        assert r["scores"]["mix.quality"] == 1.0
+        assert r["scores"]["mix.quality"] == 1.0 and r["lineage"]["quality"] == "<lambda>"
     merged = {e["id"] for e in events if e["outcome"] == "merged"}
     assert merged | {r["id"] for r in out if r["id"] in ids_in} == ids_in
     assert len(merged) == 18  # every LQ record went into some cluster's output

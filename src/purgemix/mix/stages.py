@@ -40,7 +40,9 @@ def _collect(batches: Iterable[list[Record]]) -> list[Record]:
 
 
 def _name(obj: Any) -> str | None:
-    return None if obj is None else str(getattr(obj, "name", type(obj).__name__))
+    if obj is None:
+        return None
+    return str(getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__)
 
 
 def _emit(passthrough: list[Record], final: Result, shard_size: int) -> Iterator[Result]:
@@ -328,7 +330,8 @@ class DistilStage(GlobalStage):
         self.last_info: dict[str, Any] = {}
 
     def params(self) -> dict[str, Any]:
-        return {"llm": _name(self.llm), "embedder": _name(self.embedder), "quality": _name(self.quality),
+        return {"llm": _name(self.llm), "embedder": _name(self.embedder),
+                "quality": _name(self.quality) or "heuristic_quality",
                 "config": self.config.params(), "capacity": vars(self.capacity), "split": self.split.params(),
                 "template": self.templates.get("distil").hash, "max_clusters": self.max_clusters, "seed": self.seed}
 
@@ -352,7 +355,7 @@ class DistilStage(GlobalStage):
         for parents, o in zip(groups, outcomes):
             pids = [p["id"] for p in parents]
             lineage = {"operator": "distil", "template": o.template, "model": _name(self.llm),
-                       "embedder": _name(self.embedder), "quality": _name(self.quality), "cycles": 0,
+                       "embedder": _name(self.embedder), "quality": _name(distiller.quality), "cycles": 0,
                        "shape": o.shape, "cluster_size": len(parents), "rewards": o.rewards,
                        "candidates": o.candidates}
             if o.ok:
