@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         feedback: bool = typer.Option(True, "--feedback/--no-feedback", help="Symbolic feedback loop (off: control)."),
         max_cycles: int = typer.Option(2, "--max-cycles", min=0, help="Repair cycles after the first attempt."),
         k: str = typer.Option("auto", "--k", help="Fusion clusters: auto (silhouette) or a number."),
+        min_pair_similarity: float = typer.Option(0.0, "--min-pair-similarity",
+                                                  help="Cluster pairing: fuse only pairs at or above this cosine."),
         budget: int = typer.Option(None, "--budget", min=1, help="At most this many fusions / rewrites / clusters."),
         samples: int = typer.Option(4, "--samples", min=1, help="Distillation: best-of-N samples per cluster."),
         min_reward: float = typer.Option(0.5, "--min-reward", help="Distillation: keep the best sample at or above this."),
@@ -95,6 +97,7 @@ def register(app: typer.Typer) -> None:
                                max_cycles=max_cycles)
             stages.append(FuseStage(llm, emb, config=cfg, pairing=pairing, k=k if k == "auto" else int(k),
                                     budget=budget, quality=q, split=split, checker=check_llm, seed=seed,
+                                    min_pair_similarity=min_pair_similarity,
                                     shard_size=shard_size))
         else:
             if q is None:
