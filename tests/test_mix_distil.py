@@ -23,6 +23,9 @@ def test_parse_distilled():
     loose = "Sure. <think>merge</think>\n<answer>Q: What is X?\nA: X is Y."
     assert parse_distilled(loose) == (("What is X?", "X is Y."), False)
     assert parse_distilled("<think>a</think><answer>just text</answer>") == (None, True)
+    inline = "<think>t</think><answer>Q: which river flows through Paris? A: The Seine. </answer>"
+    assert parse_distilled(inline) == (("which river flows through Paris?", "The Seine."), True)
+    assert parse_distilled("<think>t</think><answer>Q: Which river? The Seine.</answer>") == (None, True)
     assert parse_distilled("no tags") == (None, False)
     assert parse_distilled("<think>a</think><think>b</think><answer>Q: q\nA: a</answer>")[1] is False
 
@@ -37,6 +40,7 @@ def test_format_reward_and_shapes():
     assert format_reward(qa, "multiple_choice") == 0.5
     assert shape_ok("true_false", "Is the sky blue?", "True, because of scattering.")
     assert not shape_ok("true_false", "Is the sky blue?", "Yes.")
+    assert not shape_ok("qa", "What is X?", "Y.\nQ: What is Z?\nA: W.")  # listed, not merged
     assert detect_shape("Which of the following is a fruit?\nA) car\nB) apple\nC) x\nD) y", "B") == "multiple_choice"
     assert detect_shape("True or false: the sun is a star.", "True.") == "true_false"
     assert detect_shape("Classify this animal: cat.", "Mammal.") == "category_statement"

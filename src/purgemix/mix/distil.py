@@ -45,6 +45,8 @@ _EXACT = re.compile(r"\A\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*
 _ANSWER = re.compile(r"<answer>(?P<answer>.*?)(?:</answer>|\Z)", re.S)
 _QA = re.compile(r"\A\s*(?:\*\*)?Q(?:uestion)?\s*(?:\*\*)?\s*[:：]\s*(?P<q>.*?)\s*^\s*(?:\*\*)?A(?:nswer)?\s*(?:\*\*)?\s*[:：]\s*(?P<a>.*)\Z",
                  re.S | re.M | re.I)
+_QA_INLINE = re.compile(r"\A\s*(?:\*\*)?Q(?:uestion)?\s*(?:\*\*)?\s*[:：]\s*(?P<q>.+?)\s+(?:\*\*)?A(?:nswer)?\s*(?:\*\*)?\s*[:：]\s*(?P<a>.+)\Z",
+                        re.S | re.I)
 _OPTION = re.compile(r"^\s*\(?([A-D])[).:]\s+\S", re.M)
 _MC_ANSWER = re.compile(r"\bAnswer\s*[:：]\s*\(?[A-D]\b", re.I)
 
@@ -61,7 +63,7 @@ def parse_distilled(text: str) -> tuple[tuple[str, str] | None, bool]:
         if not m:
             return None, False
         answer, is_exact = m.group("answer"), False
-    qa = _QA.match(answer.strip())
+    qa = _QA.match(answer.strip()) or _QA_INLINE.match(answer.strip())  # "Q: … A: …" on one line too
     if not qa or not qa.group("q").strip() or not qa.group("a").strip():
         return None, is_exact
     return (qa.group("q").strip(), qa.group("a").strip()), is_exact
@@ -86,7 +88,10 @@ def cluster_shape(records: Sequence[Record]) -> str:
 
 
 def shape_ok(shape: str, question: str, answer: str) -> bool:
-    """Does the pair have the task's shape (``Q:``/``A:`` already parsed)?"""
+    """Does the pair have the task's shape (``Q:``/``A:`` already parsed)? Exactly one pair: an
+    answer that holds another ``Q:`` lists the samples instead of merging them."""
+    if re.search(r"^\s*Q(?:uestion)?\s*[:：]", answer, re.M | re.I):
+        return False
     if shape == "multiple_choice":
         letters = {m.upper() for m in _OPTION.findall(question)}
         return {"A", "B", "C", "D"} <= letters and bool(_MC_ANSWER.search(answer) or _MC_ANSWER.search(question))
