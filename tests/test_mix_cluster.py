@@ -144,3 +144,12 @@ def test_mmr_large_cluster_in_blocks():
     picked = C.mmr(x, np.arange(len(x)), 37, block=64)
     assert len(picked) == 37 and len(set(picked.tolist())) == 37
     assert C._proportional(10, np.array([5, 1, 30])).tolist() == [2, 0, 8]
+
+
+def test_blas_threads_without_threadpoolctl(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails: plain no-op context
+    with C.blas_threads(1):
+        x, _ = blobs(n_per=10, k=2)
+        assert len(C.pair_related(x, np.arange(len(x)))[0]) == 10
