@@ -199,7 +199,8 @@ class Deduplicator:
         self.keep_feature, _, mode = keep_by.partition(":")
         self.keep_max = mode != "min"
         self.ids: list[str] = []
-        self.sources: list[str] = []
+        self.sources: list[np.ndarray] = []
+        self._source_codes: dict[str, int] = {}
         self.exact: list[np.ndarray] = []
         self.bkeys: list[np.ndarray] = []
         self.has: list[np.ndarray] = []
@@ -221,7 +222,9 @@ class Deduplicator:
             exact = exact_keys(words)
             sig, has = self.hasher.signatures(words) if self.near else (None, None)
         self.ids.extend(r["id"] for r in records)
-        self.sources.extend(r.get("source", "") for r in records)
+        codes = self._source_codes
+        self.sources.append(np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),
+                                        dtype=np.int32, count=len(records)))
         self.exact.append(exact)
         if self.keep_feature == "first":
             self.keep.append(np.zeros(len(records)))
@@ -241,22 +244,34 @@ class Deduplicator:
         return np.asarray(mm[idx])
 
     def decide(self) -> dict[str, Any]:
+        """``{"drop": {dropped id: [kept id, reason, kept source]}, "stats": {...}}``."""
+        res = self.decide_arrays()
+        names = {v: k for k, v in self._source_codes.items()}
+        drop = {self.ids[i]: [self.ids[k], "exact-duplicate" if e else "near-duplicate", names[int(self._src[k])]]
+                for i, k, e in zip(res["dropped"].tolist(), res["kept"].tolist(), res["exact"].tolist())}
+        return {"drop": drop, "stats": res["stats"]}
+
+    def decide_arrays(self) -> dict[str, Any]:
+        """Positions of the dropped records, of the member each one duplicates, and whether that is an
+        exact duplicate (numpy arrays: a few bytes per record, whatever the number of duplicates)."""
         n = self.n
-        uf = UnionFind(n)
-        stats = {"records": n, "bands": self.bands, "rows": self.rows, "candidate_pairs": 0, "verified_pairs": 0}
+        stats = {"records": n, "bands": self.bands, "rows": self.rows, "candidate_pairs": 0, "verified_pairs": 0,
+                 "groups": 0, "dropped": 0, "exact": 0, "near": 0, "cross_source": 0}
+        empty = np.zeros(0, dtype=np.int64)
+        self._src = np.concatenate(self.sources) if self.sources else np.zeros(0, dtype=np.int32)
         if n == 0:
-            return {"drop": {}, "stats": stats}
+            return {"dropped": empty, "kept": empty, "exact": np.zeros(0, dtype=bool), "stats": stats}
+        uf = UnionFind(n)
         exact = np.concatenate(self.exact)
         order = np.argsort(exact, kind="stable")
         es = exact[order]
-        same = np.nonzero(es[1:] == es[:-1])[0]
-        for i in same:
+        for i in np.nonzero(es[1:] == es[:-1])[0].tolist():
             uf.union(int(order[i]), int(order[i + 1]))
         if self.near:
             bk = np.concatenate(self.bkeys)
             has = np.concatenate(self.has)
-            pairs = set()
             live = np.nonzero(has)[0]
+            chunks = []
             for bi in range(self.bands):
                 col = bk[live, bi]
                 o = np.argsort(col, kind="stable")
@@ -267,12 +282,11 @@ class Deduplicator:
                 # pair every member of a bucket with the bucket's first member
                 run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
                 first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
-                a = live[o[first[eq + 1]]]
-                b = live[o[eq + 1]]
-                pairs.update(zip(a.tolist(), b.tolist()))
-            stats["candidate_pairs"] = len(pairs)
-            if pairs:
-                pa = np.array(sorted(pairs), dtype=np.int64)
+                chunks.append(live[o[first[eq + 1]]] * n + live[o[eq + 1]])
+            if chunks:
+                keys = np.unique(np.concatenate(chunks))
+                pa = np.stack([keys // n, keys % n], axis=1)
+                stats["candidate_pairs"] = int(len(pa))
                 ok = np.zeros(len(pa), dtype=bool)
                 for s in range(0, len(pa), 50_000):
                     chunk = pa[s:s + 50_000]
@@ -282,34 +296,27 @@ class Deduplicator:
                     ib = np.searchsorted(idx, chunk[:, 1])
                     est = (rows[ia] == rows[ib]).mean(axis=1)
                     ok[s:s + 50_000] = est >= self.threshold
-                for a, b in pa[ok]:
-                    uf.union(int(a), int(b))
+                for a, b in pa[ok].tolist():
+                    uf.union(a, b)
                 stats["verified_pairs"] = int(ok.sum())
+        self._tmp.close()
         roots = uf.roots()
         keep = np.concatenate(self.keep)
-        drop: dict[str, list] = {}
         multi = np.nonzero(np.bincount(roots, minlength=n) > 1)[0]
-        if multi.size:
-            members = np.nonzero(np.isin(roots, multi))[0]
-            # best member per group: highest keep score, then earliest position
-            o = np.lexsort((members, -keep[members], roots[members]))
-            ordered = members[o]
-            grp = roots[ordered]
-            is_first = np.concatenate([[True], grp[1:] != grp[:-1]])
-            kept_of = ordered[np.maximum.accumulate(np.where(is_first, np.arange(ordered.size), 0))]
-            cross = 0
-            n_exact = 0
-            for i, k in zip(ordered[~is_first].tolist(), kept_of[~is_first].tolist()):
-                reason = "exact-duplicate" if exact[i] == exact[k] else "near-duplicate"
-                n_exact += reason == "exact-duplicate"
-                cross += self.sources[i] != self.sources[k]
-                drop[self.ids[i]] = [self.ids[k], reason, self.sources[k]]
-            stats.update({"groups": int(multi.size), "dropped": len(drop), "exact": n_exact,
-                          "near": len(drop) - n_exact, "cross_source": cross})
-        else:
-            stats.update({"groups": 0, "dropped": 0, "exact": 0, "near": 0, "cross_source": 0})
-        self._tmp.close()
-        return {"drop": drop, "stats": stats}
+        if not multi.size:
+            return {"dropped": empty, "kept": empty, "exact": np.zeros(0, dtype=bool), "stats": stats}
+        members = np.nonzero(np.isin(roots, multi))[0]
+        # best member per group: highest keep score, then earliest position
+        o = np.lexsort((members, -keep[members], roots[members]))
+        ordered = members[o]
+        grp = roots[ordered]
+        is_first = np.concatenate([[True], grp[1:] != grp[:-1]])
+        kept_of = ordered[np.maximum.accumulate(np.where(is_first, np.arange(ordered.size), 0))]
+        di, ki = ordered[~is_first], kept_of[~is_first]
+        ex = exact[di] == exact[ki]
+        stats.update({"groups": int(multi.size), "dropped": int(di.size), "exact": int(ex.sum()),
+                      "near": int((~ex).sum()), "cross_source": int((self._src[di] != self._src[ki]).sum())})
+        return {"dropped": di, "kept": ki, "exact": ex, "stats": stats}
 
 
 def find_duplicates(batches: Iterable[Sequence[Record]], **kw) -> dict[str, Any]:

@@ -108,29 +108,41 @@ class DedupStage(FitMapStage):
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
         for b in batches:
             d.add(b)
-        state = d.decide()
-        if self.workdir and len(state["drop"]) > self.TABLE_MIN:
-            import hashlib
-            from pathlib import Path
+        if not self.workdir:
+            return d.decide()
+        res = d.decide_arrays()
+        if res["dropped"].size <= self.TABLE_MIN:
+            names = {v: k for k, v in d._source_codes.items()}
+            drop = {d.ids[i]: [d.ids[k], "exact-duplicate" if e else "near-duplicate", names[int(d._src[k])]]
+                    for i, k, e in zip(res["dropped"].tolist(), res["kept"].tolist(), res["exact"].tolist())}
+            return {"drop": drop, "stats": res["stats"]}
+        # a large table: sorted 64-bit hashes of the dropped ids, the slot of their kept id, exact or near
+        import hashlib
+        from pathlib import Path
 
-            import orjson
+        from ..stages.ingest import id_hash
 
-            from ..rundir import atomic_write_bytes
-
-            data = orjson.dumps(state["drop"])
-            path = Path(self.workdir) / f"dedup-{hashlib.blake2b(data, digest_size=8).hexdigest()}.json"
-            atomic_write_bytes(path, data)
-            state = {"drop_file": str(path.resolve()), "stats": state["stats"]}
-        return state
+        kept_pos, slot = np.unique(res["kept"], return_inverse=True)
+        hashes = np.fromiter((id_hash(d.ids[i]) for i in res["dropped"].tolist()), dtype=np.int64,
+                             count=res["dropped"].size)
+        o = np.argsort(hashes, kind="stable")
+        kept_ids = np.array([d.ids[i] for i in kept_pos.tolist()])
+        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        digest = hashlib.blake2b(hashes[o].tobytes() + slot[o].tobytes(), digest_size=8).hexdigest()
+        path = Path(self.workdir) / f"dedup-{digest}.npz"
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, hashes=hashes[o], slot=slot[o].astype(np.int64), exact=res["exact"][o], kept_ids=kept_ids)
+        tmp.replace(path)
+        return {"drop_file": str(path.resolve()), "stats": res["stats"]}
 
     def process(self, records: list[Record], state: Any) -> Result:
         from .dedup import SKETCH_KEY
 
         res = Result()
-        drop = state["drop"] if "drop" in state else _load_table(state["drop_file"])
+        lookup = state["drop"].get if "drop" in state else _load_table(state["drop_file"])
         for r in records:
             r.get("meta", {}).pop(SKETCH_KEY, None)
-            hit = drop.get(r["id"])
+            hit = lookup(r["id"])
             if hit is None:
                 res.records.append(r)
             else:
@@ -139,17 +151,26 @@ class DedupStage(FitMapStage):
         return res
 
 
-_TABLES: dict[str, dict] = {}
+_TABLES: dict[str, Any] = {}
 
 
-def _load_table(path: str) -> dict:
-    """The dedup decision table, read once per worker process."""
+def _load_table(path: str):
+    """A lookup id -> (kept id, reason) over the dedup table file, loaded once per worker process."""
     if path not in _TABLES:
-        import orjson
-        from pathlib import Path
+        from ..stages.ingest import id_hash
 
         _TABLES.clear()
-        _TABLES[path] = orjson.loads(Path(path).read_bytes())
+        with np.load(path) as z:
+            hashes, slot, exact, kept = z["hashes"], z["slot"], z["exact"], z["kept_ids"]
+
+        def lookup(rid: str):
+            h = id_hash(rid)
+            j = int(np.searchsorted(hashes, h))
+            if j < hashes.size and hashes[j] == h:
+                return str(kept[slot[j]]), "exact-duplicate" if exact[j] else "near-duplicate"
+            return None
+
+        _TABLES[path] = lookup
     return _TABLES[path]
 
 
