@@ -9,17 +9,21 @@ signal            from                                       better     default 
 ================  =========================================  =========  =================
 ``likelihood``    ``-ifd.loss_cond`` (response NLL | prompt)  higher     0.30
 ``ifd``           ``ifd.ifd`` (cond / uncond loss)            lower      0.25
-``rules``         truncation, repetition, echo, refusal      higher     0.20
 ``rating``        ``ds2.curated`` or ``ds2.score`` (0–5)      higher     0.15 (0.60 strong)
 ``knn_bayes``     expected class from a rated library (0–5)  higher     0.25
+``rules``         truncation, repetition, echo, refusal      higher     multiplier (veto)
 ================  =========================================  =========  =================
 
 Each available signal is turned into its percentile rank within the pool (so scales and
 miscalibration do not matter; ties share a rank), oriented so that higher is better, and the
-score is the weighted mean over the signals a record has (weights renormalised). When the rating
-comes from a strong server model, pass ``strong_rater=True``: its weight becomes 0.60 and it
-dominates. ``fit_weights`` learns weights from labelled records (logistic regression on the
-percentiles) when the user has labels.
+score is the weighted mean over the signals a record has (weights renormalised), multiplied by
+the rule score (1 = no rule fired; a truncated answer halves it, a looping one drives it to 0).
+Rules are a veto rather than a vote because the failures they catch fool the likelihood: a
+looping or cut-off answer is *more* predictable than a good one. (``rules_gate=False`` makes
+them an ordinary vote with weight 0.20.) When the rating comes from a strong server model, pass
+``strong_rater=True``: its weight becomes 0.60 and it dominates. A record with no other signal
+gets 0.5 × its rule score. ``fit_weights`` learns weights from labelled records (logistic
+regression on the percentiles) when the user has labels.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from ..record import Record, instruction_of, response_of
 
-DEFAULT_WEIGHTS = {"likelihood": 0.30, "ifd": 0.25, "rules": 0.20, "rating": 0.15, "knn_bayes": 0.25}
+DEFAULT_WEIGHTS = {"likelihood": 0.30, "ifd": 0.25, "rules": 0.20, "rating": 0.15, "knn_bayes": 0.25}  # rules: used when rules_gate=False
 STRONG_RATING_WEIGHT = 0.60
 
 _REFUSAL = re.compile(r"\b(as an ai( language model)?|i('m| am) (sorry|unable)|i cannot (help|provide|answer)|"
@@ -104,11 +108,18 @@ def signals(records: Sequence[Record], *, rating_key: str | None = None, knn_bay
 
 
 def combine(sig: dict[str, np.ndarray], weights: dict[str, float] | None = None, *,
-            strong_rater: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            strong_rater: bool = False, rules_gate: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     w = dict(DEFAULT_WEIGHTS if weights is None else weights)
     if strong_rater:
         w["rating"] = STRONG_RATING_WEIGHT
+    gate = sig.get("rules") if rules_gate else None
+    if gate is not None:
+        w["rules"] = 0.0  # a veto, not a vote (see module doc)
     pct = {k: percentile(v) for k, v in sig.items() if w.get(k, 0) > 0}
+    if gate is not None and not pct:
+        pct = {"rules": percentile(gate)}
+        w["rules"] = 1.0
+        gate = None
     if not pct:
         raise ValueError("no quality signal available")
     num = np.zeros(len(next(iter(pct.values()))))
@@ -118,6 +129,9 @@ def combine(sig: dict[str, np.ndarray], weights: dict[str, float] | None = None,
         num[ok] += w[k] * p[ok]
         den[ok] += w[k]
     score = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    if gate is not None:  # no other signal: neutral 0.5, still vetoed by the rules
+        score = np.where(np.isfinite(score), score, 0.5) * np.clip(gate, 0.0, 1.0)
+        pct["rules"] = percentile(gate)
     return score, pct
 
 
