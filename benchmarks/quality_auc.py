@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--scorer", default="qwen2.5-0.5b")
     ap.add_argument("--rater", default="", help="also rate with this model (slow on CPU)")
     ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--seed", type=int, default=0, help="which records and noise (0: the set the design was tuned on)")
     ap.add_argument("--json", default="", help="write the figures here")
     args = ap.parse_args()
     if not Path(args.data).exists():
@@ -80,7 +81,7 @@ def main() -> None:
     from purgemix.rating.quality import auc, combine, signals
     from purgemix.rating.stages import embed_text
 
-    recs, y, kinds = build(json.load(open(args.data)), args.n)
+    recs, y, kinds = build(json.load(open(args.data)), args.n, args.seed)
     t0 = time.perf_counter()
     scorer = load_scorer(args.scorer)
     res = score_records(scorer, recs)
@@ -95,9 +96,10 @@ def main() -> None:
               f"(parsed {sum(x.ok for x in ratings)}/{len(ratings)})", file=sys.stderr)
     emb = load_embedder(args.embedder).embed([embed_text(r) for r in recs])
     sig = signals(recs)
-    figures = {"n": len(recs), "signals": {k: round(auc(v, y), 3) for k, v in sig.items()}}
+    figures = {"n": len(recs), "seed": args.seed, "signals": {k: round(auc(v, y), 3) for k, v in sig.items()}}
     score, _ = combine(sig)
     figures["combined"] = round(auc(score, y), 3)
+    figures["combined_rules_as_vote"] = round(auc(combine(sig, rules_gate=False)[0], y), 3)
     # kNN-Bayes, 2-fold: each half is scored against the other half as the rated library
     rng = np.random.default_rng(0)
     fold = rng.permutation(len(recs)) % 2
