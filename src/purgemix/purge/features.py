@@ -150,7 +150,7 @@ def _char_classes(texts: list[str]) -> dict[str, np.ndarray]:
     ends = np.cumsum(lens)
     starts = ends - lens
     joined = "".join(texts)
-    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     flags = _class_table()[np.minimum(cps, 65535)]
     flags[cps > 65535] = 0  # emoji and other astral characters count as special
 
@@ -606,7 +606,7 @@ def _python_invalid(text: str, python_task: bool) -> float:
     for code in codes:
         try:
             ast.parse(code)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return 1.0
     return 0.0
 
@@ -619,14 +619,14 @@ def _json_invalid(text: str) -> float:
     dec = json.JSONDecoder()
     for c in candidates:
         c = c.strip()
-        for m in _JSON_START.finditer(c):
+        for k, m in enumerate(_JSON_START.finditer(c)):
+            if k >= 20:  # bounded work on long texts full of brackets
+                break
             try:
                 dec.raw_decode(c, m.start())
                 return 0.0
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
-            finally:
-                pass
     return 1.0
 
 
