@@ -359,7 +359,11 @@ LANGID_CHARS = 400  # the first 400 characters decide the language (speed; accur
 def _language(b: Batch, role: str):
     from ..langid import detect
 
-    langs, conf = detect([t[:LANGID_CHARS] for t in b.texts[role]])
+    texts = [t[:LANGID_CHARS] for t in b.texts[role]]
+    try:
+        langs, conf = detect(texts)
+    except (TypeError, UnicodeError):  # lone surrogates: replace them and try again
+        langs, conf = detect([t.encode("utf-8", "replace").decode("utf-8") for t in texts])
     return {"lang": langs, "lang_conf": conf.astype(np.float64)}
 
 
