@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -30,23 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from purgemix.formats import Converter, export  # noqa: E402
-from purgemix.noise import inject  # noqa: E402
+from purgemix.noise import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate, inject  # noqa: E402
 from purgemix.pipeline import InputSpec  # noqa: E402
 from purgemix.purge.run import purge  # noqa: E402
 
-FAMILIES = {
-    "truncate": {"truncated-response", "ends-mid-sentence"},
-    "repeat": {"repeated-lines", "repeated-ngrams"},
-    "template": {"template-artefact", "unfilled-placeholder", "html-remnants"},
-    "language": {"wrong-language-response", "wrong-language-instruction"},
-    "empty": {"empty-response", "non-answer"},
-    "duplicate": {"exact-duplicate", "near-duplicate"},
-    "near_duplicate": {"exact-duplicate", "near-duplicate"},
-    "echo": {"echoes-instruction"},
-    "refusal": {"refusal", "ai-disclaimer"},
-    "typos": set(),
-}
-MECHANICAL = ("truncate", "repeat", "template", "language", "empty", "duplicate", "near_duplicate")
 DEFAULT_DATA = ["gpteacher_roleplay.json", "dolly_3k.json"]
 
 
@@ -59,54 +46,6 @@ def load_records(path: Path, tag: str) -> list[dict]:
         r["id"] = f"{tag}-{i}"
         out.append(r)
     return out
-
-
-def evaluate(records, labels, dropped) -> dict:
-    """dropped: id -> (rules, duplicate_of)."""
-    by_type = defaultdict(set)
-    pair_of = {}
-    for rid, lab in labels.items():
-        by_type[lab["type"]].add(rid)
-        if "of" in lab:
-            pair_of[rid] = lab["of"]
-            pair_of.setdefault(lab["of"], rid)
-    dup_reasons = FAMILIES["duplicate"]
-
-    def resolved(copy_id):
-        orig = pair_of[copy_id]
-        for a, b in ((copy_id, orig), (orig, copy_id)):
-            d = dropped.get(a)
-            if d and set(d[0]) & dup_reasons and d[1] is not None:
-                return True
-        return False
-
-    rows = {}
-    for t, fam in FAMILIES.items():
-        ids = by_type.get(t, set())
-        if t in ("duplicate", "near_duplicate"):
-            hits = sum(resolved(i) for i in ids)
-        else:
-            hits = sum(i in dropped for i in ids)
-        flagged = [rid for rid, (rules, dup) in dropped.items() if set(rules) & fam]
-        if t in ("duplicate", "near_duplicate"):
-            mine = {i for i in ids} | {pair_of[i] for i in ids}
-            flagged = [rid for rid in flagged if (rid in mine or dropped[rid][1] in mine)
-                       or labels.get(rid, {}).get("type") in ("duplicate", "near_duplicate")
-                       or labels.get(dropped[rid][1] or "", {}).get("type") in ("duplicate", "near_duplicate")]
-            flagged_all = [rid for rid, (rules, dup) in dropped.items() if set(rules) & fam]
-            good = len(flagged)
-            n_flag = len(flagged_all)
-        else:
-            good = sum(1 for rid in flagged if rid in labels)
-            n_flag = len(flagged)
-        rows[t] = {"injected": len(ids), "recall": hits / len(ids) if ids else None,
-                   "flagged": n_flag, "precision": good / n_flag if n_flag else None}
-    pair_members = set(pair_of)
-    clean = [r["id"] for r in records if r["id"] not in labels]
-    clean_dropped = [i for i in clean if i in dropped and not (i in pair_members and set(dropped[i][0]) & dup_reasons)]
-    return {"types": rows, "clean": len(clean), "clean_dropped": len(clean_dropped),
-            "clean_drop_rate": len(clean_dropped) / max(1, len(clean)),
-            "clean_dropped_by_rule": Counter(r for i in clean_dropped for r in dropped[i][0])}
 
 
 def main() -> int:

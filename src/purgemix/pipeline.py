@@ -149,6 +149,7 @@ class Pipeline:
         strict: bool = False,
         force: bool = False,
         max_record_bytes: int = 1 << 20,
+        limit: int | None = None,
         command: str = "run",
         extra_config: dict[str, Any] | None = None,
         on_stage: Callable[[str], None] | None = None,
@@ -163,6 +164,7 @@ class Pipeline:
         self.strict = strict
         self.force = force
         self.max_record_bytes = max_record_bytes
+        self.limit = limit
         self.command = command
         self.extra_config = extra_config or {}
         self.on_stage = on_stage
@@ -181,6 +183,7 @@ class Pipeline:
             "output": None if self.output is None else vars(self.output) | {"path": str(Path(self.output.path).resolve())},
             "shard_size": self.shard_size,
             "max_record_bytes": self.max_record_bytes,
+            "limit": self.limit,
             **self.extra_config,
         }
 
@@ -192,7 +195,8 @@ class Pipeline:
         config = self.config()
         fingerprints = [fingerprint(s.path) for s in self.sources]
         ingest_fp = config_hash({"inputs": config["inputs"], "fingerprints": [f["blake2b"] for f in fingerprints],
-                                 "shard_size": self.shard_size, "max_record_bytes": self.max_record_bytes})
+                                 "shard_size": self.shard_size, "max_record_bytes": self.max_record_bytes,
+                                 "limit": self.limit})
         manifest = self.run.manifest()
         manifest.update(
             {
@@ -242,8 +246,14 @@ class Pipeline:
 
         def tasks():
             nonlocal index
+            remaining = self.limit
             for src, spec in zip(self.sources, self.inputs):
                 for rows in src.batches(self.shard_size):
+                    if remaining is not None:  # --limit: rows past it are not read at all
+                        if remaining <= 0:
+                            return
+                        rows = rows[:remaining]
+                        remaining -= len(rows)
                     i = index
                     index += 1
                     if out.is_done(i):

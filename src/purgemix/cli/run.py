@@ -1,0 +1,72 @@
+"""purgemix run RECIPE [DATA...] [KEY=VALUE...] [-o OUT]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import ForceOpt, JsonOpt, RunDirOpt, emit, fail, friendly_errors, report_summary
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(context_settings={"allow_extra_args": False})
+    @friendly_errors
+    def run(
+        recipe: str = typer.Argument(..., help="Recipe file, or a shipped one: quick | entp | lm-mixup."),
+        args: list[str] = typer.Argument(None, help="Data files (replace the recipe's inputs) and KEY=VALUE "
+                                                    "overrides, e.g. mix.method=distil models.generator=smollm2-135m.",
+                                         metavar="[DATA...] [KEY=VALUE...]"),
+        output: str = typer.Option(None, "--output", "-o", help="Output file (overrides output.path)."),
+        limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N input records."),
+        workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (overrides run.workers)."),
+        executor: str = typer.Option(None, "--executor", help="local | ray (overrides run.executor)."),
+        run_dir: Path = RunDirOpt,
+        force: bool = ForceOpt,
+        show: bool = typer.Option(False, "--show", help="Print the merged recipe and exit."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Run a whole recipe: ingest → purge → rate → split → cluster → fuse/distil → verify → mix → write.
+
+        Re-running the same command resumes after a crash; LLM answers come from the request cache."""
+        import yaml
+
+        from ..models.registry import ModelNotAvailable
+        from ..progress import console
+        from ..recipe import RecipeError, load_recipe
+        from ..runner import RunConfigError, build_pipeline, record_mix_info
+
+        args = args or []
+        overrides = [a for a in args if "=" in a and not Path(a).exists()]
+        data = [a for a in args if a not in overrides]
+        if output:
+            overrides.append(f"output.path={output}")
+        if limit:
+            overrides.append(f"limit={limit}")
+        if workers:
+            overrides.append(f"run.workers={workers}")
+        if executor:
+            overrides.append(f"run.executor={executor}")
+        try:
+            spec = load_recipe(recipe, overrides)
+        except RecipeError as e:
+            fail(str(e), 2)
+        if data:
+            spec["inputs"] = data
+        if show:
+            console.print(yaml.safe_dump({k: v for k, v in spec.items() if not k.startswith("_")}, sort_keys=False))
+            raise typer.Exit(0)
+        try:
+            pipe = build_pipeline(spec, run_dir=str(run_dir) if run_dir else None, force=force,
+                                  on_stage=lambda name: console.print(f"[bold cyan]stage[/] {name}"))
+            console.print(f"recipe [bold]{spec['name']}[/] ({spec['_source']}), run directory {pipe.run.path}")
+            summary = pipe.execute()
+        except (RunConfigError, ModelNotAvailable) as e:
+            fail(str(e), 2)
+        gen = next((getattr(s, "llm", None) for s in pipe.stages if s.name in ("fuse", "distil")), None)
+        info = record_mix_info(pipe, gen)
+        if info:
+            summary["mix"] = info
+        summary["recipe"] = spec["name"]
+        report_summary(summary)
+        emit(summary, as_json)
