@@ -124,6 +124,9 @@ class HFCausalLM:
         folder = converted_folder(spec)
         self.name = f"hf:{name or (spec if spec in MODELS else Path(spec).name)}"
         self.tok = AutoTokenizer.from_pretrained(str(folder))
+        marker = folder / "purgemix_ok"
+        if marker.exists():  # converted from GGUF: reloading may rebuild the broken pre-tokenizer
+            fix_tokenizer(self.tok, marker.read_text().strip())
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
