@@ -86,3 +86,31 @@ def test_dedup_stage_table_in_a_file(tmp_path):
     res = st.process(recs, state)
     assert [r["id"] for r in res.records] == ["r0"]
     assert {e["duplicate_of"] for e in res.events} == {"r0"}
+
+
+def test_dedup_fit_from_side_files_matches_fit_from_records(tmp_path):
+    from pathlib import Path
+
+    from purgemix.purge.stages import SIDE_SUFFIX, DedupStage, ScoreStage
+    from purgemix.rundir import StageDir
+
+    recs = [_rec(i, f"Question {i % 5}", LONG if i % 3 else f"Answer number {i % 4}", source="ab"[i % 2])
+            for i in range(40)]
+    prev = StageDir(Path(tmp_path) / "scores")
+    prev.path.mkdir()
+    side = ScoreStage(side=True)
+    for k, part in enumerate([recs[:15], recs[15:]]):
+        res = side.process([{**r, "meta": {}} for r in part])
+        assert "_purge_sketch" not in res.records[0]["meta"]
+        (prev.path / f"{prev.shard_name(k)}.{SIDE_SUFFIX}").write_bytes(res.side[SIDE_SUFFIX])
+        prev.write_shard(k, res.records, [], {"in": len(part), "out": len(part)})
+    prev.mark_complete({"shards": 2})
+    for table_min in (1000, 0):
+        a, b = DedupStage(workdir=str(tmp_path / "a")), DedupStage(workdir=str(tmp_path / "b"))
+        a.TABLE_MIN = b.TABLE_MIN = table_min
+        sa, sb = a.fit_dir(prev), b.fit(prev.iter_records())
+        assert sa["stats"] == sb["stats"] and sa["stats"]["dropped"] > 0
+        ea, eb = (st.process([{**r, "meta": {}} for r in recs], state).events for st, state in ((a, sa), (b, sb)))
+        assert [(e["id"], e["duplicate_of"], e["reason"]) for e in ea] == \
+            [(e["id"], e["duplicate_of"], e["reason"]) for e in eb]
+        assert ea

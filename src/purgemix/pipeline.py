@@ -26,7 +26,7 @@ from .io.writers import Writer
 from .ledger import LedgerError, check_ledger, hash_ids
 from .progress import progress_bar
 from .record import Record
-from .rundir import RunDir, StageDir, atomic_write_json, read_json
+from .rundir import RunDir, StageDir, atomic_write_bytes, atomic_write_json, read_json
 from .stages.base import FitMapStage, GlobalStage, MapStage, Result, Stage
 from .stages.ingest import STAGE as INGEST, IdRegistry, ingest_shard
 
@@ -74,6 +74,8 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     result: Result = stage.process(records) if state is None else stage.process(records, state)
     counters = _count(len(records), result)
     counters["seconds"] = round(time.perf_counter() - t0, 4)
+    for suffix, data in getattr(result, "side", {}).items():
+        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
     dst.write_shard(index, result.records, result.events, counters)
     return counters
 
@@ -316,7 +318,8 @@ class Pipeline:
                     state = read_json(state_path)
                 else:
                     with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
-                        state = stage.fit(_counting(prev.iter_records(), bar))
+                        fit_dir = getattr(stage, "fit_dir", None)
+                        state = fit_dir(prev) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
                     atomic_write_json(state_path, state)
             pending = [i for i in range(n_in) if not out.is_done(i)]
             with progress_bar(stage.name, total=n_in, unit="shards") as bar:

@@ -121,9 +121,10 @@ class MinHasher:
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(n, bands) uint64 keys, one per band of ``rows`` signature values."""
+    """(n, bands) uint32 keys, one per band of ``rows`` signature values (the high half of a 64-bit mix:
+    a chance collision only adds a candidate pair, which the signature check then rejects)."""
     n = sig.shape[0]
-    out = np.empty((n, bands), dtype=np.uint64)
+    out = np.empty((n, bands), dtype=np.uint32)
     s = sig.astype(np.uint64)
     with np.errstate(over="ignore"):
         for bi in range(bands):
@@ -131,7 +132,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
             for j in range(rows):
                 k = (k ^ s[:, bi * rows + j]) * np.uint64(0xBF58476D1CE4E5B9)
                 k ^= k >> np.uint64(27)
-            out[:, bi] = k
+            out[:, bi] = (k >> np.uint64(32)).astype(np.uint32)
     return out
 
 
@@ -163,29 +164,17 @@ def decode_signatures(encoded: Sequence[str], num_perm: int) -> tuple[np.ndarray
     return sig, has
 
 
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n, dtype=np.int64)
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of ``n`` nodes given edges ``a[i] - b[i]``; labels are numbered
+    in the order of each component's lowest node."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(self, x: int) -> int:
-        p = self.parent
-        root = x
-        while p[root] != root:
-            root = p[root]
-        while p[x] != root:
-            p[x], x = root, p[x]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if ra < rb:
-                self.parent[rb] = ra
-            else:
-                self.parent[ra] = rb
-
-    def roots(self) -> np.ndarray:
-        return np.fromiter((self.find(i) for i in range(len(self.parent))), dtype=np.int64, count=len(self.parent))
+    if a.size == 0:
+        return np.arange(n, dtype=np.int64)
+    g = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    _, labels = connected_components(g, directed=False)
+    return labels.astype(np.int64)
 
 
 class Deduplicator:
@@ -223,20 +212,32 @@ class Deduplicator:
             sig, has = self.hasher.signatures(words) if self.near else (None, None)
         self.ids.extend(r["id"] for r in records)
         codes = self._source_codes
-        self.sources.append(np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),
-                                        dtype=np.int32, count=len(records)))
-        self.exact.append(exact)
+        src = np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),
+                          dtype=np.int32, count=len(records))
         if self.keep_feature == "first":
-            self.keep.append(np.zeros(len(records)))
+            keep = None
         else:
             key = "purge." + self.keep_feature
-            v = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
+            keep = np.array([_num(r["scores"].get(key)) for r in records], dtype=np.float64)
+        self.add_arrays(exact, sig, has, keep, src)
+
+    def add_arrays(self, exact: np.ndarray, sig: np.ndarray | None, has: np.ndarray | None,
+                   keep: np.ndarray | None, sources: np.ndarray) -> None:
+        """Add a batch given as arrays: exact keys, signatures and their mask (``near`` only), the raw
+        keep-by feature values (None for ``first``) and source codes (``self._source_codes``)."""
+        n = len(exact)
+        self.sources.append(np.asarray(sources, dtype=np.int32))
+        self.exact.append(np.asarray(exact, dtype=np.int64))
+        if keep is None:
+            self.keep.append(np.zeros(n))
+        else:
+            v = np.asarray(keep, dtype=np.float64)
             self.keep.append(np.nan_to_num(v if self.keep_max else -v, nan=-np.inf))
         if self.near:
-            self._tmp.write(sig.tobytes())
+            self._tmp.write(np.ascontiguousarray(sig, dtype=np.uint32).tobytes())
             self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
-            self.has.append(has)
-        self.n += len(records)
+            self.has.append(np.asarray(has, dtype=bool))
+        self.n += n
 
     def _signature_rows(self, idx: np.ndarray) -> np.ndarray:
         self._tmp.flush()
@@ -261,19 +262,17 @@ class Deduplicator:
         self._src = np.concatenate(self.sources) if self.sources else np.zeros(0, dtype=np.int32)
         if n == 0:
             return {"dropped": empty, "kept": empty, "exact": np.zeros(0, dtype=bool), "stats": stats}
-        uf = UnionFind(n)
         exact = np.concatenate(self.exact)
         order = np.argsort(exact, kind="stable")
         es = exact[order]
-        for i in np.nonzero(es[1:] == es[:-1])[0].tolist():
-            uf.union(int(order[i]), int(order[i + 1]))
+        eq = np.nonzero(es[1:] == es[:-1])[0]
+        ea, eb = [order[eq]], [order[eq + 1]]
         if self.near:
-            bk = np.concatenate(self.bkeys)
             has = np.concatenate(self.has)
             live = np.nonzero(has)[0]
-            chunks = []
+            keys = np.zeros(0, dtype=np.int64)
             for bi in range(self.bands):
-                col = bk[live, bi]
+                col = np.concatenate([b[:, bi] for b in self.bkeys])[live]
                 o = np.argsort(col, kind="stable")
                 cs = col[o]
                 eq = np.nonzero(cs[1:] == cs[:-1])[0]
@@ -282,10 +281,12 @@ class Deduplicator:
                 # pair every member of a bucket with the bucket's first member
                 run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
                 first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
-                chunks.append(live[o[first[eq + 1]]] * n + live[o[eq + 1]])
-            if chunks:
-                keys = np.unique(np.concatenate(chunks))
+                # merged band by band, so memory holds the distinct pairs, not one copy per band
+                keys = np.union1d(keys, live[o[first[eq + 1]]] * n + live[o[eq + 1]])
+            self.bkeys = []
+            if keys.size:
                 pa = np.stack([keys // n, keys % n], axis=1)
+                del keys
                 stats["candidate_pairs"] = int(len(pa))
                 ok = np.zeros(len(pa), dtype=bool)
                 for s in range(0, len(pa), 50_000):
@@ -296,11 +297,11 @@ class Deduplicator:
                     ib = np.searchsorted(idx, chunk[:, 1])
                     est = (rows[ia] == rows[ib]).mean(axis=1)
                     ok[s:s + 50_000] = est >= self.threshold
-                for a, b in pa[ok].tolist():
-                    uf.union(a, b)
+                ea.append(pa[ok, 0])
+                eb.append(pa[ok, 1])
                 stats["verified_pairs"] = int(ok.sum())
         self._tmp.close()
-        roots = uf.roots()
+        roots = components(n, np.concatenate(ea), np.concatenate(eb))
         keep = np.concatenate(self.keep)
         multi = np.nonzero(np.bincount(roots, minlength=n) > 1)[0]
         if not multi.size:

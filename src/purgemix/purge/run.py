@@ -72,7 +72,7 @@ def purge(
         ref = read_json(Path(reference_priors))
         if "features" not in ref:
             raise ValueError(f"{reference_priors}: not a purgemix priors file (no 'features')")
-    score = ScoreStage(tokenizer=tokenizer, num_perm=num_perm if dedup and near else None, ngram=ngram)
+    score = ScoreStage(tokenizer=tokenizer, num_perm=num_perm if dedup and near else None, ngram=ngram, side=True)
     stages: list = [score]
     dd = DedupStage(threshold, num_perm, ngram, near, keep_by) if dedup else None
     if dd:

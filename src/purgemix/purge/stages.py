@@ -39,15 +39,19 @@ class ScoreStage(MapStage):
     writes = ("scores.purge.*",)
 
     def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex", num_perm: int | None = 128,
-                 ngram: int = 3):
+                 ngram: int = 3, side: bool = False):
         self.scorers = list(scorers) if scorers else list(SCORERS)
         self.tokenizer = tokenizer
         self.num_perm, self.ngram = num_perm, ngram  # None: no dedup sketch (the dedup stage computes it)
+        # side: the sketch goes to a per-shard numpy file (``SIDE_SUFFIX``) instead of ``meta``, so the dedup
+        # fit reads a few arrays per shard instead of decoding every record
+        self.side = side
 
     def params(self) -> dict[str, Any]:
-        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer,
-                "sketch": None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram,
-                                                          "version": "1"}}
+        sk = None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram, "version": "1"}
+        if sk and self.side:
+            sk["side"] = SIDE_SUFFIX
+        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer, "sketch": sk}
 
     def process(self, records: list[Record]) -> Result:
         if records:
@@ -60,9 +64,42 @@ class ScoreStage(MapStage):
 
                 ins, inp, res = batch.words("instruction"), batch.words("input"), batch.words("response")
                 words = [a + b + c for a, b, c in zip(ins, inp, res)]
+                if self.side:
+                    return Result(records=records, side={SIDE_SUFFIX: _side_file(records, words, cols, self)})
                 for r, sk in zip(records, sketch(words, MinHasher(self.num_perm, self.ngram))):
                     r["meta"][SKETCH_KEY] = sk
         return Result(records=records)
+
+
+SIDE_SUFFIX = "sketch.npz"
+SIDE_KEEP = ("response.words",)  # keep-by features stored in the side file (others: the fit reads records)
+
+
+def _side_file(records: list[Record], words: list[list[str]], cols: dict[str, Any], stage: ScoreStage) -> bytes:
+    """The dedup sketch of one shard as an uncompressed .npz: exact keys, signatures, their mask, 64-bit id
+    hashes, the ids and sources (JSON), and the keep-by features of ``SIDE_KEEP``."""
+    import io
+
+    import orjson
+
+    from ..ledger import hash_ids
+    from .dedup import MinHasher, exact_keys
+
+    sig, has = MinHasher(stage.num_perm, stage.ngram).signatures(words)
+    ids = [r["id"] for r in records]
+    names: dict[str, int] = {}
+    src = np.fromiter((names.setdefault(r.get("source", ""), len(names)) for r in records), dtype=np.int32,
+                      count=len(records))
+    arrays = {"exact": exact_keys(words), "sig": sig, "has": has, "idhash": hash_ids(ids), "src": src,
+              "ids": np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
+              "src_names": np.frombuffer(orjson.dumps(list(names)), dtype=np.uint8),
+              "params": np.array([stage.num_perm, stage.ngram], dtype=np.int64)}
+    for f in SIDE_KEEP:
+        if f in cols:
+            arrays["keep:" + f] = np.round(np.asarray(cols[f], dtype=np.float64), 4)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def _write_scores(records: list[Record], cols: dict[str, Any]) -> None:
@@ -104,29 +141,70 @@ class DedupStage(FitMapStage):
         return {"threshold": self.threshold, "num_perm": self.num_perm, "ngram": self.ngram, "near": self.near,
                 "keep_by": self.keep_by}
 
+    def fit_dir(self, prev: Any) -> Any:
+        """The fit from the scores stage's side files (ids, exact keys, signatures, keep feature) when every
+        shard has one that matches these settings; otherwise from the records."""
+        import orjson
+
+        n_shards = prev.info()["shards"]
+        paths = [prev.path / f"{prev.shard_name(i)}.{SIDE_SUFFIX}" for i in range(n_shards)]
+        keep_key = None if self.keep_by.partition(":")[0] == "first" else "keep:" + self.keep_by.partition(":")[0]
+        if not self.near or not self.workdir or not all(p.exists() for p in paths):
+            return self.fit(prev.iter_records())
+        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
+        sizes, idhash = [], []
+        for p in paths:
+            with np.load(p) as z:
+                if z["params"].tolist() != [self.num_perm, self.ngram] or (keep_key and keep_key not in z.files):
+                    return self.fit(prev.iter_records())
+                names = orjson.loads(z["src_names"].tobytes())
+                remap = np.array([d._source_codes.setdefault(nm, len(d._source_codes)) for nm in names] or [0],
+                                 dtype=np.int32)
+                d.add_arrays(z["exact"], z["sig"], z["has"], z[keep_key] if keep_key else None, remap[z["src"]])
+                sizes.append(len(z["exact"]))
+                idhash.append(z["idhash"])
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+        def ids_at(pos: np.ndarray) -> list[str]:
+            """Ids at the given global positions, reading only the shards that hold one."""
+            out: list[str] = [""] * len(pos)
+            shard = np.searchsorted(offsets, pos, side="right") - 1
+            for s in np.unique(shard).tolist():
+                with np.load(paths[s]) as z:
+                    ids = orjson.loads(z["ids"].tobytes())
+                for j in np.nonzero(shard == s)[0].tolist():
+                    out[j] = ids[int(pos[j] - offsets[s])]
+            return out
+
+        res = d.decide_arrays()
+        return self._state(d, res, ids_at, lambda pos: np.concatenate(idhash)[pos] if idhash else pos)
+
     def fit(self, batches: Iterable[list[Record]]) -> Any:
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
         for b in batches:
             d.add(b)
         if not self.workdir:
             return d.decide()
-        res = d.decide_arrays()
+        from ..ledger import hash_ids
+
+        return self._state(d, d.decide_arrays(), lambda pos: [d.ids[i] for i in pos.tolist()],
+                           lambda pos: hash_ids(d.ids[i] for i in pos.tolist()))
+
+    def _state(self, d: Deduplicator, res: dict[str, Any], ids_at, hashes_at) -> Any:
         if res["dropped"].size <= self.TABLE_MIN:
             names = {v: k for k, v in d._source_codes.items()}
-            drop = {d.ids[i]: [d.ids[k], "exact-duplicate" if e else "near-duplicate", names[int(d._src[k])]]
-                    for i, k, e in zip(res["dropped"].tolist(), res["kept"].tolist(), res["exact"].tolist())}
+            dropped, kept = ids_at(res["dropped"]), ids_at(res["kept"])
+            drop = {i: [k, "exact-duplicate" if e else "near-duplicate", names[int(d._src[kp])]]
+                    for i, k, kp, e in zip(dropped, kept, res["kept"].tolist(), res["exact"].tolist())}
             return {"drop": drop, "stats": res["stats"]}
         # a large table: sorted 64-bit hashes of the dropped ids, the slot of their kept id, exact or near
         import hashlib
         from pathlib import Path
 
-        from ..stages.ingest import id_hash
-
         kept_pos, slot = np.unique(res["kept"], return_inverse=True)
-        hashes = np.fromiter((id_hash(d.ids[i]) for i in res["dropped"].tolist()), dtype=np.int64,
-                             count=res["dropped"].size)
+        hashes = np.asarray(hashes_at(res["dropped"]), dtype=np.int64)
         o = np.argsort(hashes, kind="stable")
-        kept_ids = np.array([d.ids[i] for i in kept_pos.tolist()])
+        kept_ids = np.array(ids_at(kept_pos))
         Path(self.workdir).mkdir(parents=True, exist_ok=True)
         digest = hashlib.blake2b(hashes[o].tobytes() + slot[o].tobytes(), digest_size=8).hexdigest()
         path = Path(self.workdir) / f"dedup-{digest}.npz"

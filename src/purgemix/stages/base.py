@@ -32,6 +32,8 @@ OUTCOMES = TERMINAL + ("created", "quarantined")
 class Result:
     records: list[Record] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # extra per-shard files (name suffix -> bytes), written next to the shard before it is marked done
+    side: dict[str, bytes] = field(default_factory=dict)
 
     def drop(self, record: Record, stage: str, reason: str, **detail: Any) -> None:
         self.events.append({"id": record["id"], "outcome": "dropped", "stage": stage, "reason": reason, **detail})
@@ -89,6 +91,10 @@ class FitMapStage(Stage):
     def fit(self, batches: Iterable[list[Record]]) -> Any:
         """Return a JSON-serialisable state computed over all records."""
         raise NotImplementedError
+
+    # A stage may also define ``fit_dir(prev: StageDir) -> state``: the pipeline then calls it instead of
+    # ``fit`` with the previous stage's folder, so the fit can read side files (``Result.side``) instead
+    # of decoding every record.
 
     def process(self, records: list[Record], state: Any) -> Result:
         raise NotImplementedError
