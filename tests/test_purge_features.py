@@ -106,3 +106,47 @@ def test_scores_are_deterministic():
     a, b = _cols(texts), _cols(texts)
     for k in a:
         assert [str(x) for x in a[k]] == [str(x) for x in b[k]], k
+
+
+def _ngram_reference(ws):
+    """Per-document reference of the repetition n-gram features (plain Python, first occurrence wins)."""
+    out = {}
+    for k in (2, 3, 4):
+        grams = [tuple(ws[i:i + k]) for i in range(len(ws) - k + 1)]
+        out[f"dup_{k}gram_frac"] = (len(grams) - len(set(grams))) / len(grams) if len(grams) > 1 else 0.0
+    from collections import Counter
+
+    c2 = Counter(tuple(ws[i:i + 2]) for i in range(len(ws) - 1))
+    chars = sum(map(len, ws))
+    top = max((n * (len(g[0]) + len(g[1])) for g, n in c2.items() if n >= 2), default=0)
+    out["top_2gram_char_frac"] = top / chars if chars else 0.0
+    seen, longest, run = set(), 0, 0
+    for i in range(len(ws) - 3):
+        g = tuple(ws[i:i + 4])
+        run = run + 1 if g in seen else 0
+        longest = max(longest, run)
+        seen.add(g)
+    out["longest_repeat_ratio"] = (longest + 3) / len(ws) if longest else 0.0
+    return out
+
+
+def test_ngram_stats_match_a_plain_reference():
+    import random
+
+    import numpy as np
+
+    from purgemix.purge.features import _ngram_stats
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "cat", "dog", "the", "sat", "on", "mat", "x"]
+    docs = []
+    for i in range(300):
+        ws = [rng.choice(vocab[: 3 + i % 7]) for _ in range(rng.randrange(0, 40))]
+        if i % 5 == 0 and len(ws) > 6:
+            ws = ws + ws[2:8]  # a repeated sequence
+        docs.append(ws)
+    got = _ngram_stats(docs)
+    for j, ws in enumerate(docs):
+        ref = _ngram_reference(ws)
+        for f, v in ref.items():
+            assert np.isclose(got[f][j], v), (f, j, ws, got[f][j], v)

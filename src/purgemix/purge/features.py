@@ -271,18 +271,27 @@ def _ngram_stats(words: list[list[str]]) -> dict[str, np.ndarray]:
             for j in range(k):
                 key ^= h[valid + j] * _M[j]
                 key = (key << np.uint64(7)) | (key >> np.uint64(57))
-            order = np.argsort(key, kind="stable")
+            # unstable sort (several times faster); where the earliest member of a run of equal keys
+            # matters (the one that is not a repeat), it is taken as the run's smallest position
+            order = np.argsort(key, kind="quicksort")
             ks = key[order]
             ds = doc[valid][order]
             same = ks[1:] == ks[:-1]
             dup = np.bincount(ds[1:][same], minlength=n)
             grams = np.maximum(lens - k + 1, 0)
             out[f"dup_{k}gram_frac"] = np.divide(dup, grams, out=np.zeros(n), where=grams > 1)
-            if k == 4 and same.any():
+            if k == 3 or not same.any():
+                continue
+            run_start = np.concatenate([[True], ~same])
+            starts_idx = np.nonzero(run_start)[0]
+            first = np.minimum.reduceat(order, starts_idx)  # earliest position of each run
+            if k == 4:
                 # longest run of consecutive 4-gram positions that repeat an earlier 4-gram: a repeated
                 # word sequence of L words gives L - 3 such positions
+                counts = np.diff(np.append(starts_idx, order.size))
                 rep = np.zeros(valid.size, dtype=bool)
-                rep[order[1:][same]] = True
+                rep[order[np.repeat(counts, counts) >= 2]] = True
+                rep[first] = False
                 dv = doc[valid]
                 brk = ~rep | np.concatenate([[True], dv[1:] != dv[:-1]])
                 seg = np.cumsum(brk)
@@ -291,12 +300,9 @@ def _ngram_stats(words: list[list[str]]) -> dict[str, np.ndarray]:
                 np.maximum.at(longest, dv[rep], runs[seg[rep]].astype(np.float64))
                 out["longest_repeat_ratio"] = np.divide(np.where(longest > 0, longest + 3, 0), lens,
                                                         out=np.zeros(n), where=lens > 0)
-            if k == 2 and same.any():
+            if k == 2:
                 # runs of equal keys: count x characters of each repeated 2-gram, max per document
-                run_start = np.concatenate([[True], ~same])
-                run_id = np.cumsum(run_start) - 1
-                counts = np.bincount(run_id)
-                first = order[run_start]
+                counts = np.diff(np.append(starts_idx, order.size))
                 gram_chars = wl[valid[first]] + wl[valid[first] + 1]
                 share = np.where(counts >= 2, counts * gram_chars, 0).astype(np.float64)
                 top = np.zeros(n)
@@ -410,16 +416,11 @@ def _count(pattern: re.Pattern, texts: list[str], lower: list[str] | None = None
     searched (a cheap pre-filter: every match of the pattern contains a hint)."""
     search = pattern.search
     if hints and lower is not None:
-        hint = _hint_re(hints).search
-        return np.fromiter((len(pattern.findall(t)) if hint(lo) and search(t) else 0
+        # plain substring tests (C-level, no regex machinery): about twice as fast as one alternation
+        return np.fromiter((len(pattern.findall(t)) if any(map(lo.__contains__, hints)) and search(t) else 0
                             for t, lo in zip(texts, lower)), dtype=np.int64, count=len(texts))
     return np.fromiter((len(pattern.findall(t)) if t and search(t) else 0 for t in texts), dtype=np.int64,
                        count=len(texts))
-
-
-@functools.lru_cache(maxsize=32)
-def _hint_re(hints: tuple[str, ...]) -> re.Pattern:
-    return re.compile("|".join(re.escape(h) for h in hints))
 
 
 _TEMPLATE_HINTS = ("<", "#", "[", "human", "assistant", "user")

@@ -114,12 +114,11 @@ def _write_scores(records: list[Record], cols: dict[str, Any]) -> None:
             values.append(arr.tolist())
         else:
             values.append([None if v != v else v for v in np.round(arr.astype(np.float64), 4).tolist()])
-    for i, r in enumerate(records):
+    for r, row in zip(records, zip(*values)):
         s = r.get("scores")
         if s is None:
             s = r["scores"] = {}
-        for k, v in zip(keys, values):
-            s[k] = v[i]
+        s.update(zip(keys, row))
 
 
 @register_stage
