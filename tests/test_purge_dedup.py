@@ -114,3 +114,26 @@ def test_dedup_fit_from_side_files_matches_fit_from_records(tmp_path):
         assert [(e["id"], e["duplicate_of"], e["reason"]) for e in ea] == \
             [(e["id"], e["duplicate_of"], e["reason"]) for e in eb]
         assert ea
+
+
+def test_components_label_each_node_with_its_components_lowest_node():
+    import numpy as np
+
+    from purgemix.purge.dedup import components
+
+    rng = np.random.default_rng(0)
+    n = 500
+    a, b = rng.integers(0, n, 300), rng.integers(0, n, 300)
+    a, b = np.concatenate([a, np.arange(100, 199)]), np.concatenate([b, np.arange(101, 200)])  # plus a chain
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        parent[max(rx, ry)] = min(rx, ry)
+    assert components(n, a, b).tolist() == [find(i) for i in range(n)]
+    assert components(3, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).tolist() == [0, 1, 2]

@@ -165,16 +165,25 @@ def decode_signatures(encoded: Sequence[str], num_perm: int) -> tuple[np.ndarray
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of ``n`` nodes given edges ``a[i] - b[i]``; labels are numbered
-    in the order of each component's lowest node."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    if a.size == 0:
-        return np.arange(n, dtype=np.int64)
-    g = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
-    _, labels = connected_components(g, directed=False)
-    return labels.astype(np.int64)
+    """Connected-component label of each of ``n`` nodes given edges ``a[i] - b[i]``: the component's
+    lowest node (numpy hooking and pointer jumping: every round hooks each edge's larger root under the
+    smaller one, then flattens the trees, until both ends of every edge share a root)."""
+    parent = np.arange(n, dtype=np.int64)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    while a.size:
+        ra, rb = parent[a], parent[b]
+        diff = ra != rb
+        if not diff.any():
+            break
+        a, b, ra, rb = a[diff], b[diff], ra[diff], rb[diff]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:
+            pp = parent[parent]
+            if np.array_equal(pp, parent):
+                break
+            parent = pp
+    return parent
 
 
 class Deduplicator:
