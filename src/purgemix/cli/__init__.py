@@ -22,4 +22,12 @@ for _verb in VERBS:
 
 
 def main() -> None:
+    import os
+
+    # Models come from installed packages, never from a hub; their libraries' own progress bars and
+    # load reports would interleave with ours on stderr.
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TQDM_DISABLE", "1"),
+                       ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(key, value)
     app()
