@@ -18,13 +18,26 @@ BINS = 40
 
 def build_report(events: Iterable[dict[str, Any]], rules_state: dict[str, Any] | None,
                  dedup_state: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:
-    first = Counter()
-    fired = Counter()
-    pairs: dict[str, Counter] = defaultdict(Counter)
-    examples: dict[str, list] = defaultdict(list)
+    acc = ReportCounts()
     for e in events:
+        acc.add(e)
+    return acc.report(rules_state, dedup_state, summary)
+
+
+class ReportCounts:
+    """The event-dependent part of the report, fed one event at a time (so the caller can write the
+    dropped list in the same pass over the events)."""
+
+    def __init__(self):
+        self.first: Counter = Counter()
+        self.fired: Counter = Counter()
+        self.pairs: dict[str, Counter] = defaultdict(Counter)
+        self.examples: dict[str, list] = defaultdict(list)
+
+    def add(self, e: dict[str, Any]) -> None:
         if e.get("outcome") != "dropped":
-            continue
+            return
+        first, fired, pairs, examples = self.first, self.fired, self.pairs, self.examples
         names = e.get("rules") or [e.get("reason", "?")]
         first[e.get("reason", names[0])] += 1
         for a in names:
@@ -41,6 +54,15 @@ def build_report(events: Iterable[dict[str, Any]], rules_state: dict[str, Any] |
                 if e.get("duplicate_of"):
                     ex["duplicate_of"] = e["duplicate_of"]
                 examples[a].append(ex)
+
+    def report(self, rules_state: dict[str, Any] | None, dedup_state: dict[str, Any] | None,
+               summary: dict[str, Any]) -> dict[str, Any]:
+        return _report(self.first, self.fired, self.pairs, self.examples, rules_state, dedup_state, summary)
+
+
+def _report(first: Counter, fired: Counter, pairs: dict[str, Counter], examples: dict[str, list],
+            rules_state: dict[str, Any] | None, dedup_state: dict[str, Any] | None,
+            summary: dict[str, Any]) -> dict[str, Any]:
     rules_out = []
     state_rules = (rules_state or {}).get("rules", [])
     est = (rules_state or {}).get("estimated_hit_rate", {})

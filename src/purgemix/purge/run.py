@@ -25,7 +25,7 @@ import orjson
 from ..io.writers import Writer
 from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..rundir import atomic_write_bytes, atomic_write_json, read_json
-from .report import build_report, render_html
+from .report import ReportCounts, render_html
 from .rules import RuleSet, load_rules
 from .stages import DedupStage, RuleStage, ScoreStage
 
@@ -113,9 +113,11 @@ def purge(
         for d in ([dedup_dir] if dedup_dir else []) + [rules_dir]:
             yield from d.iter_events()
 
+    counts = ReportCounts()  # the report's counts and examples, gathered in the same pass as the dropped list
     with Writer(paths["dropped"], "jsonl") as w:
         def rows():
             for e in drop_events():
+                counts.add(e)
                 if e.get("outcome") != "dropped":
                     continue
                 r = dict(e.get("record") or {"id": e["id"]})
@@ -128,7 +130,7 @@ def purge(
 
         w.write(rows())
     atomic_write_json(paths["priors"], rules_state["priors"])
-    rep = build_report(drop_events(), rules_state, dedup_state, summary)
+    rep = counts.report(rules_state, dedup_state, summary)
     atomic_write_bytes(paths["report_json"], orjson.dumps(rep, option=orjson.OPT_INDENT_2, default=str))
     atomic_write_bytes(paths["report_html"], render_html(rep).encode("utf-8"))
     summary["outputs"].update({k: str(v) for k, v in paths.items()})
