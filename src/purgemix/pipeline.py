@@ -346,6 +346,13 @@ class Pipeline:
                 c = _count(0, result)
                 out.write_shard(i, result.records, result.events, c)
                 counters.append(c)
+        # Arrays a stage wants kept for reports (e.g. cluster assignments), written atomically.
+        import numpy as np
+
+        for name, arrays in (getattr(stage, "artifacts", None) or {}).items():
+            tmp = out.path / f".{name}.tmp.npz"
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, out.path / name)
         n_in = sum(prev.done_info(i)["out"] for i in range(prev.info()["shards"]))
         if counters:
             counters[0]["in"] = n_in

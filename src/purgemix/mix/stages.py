@@ -74,6 +74,15 @@ def _quality_scores(quality: QualityFn | None, pairs: list[tuple[str, str]]) -> 
     return [None if v is None else float(v) for v in out]
 
 
+def cluster_artifact(records: Sequence[Record], labels: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+    """What the run report draws: ids, cluster labels and a 2-D PCA projection of the embeddings."""
+    xc = x - x.mean(axis=0, keepdims=True)
+    sample = xc[np.random.default_rng(0).choice(len(xc), min(len(xc), 5000), replace=False)]
+    _, _, vt = np.linalg.svd(sample, full_matrices=False)
+    return {"ids": np.array([r["id"] for r in records]), "labels": np.asarray(labels, dtype=np.int32),
+            "xy": (xc @ vt[:2].T).astype(np.float32)}
+
+
 # --- pools by input file ---------------------------------------------------------------------
 
 
@@ -236,6 +245,7 @@ class FuseStage(GlobalStage):
                 k = max(1, min(int(self.k), n))
             info["k"] = k
             km = kmeans(x, k, seed=self.seed)
+            self.artifacts = {"clusters.npz": cluster_artifact(lq, km.labels, x)}
             for c in range(len(km.centroids)):
                 members = np.flatnonzero(km.labels == c)
                 if len(members) < 2:
@@ -342,6 +352,7 @@ class DistilStage(GlobalStage):
         if lq:
             x = embed_records(self.embedder, lq)
             clustering = capacity_clusters(x, self.capacity, seed=self.seed)
+            self.artifacts = {"clusters.npz": cluster_artifact(lq, clustering.labels, x)}
             clusters = clustering.members()
             self.last_info = {"lq": len(lq), **clustering.info}
         if self.max_clusters is not None and len(clusters) > self.max_clusters:
