@@ -46,6 +46,13 @@ def _isin(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[pos] == values
 
 
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of both (``np.union1d`` by sorting: numpy 2.x's hash-table unique takes
+    0.7 s on a million 64-bit hashes, a sort 0.05 s)."""
+    s = np.sort(np.concatenate([a, b]))
+    return s[np.concatenate([[True], s[1:] != s[:-1]])] if s.size > 1 else s
+
+
 def _repeated(a: np.ndarray) -> np.ndarray:
     s = np.sort(a)
     return np.unique(s[1:][s[1:] == s[:-1]])
@@ -105,7 +112,7 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
         suspects.append(("created id {} is also an input id", clash))
     if parentless:
         suspects.append(("created id {} names no parents", np.array(parentless, dtype=np.int64)))
-    known = np.union1d(inputs, created)
+    known = _union(inputs, created)
     if len(missing := np.unique(np.array(parents_h, dtype=np.int64)[~_isin(np.array(parents_h, np.int64), known)])):
         suspects.append(("a created record names unknown parent {}", missing))
 
@@ -136,7 +143,7 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     term_sorted = np.sort(term)
     if len(both := np.unique(term[_isin(term, outputs)])):
         suspects.append(("id {} is in the output but also dropped/merged/rewritten", both))
-    accounted = np.union1d(outputs, term_sorted)
+    accounted = _union(outputs, term_sorted)
     if len(vanished := inputs[~_isin(inputs, accounted)]):
         suspects.append(("input id {} vanished: not in the output and no outcome recorded", vanished))
     if len(vanished_c := created[~_isin(created, accounted)]):
