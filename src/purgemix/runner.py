@@ -53,10 +53,8 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     from .models import GenerationParams, load_embedder
     from .purge.rules import load_rules
     from .purge.stages import DedupStage, RuleStage, ScoreStage
-    from .rating.ifd import IFDStage
-    from .rating.stages import CurateStage, RateStage
+    from .rating.stages import CurateStage, QualityStage, RateStage
     from .stages.normalise import NormaliseStage
-    from .stages.quality import QualityStage
 
     inputs = recipe["inputs"]
     if not inputs:
@@ -92,9 +90,7 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
                                   threshold=float(cur.get("threshold", 0.5)), emb=emb))
         split = SplitSpec(score_keys=("ds2.curated", "ds2.score"), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     elif quality["method"] == "signals":
-        if models.get("scorer"):
-            stages.append(IFDStage(models["scorer"]))
-        stages.append(QualityStage(shard_size=shard))
+        stages.append(QualityStage(models.get("scorer")))
         split = SplitSpec(score_keys=("quality.class",), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     else:
         raise RunConfigError(f"quality.method must be signals or rate, got '{quality['method']}'")

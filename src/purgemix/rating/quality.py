@@ -146,6 +146,8 @@ def quality_scores(records: Sequence[Record], *, weights: dict[str, float] | Non
         s = dict(r.get("scores") or {})
         if np.isfinite(score[i]):
             s[f"{prefix}.score"] = round(float(score[i]), 6)
+            # the 0–5 scale of a curated DS2 rating, so HQ/LQ cuts read the same on either
+            s[f"{prefix}.class"] = int(round(5 * float(score[i])))
         for k, p in pct.items():
             if np.isfinite(p[i]):
                 s[f"{prefix}.{k}"] = round(float(p[i]), 6)
