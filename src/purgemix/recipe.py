@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
         # signals  cheap calibrated signals (rule features, lengths, embedding agreement) — no LLM
         # rate     DS2 rating by models.rater, then the statistical correction (curate)
         "method": "signals",
+        "max_length": 1024,  # tokens the scorer reads per record (prompt + response; the response gets half)
         "curate": {"k": 10, "threshold": 0.5},
     },
     "split": {"hq": 4, "lq": 3},  # curated score >= hq is HQ, <= lq is LQ, between is excluded

@@ -90,7 +90,7 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
                                   threshold=float(cur.get("threshold", 0.5)), emb=emb))
         split = SplitSpec(score_keys=("ds2.curated", "ds2.score"), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     elif quality["method"] == "signals":
-        stages.append(QualityStage(models.get("scorer")))
+        stages.append(QualityStage(models.get("scorer"), max_length=int(quality.get("max_length") or 1024)))
         split = SplitSpec(score_keys=("quality.class",), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     else:
         raise RunConfigError(f"quality.method must be signals or rate, got '{quality['method']}'")

@@ -200,28 +200,40 @@ class HFCausalLM:
         return float(nll)
 
     def _batch_losses(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
-        """Mean NLL of each target given its prefix, in one right-padded forward pass."""
+        """Mean NLL of each target given its prefix, in one left-padded forward pass.
+
+        Left padding puts every target at the end of its row, so the model computes logits only for
+        the last positions (``logits_to_keep``): the vocabulary projection and the softmax over the
+        prompt positions, most of the cost for a small model with a large vocabulary, are skipped."""
         import torch
 
-        seqs, spans = [], []
+        seqs, n_targets = [], []
         for prefix, target in pairs:
             ids = (prefix + target)[-self.max_length:]
-            n_t = min(len(target), len(ids) - 1)
             seqs.append(ids)
-            spans.append((len(ids) - n_t, len(ids)))
+            n_targets.append(min(len(target), len(ids) - 1))
         width = max(len(x) for x in seqs)
+        keep = max(n_targets) + 1
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
         x = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, ids in enumerate(seqs):
-            x[r, :len(ids)] = torch.tensor(ids)
-            mask[r, :len(ids)] = 1
-        x, mask = x.to(self.device), mask.to(self.device)
+            x[r, width - len(ids):] = torch.tensor(ids)
+            mask[r, width - len(ids):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        x, mask, positions = x.to(self.device), mask.to(self.device), positions.to(self.device)
         with torch.no_grad():
-            logits = self.model(input_ids=x, attention_mask=mask).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        nll = -logp.gather(-1, x[:, 1:].unsqueeze(-1)).squeeze(-1)  # nll[r, t] predicts token t+1
-        return [float(nll[r, a - 1:b - 1].mean()) for r, (a, b) in enumerate(spans)]
+            try:
+                logits = self.model(input_ids=x, attention_mask=mask, position_ids=positions,
+                                    logits_to_keep=keep).logits
+            except TypeError:  # a model without logits_to_keep: all positions, keep the tail
+                logits = self.model(input_ids=x, attention_mask=mask, position_ids=positions).logits[:, -keep:]
+        # logits[:, j] predicts token (width - keep + j + 1); a target of n tokens ends the row
+        out = []
+        for r, n in enumerate(n_targets):
+            lg = logits[r, keep - 1 - n:keep - 1].float()
+            out.append(float(torch.nn.functional.cross_entropy(lg, x[r, width - n:])))
+        return out
 
     def score(self, prompts: Sequence[Messages], responses: Sequence[str], batch_size: int = 8) -> list[ScoredResponse]:
         """Mean NLL of the response tokens given the chat-templated prompt, and given an empty

@@ -162,8 +162,9 @@ class QualityStage(GlobalStage):
 
     def __init__(self, scorer: str | None = "qwen2.5-0.5b", *, strong_rater: bool = False, library: str | None = None,
                  embedder: str = "minilm", weights: dict[str, float] | None = None, scorer_obj: Any = None,
-                 emb: Any = None):
+                 emb: Any = None, max_length: int = 1024):
         self.scorer = scorer
+        self.max_length = max_length  # tokens per scored sequence (prompt + response); the response gets half
         self.strong_rater = strong_rater
         self.library = library
         self.embedder = embedder
@@ -172,7 +173,8 @@ class QualityStage(GlobalStage):
         self._emb = emb
 
     def params(self) -> dict[str, Any]:
-        return {"scorer": self.scorer, "strong_rater": self.strong_rater, "library": self.library,
+        return {"scorer": self.scorer, "max_length": self.max_length, "strong_rater": self.strong_rater,
+                "library": self.library,
                 "embedder": self.embedder if self.library else None, "weights": self.weights}
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
@@ -188,7 +190,7 @@ class QualityStage(GlobalStage):
                 if self._scorer is None:
                     from ..models import load_scorer
 
-                    self._scorer = load_scorer(self.scorer)
+                    self._scorer = load_scorer(self.scorer, max_length=self.max_length)
                 res = score_records(self._scorer, [records[i] for i in todo])
                 for i, x in zip(todo, res):
                     records[i] = apply_scores(records[i], x)
