@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..jsonscan import object_end
 from ..models.base import Embedder
 from ..record import Record, content_hash, first_turn, make_record, response_of
 
@@ -91,28 +92,11 @@ def first_json_object(text: str) -> Any:
         return None
     start = text.find("{")
     while start != -1:
-        depth, in_str, esc = 0, False, False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_str:
-                if esc:
-                    esc = False
-                elif ch == "\\":
-                    esc = True
-                elif ch == '"':
-                    in_str = False
-                continue
-            if ch == '"':
-                in_str = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    obj = _loads_lenient(text[start:i + 1])
-                    if obj is not None:
-                        return obj
-                    break
+        end, _ = object_end(text, start)
+        if end is not None:
+            obj = _loads_lenient(text[start:end + 1])
+            if obj is not None:
+                return obj
         start = text.find("{", start + 1)
     return None
 

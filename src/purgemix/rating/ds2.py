@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import jinja2
 import orjson
 
+from ..jsonscan import object_end
 from ..models.base import GenerationParams, LLM, Messages
 from ..record import Record
 
@@ -67,24 +68,9 @@ def _first_object(text: str) -> str | None:
     start = text.find("{")
     if start < 0:
         return None
-    depth, in_str, esc = 0, False, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
+    end, depth = object_end(text, start)
+    if end is not None:
+        return text[start:end + 1]
     return text[start:].rstrip().rstrip(",") + "}" * max(depth, 1)  # stop at "}" removes the brace
 
 
