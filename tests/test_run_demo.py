@@ -103,3 +103,60 @@ def test_demo_with_fakes_reports_noise_recall(tmp_path):
     assert set(d["noise_recall_by_type"]) >= {"truncate", "empty", "duplicate", "language"}
     assert (tmp_path / "demo" / "report.html").exists()
     assert d["new_pairs"]["created"] > 0
+
+
+def test_sigkill_during_fusion_then_resume_replays_the_cache(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    data = tmp_path / "pool.jsonl"
+    write_pool(data, 240)
+    env = {**os.environ, "PYTHONPATH": str(tests), "PURGEMIX_CACHE": str(tmp_path / "cache")}
+
+    def start(out, run_dir, delay, cache):
+        return subprocess.Popen([sys.executable, str(tests / "_run_recipe.py"), str(data), str(out), str(run_dir),
+                                 str(delay)], env={**env, "PURGEMIX_CACHE": str(cache)}, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    ref = start(tmp_path / "ref.jsonl", tmp_path / "ref_run", 0.0, tmp_path / "ref_cache")
+    out_ref, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err.decode()[-2000:]
+    total = json.loads(out_ref.decode().strip().splitlines()[-1])["requests"]
+    assert total > 0
+
+    proc = start(tmp_path / "out.jsonl", tmp_path / "run", 0.05, tmp_path / "cache")
+    db = tmp_path / "cache"
+    deadline = time.time() + 120
+    import sqlite3
+
+    def cached():  # answers committed to the request cache so far
+        path = db / "requests.sqlite"
+        if not path.exists():
+            return 0
+        try:
+            with sqlite3.connect(path, timeout=5) as con:
+                return con.execute("select count(*) from kv").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    while time.time() < deadline and cached() < 5:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the fusion stage
+    proc.wait()
+    before = cached()
+    assert 5 <= before < total
+    assert not (tmp_path / "out.jsonl").exists()
+
+    again = start(tmp_path / "out.jsonl", tmp_path / "run", 0.0, tmp_path / "cache")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err.decode()[-2000:]
+    stats = json.loads(out.decode().strip().splitlines()[-1])
+    assert stats["cache_hits"] >= before - 1  # what was answered before the kill is not generated again
+    assert stats["cache_misses"] <= total - before + 1
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert check_ledger(RunDir(tmp_path / "run"))["balanced"]

@@ -20,11 +20,12 @@ class RunConfigError(ValueError):
 
 
 def _llm(spec: str):
-    if spec == "fake:mix":  # offline generator that speaks the mix prompts (tests, dry runs)
+    if spec == "fake:mix":  # offline generator that speaks the mix prompts (tests, dry runs), cached like any
         from .mix.fakes import MixResponder
         from .models import FakeLLM
+        from .models.cache import CachedLLM
 
-        return FakeLLM(MixResponder(), name="fake:mix")
+        return CachedLLM(FakeLLM(MixResponder(), name="fake:mix"))
     from .models import load_llm
 
     return load_llm(spec)

@@ -67,6 +67,12 @@ def register(app: typer.Typer) -> None:
         info = record_mix_info(pipe, gen)
         if info:
             summary["mix"] = info
+        usage = getattr(getattr(gen, "stats", None), "as_dict", None)
+        if usage is not None:
+            summary["llm"] = usage()  # requests, cache hits and misses, tokens, seconds
+            u = summary["llm"]
+            console.print(f"LLM: {u.get('requests', 0)} requests, {u.get('cache_hits', 0)} from the cache, "
+                          f"{u.get('tokens_in', 0):,} tokens in, {u.get('tokens_out', 0):,} out")
         summary["recipe"] = spec["name"]
         report_summary(summary)
         emit(summary, as_json)
