@@ -150,3 +150,14 @@ def test_ngram_stats_match_a_plain_reference():
         ref = _ngram_reference(ws)
         for f, v in ref.items():
             assert np.isclose(got[f][j], v), (f, j, ws, got[f][j], v)
+
+
+def test_markdown_headings_are_not_template_markers():
+    # "### Instructions:" is a recipe heading, not a leftover "### Instruction:" prompt marker
+    c = _cols([
+        "### Ingredients:\n- 2 eggs\n\n### Instructions:\n1. Whisk the eggs.",
+        "#### Answering questions well\nBe brief.",
+        "### Instruction:\nSummarise the text.\n### Response:\nDone.",
+    ])
+    assert c["response.template_markers"][0] == 0 and c["response.template_markers"][1] == 0
+    assert c["response.template_markers"][2] >= 2

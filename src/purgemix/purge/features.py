@@ -389,7 +389,7 @@ _DISCLAIMER = re.compile(
     r"|\bmy (?:training data|knowledge cutoff)\b", re.I)
 _TEMPLATE = re.compile(
     r"<\s*no\s*_?input\s*>|<\s*no\s*_?output\s*>|^\s*#{2,4}\s*(?:Instruction|Response|Input|Output|Human|Assistant|"
-    r"System|Answer|Question)\s*:?|<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|system|user|"
+    r"System|Answer|Question)\b\s*:?|<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|system|user|"
     r"assistant|end)\|>|\[/?INST\]|<</?SYS>>|</?s>|^\s*(?:Human|Assistant|USER|ASSISTANT)\s*:", re.I | re.M)
 _PLACEHOLDER = re.compile(
     r"\{\{\s*\w+\s*\}\}|\{(?:instruction|input|output|response|question|answer|text|context|prompt|query|topic|"
