@@ -5,12 +5,14 @@
 (b) HTTP: purgemix's async client against a local llama.cpp server on 127.0.0.1 (started here with
     ``python -m llama_cpp.server``) at concurrency C, versus plain sequential requests (httpx), and
     versus the best available alternative client (distilabel, curator) at the same concurrency when
-    one is installed; otherwise the ``openai`` async client with a semaphore when installed.
+    one is installed; otherwise the ``openai`` async client with a semaphore when installed. Also
+    distilabel's ``OpenAILLM.generate`` on the same prompts, run in distilabel's own environment
+    (``--distilabel-python``; it sends the whole batch at once, its own default).
 (c) HTTP against the dummy server (fixed 50 ms latency per request): client overhead and the gain
     from concurrency with no model in the way.
 
     python benchmarks/llm_throughput.py [--model qwen2.5-0.5b] [--prompts 12] [--max-tokens 48]
-                                        [--concurrency 4] [--skip-server]
+                                        [--concurrency 4] [--skip-server] [--distilabel-python PY]
 
 Prints tokens/s and the ratios. Greedy decoding, the same prompts everywhere; caches go to a
 temporary folder so nothing is served from a previous run.
@@ -151,7 +153,38 @@ def _alternative(url: str, model: str, convs, max_tokens: int, concurrency: int)
     return name, toks, secs
 
 
-def bench_server(model: str, n: int, max_tokens: int, concurrency: int) -> dict:
+DISTILABEL_SCRIPT = r"""
+import json, sys, time
+from distilabel.models.llms import OpenAILLM
+url, model, max_tokens, convs = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.stdin.read())
+llm = OpenAILLM(model=model, base_url=url, api_key="none", max_retries=3)
+llm.load()
+t0 = time.perf_counter()
+out = llm.generate(inputs=convs, num_generations=1, max_new_tokens=max_tokens, temperature=0.0)
+secs = time.perf_counter() - t0
+toks = 0
+for o in out:
+    stats = o.get("statistics", {}) if isinstance(o, dict) else {}
+    toks += sum(stats.get("output_tokens") or [0])
+print(json.dumps({"tokens": toks, "seconds": secs}))
+"""
+
+
+def _distilabel(python: str, url: str, model: str, convs, max_tokens: int) -> tuple[str, int, float] | None:
+    """distilabel's OpenAILLM (in its own environment: its dependencies differ from ours)."""
+    probe = subprocess.run([python, "-c", "import distilabel"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    r = subprocess.run([python, "-c", DISTILABEL_SCRIPT, url, model, str(max_tokens)], input=json.dumps(convs),
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr[-2000:])
+        return None
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return "distilabel OpenAILLM", d["tokens"], d["seconds"]
+
+
+def bench_server(model: str, n: int, max_tokens: int, concurrency: int, distilabel_python: str | None = None) -> dict:
     from purgemix.models import GenerationParams, load_llm
     from purgemix.models.registry import gguf_path
 
@@ -184,6 +217,13 @@ def bench_server(model: str, n: int, max_tokens: int, concurrency: int) -> dict:
             out["ratio_purgemix_over_alternative"] = round((ours_toks / ours_s) / (toks / secs), 3)
         else:
             out["alternative"] = "none installed (distilabel/curator/openai)"
+        dl = _distilabel(distilabel_python or sys.executable, url, "m", convs, max_tokens)
+        if dl:
+            name, toks, secs = dl
+            out["distilabel_tok_s"] = round(toks / secs, 2)
+            out["ratio_purgemix_over_distilabel"] = round((ours_toks / ours_s) / (toks / secs), 3)
+        else:
+            out["distilabel"] = "not importable (pass --distilabel-python PATH to its environment's python)"
         return out
     finally:
         proc.terminate()
@@ -223,6 +263,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--skip-server", action="store_true")
+    ap.add_argument("--distilabel-python", default=None,
+                    help="python of an environment with distilabel installed (default: this one)")
     ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of the embedded comparison")
     args = ap.parse_args()
     report = {}
@@ -233,7 +275,8 @@ def main() -> None:
     print(json.dumps({"embedded": report["embedded"]}), flush=True)
     if not args.skip_server:
         try:
-            report["http_llamacpp_server"] = bench_server(args.model, args.prompts, args.max_tokens, args.concurrency)
+            report["http_llamacpp_server"] = bench_server(args.model, args.prompts, args.max_tokens, args.concurrency,
+                                                          args.distilabel_python)
         except Exception as e:
             report["http_llamacpp_server"] = {"skipped": f"{type(e).__name__}: {e}"}
         print(json.dumps({"http_llamacpp_server": report["http_llamacpp_server"]}), flush=True)
@@ -249,6 +292,8 @@ def main() -> None:
               f"(concurrency {s['concurrency']})")
     if "ratio_purgemix_over_alternative" in s:
         print(f"  http       purgemix / {s['alternative']} : {s['ratio_purgemix_over_alternative']}")
+    if "ratio_purgemix_over_distilabel" in s:
+        print(f"  http       purgemix / distilabel OpenAILLM : {s['ratio_purgemix_over_distilabel']}")
     print(f"  dummy      purgemix / sequential requests : {d['ratio']}  (50 ms latency, concurrency {d['concurrency']})")
 
 
