@@ -52,8 +52,10 @@ def new_record(instruction: str, response: str, parents: Sequence[str], *, stage
 
 _TAG = r"<{0}>\s*(.*?)\s*(?:</{0}>|$)"
 _HEADINGS = re.compile(
-    r"^\s*(?:#+\s*|\*\*)?(instruction|question|q)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(?P<ins>.*?)\s*"
-    r"^\s*(?:#+\s*|\*\*)?(response|answer|output|a)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(?P<res>.*)\Z",
+    r"^\s*(?:#+\s*|\*\*)?(?:the\s+|new\s+|the\s+new\s+)?(instruction|question|q)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?"
+    r"\s*(?P<ins>.*?)\s*"
+    r"^\s*(?:#+\s*|\*\*)?(?:the\s+|new\s+|the\s+new\s+)?(response|answer|output|a)\s*(?:\*\*)?\s*[:：]\s*"
+    r"(?:\*\*)?\s*(?P<res>.*)\Z",
     re.S | re.I | re.M,
 )
 
