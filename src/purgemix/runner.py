@@ -31,18 +31,6 @@ def _llm(spec: str):
     return load_llm(spec)
 
 
-class _Lazy:
-    """Builds a model on first use, so resumed runs whose model stages are complete never load it."""
-
-    def __init__(self, factory: Callable[[], Any], name: str):
-        self._factory, self._obj, self.name = factory, None, name
-
-    def get(self):
-        if self._obj is None:
-            self._obj = self._factory()
-        return self._obj
-
-
 def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force: bool = False,
                    llm: Any = None, embedder: Any = None, on_stage: Callable[[str], None] | None = None) -> Pipeline:
     from .mix.cluster import CapacitySpec
