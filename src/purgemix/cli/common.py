@@ -10,7 +10,7 @@ from typing import Any, Callable
 import orjson
 import typer
 
-from ..formats import MappingError
+from ..formats import OUTPUT_SHAPES, SHAPES, MappingError
 from ..io.readers import SourceError
 from ..ledger import LedgerError
 from ..progress import console
@@ -28,6 +28,10 @@ StrictOpt = typer.Option(False, "--strict", help="Stop at the first bad input ro
 MapOpt = typer.Option(None, "--map", help="Column mapping FIELD=COLUMN (repeatable), e.g. instruction=question.")
 ShardOpt = typer.Option(10_000, "--shard-size", min=1, help="Records per shard (unit of resume and parallelism).")
 MaxBytesOpt = typer.Option(1 << 20, "--max-record-bytes", min=1, help="Larger records are quarantined.")
+FromOpt = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)} (default: detect per record).")
+ToOpt = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}.")
+InFormatOpt = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf.")
+OutFormatOpt = typer.Option(None, "--format", help="Force the output format (default: from the output's suffix).")
 
 
 def emit(summary: dict[str, Any], as_json: bool) -> None:

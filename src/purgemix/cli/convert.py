@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
-from ..formats import OUTPUT_SHAPES, SHAPES, parse_mapping
-from .common import (ExecutorOpt, ForceOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
-                     WorkersOpt, default_run_dir, emit, fail, friendly_errors, report_summary)
+from ..formats import OUTPUT_SHAPES, parse_mapping
+from .common import (
+    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
+    ShardOpt, StrictOpt, ToOpt, WorkersOpt, default_run_dir, emit, fail, friendly_errors, report_summary,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -16,11 +18,11 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def convert(
         paths: list[str] = typer.Argument(..., help="Input file(s) followed by the output path.", metavar="IN... OUT"),
-        to: str = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}."),
-        shape: str = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)} (default: detect)."),
+        to: str = ToOpt,
+        shape: str = FromOpt,
         mapping: list[str] = MapOpt,
-        in_format: str = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf."),
-        out_format: str = typer.Option(None, "--format", help="Force the output format (default: from OUT's suffix)."),
+        in_format: str = InFormatOpt,
+        out_format: str = OutFormatOpt,
         strict: bool = StrictOpt,
         workers: int = WorkersOpt,
         executor: str = ExecutorOpt,

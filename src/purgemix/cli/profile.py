@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
-from ..formats import SHAPES, parse_mapping
-from .common import (ExecutorOpt, ForceOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
-                     WorkersOpt, default_run_dir, emit, fail, friendly_errors)
+from ..formats import parse_mapping
+from .common import (
+    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
+    WorkersOpt, default_run_dir, emit, fail, friendly_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,9 +26,9 @@ def register(app: typer.Typer) -> None:
         by: str = typer.Option(None, "--by", help="Also count the values of this source field, e.g. category."),
         top: int = typer.Option(20, "--top", min=1, help="Leading words (and --by values) to list."),
         bins: int = typer.Option(30, "--bins", min=2, max=200, help="Histogram bins in the HTML page and JSON."),
-        shape: str = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)} (default: detect)."),
+        shape: str = FromOpt,
         mapping: list[str] = MapOpt,
-        in_format: str = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf."),
+        in_format: str = InFormatOpt,
         strict: bool = StrictOpt,
         workers: int = WorkersOpt,
         executor: str = ExecutorOpt,

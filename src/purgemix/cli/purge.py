@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
-from ..formats import OUTPUT_SHAPES, SHAPES, parse_mapping
-from .common import (ExecutorOpt, ForceOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
-                     WorkersOpt, console, emit, fail, friendly_errors, report_summary)
+from ..formats import parse_mapping
+from .common import (
+    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
+    ShardOpt, StrictOpt, ToOpt, WorkersOpt, console, emit, fail, friendly_errors, report_summary,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,11 +34,11 @@ def register(app: typer.Typer) -> None:
         tokenizer: str = typer.Option("regex", "--tokenizer", help="Token counter: regex | hf:PATH/tokenizer.json."),
         report_dir: Path = typer.Option(None, "--report-dir", help="Where reports go (default: next to OUT)."),
         list_features: bool = typer.Option(False, "--list-features", help="Print every feature and exit."),
-        to: str = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}."),
-        shape: str = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)}."),
+        to: str = ToOpt,
+        shape: str = FromOpt,
         mapping: list[str] = MapOpt,
-        in_format: str = typer.Option(None, "--in-format", help="Force the input format."),
-        out_format: str = typer.Option(None, "--format", help="Force the output format."),
+        in_format: str = InFormatOpt,
+        out_format: str = OutFormatOpt,
         strict: bool = StrictOpt,
         workers: int = WorkersOpt,
         executor: str = ExecutorOpt,
