@@ -7,7 +7,8 @@ For the run's inputs and for its outputs (each a seeded sample of ``--rate`` rec
 
 - the DS2 rater's mean score (0–5) and the share at or above the HQ cut (``split.hq``), rated by the
   recipe's rater (default: its generator);
-- distinct-1/2 (distinct word uni/bigrams over all words of the responses) and the embedding spread
+- distinct-1/2 (distinct word uni/bigrams over all words of the responses, on equal-size samples of
+  both sides) and the embedding spread
   (mean pairwise cosine distance of the records, with the recipe's embedder);
 - the whole run's generation throughput (tokens out / seconds spent generating, cache misses only)
   next to a bare loop over the same backend on the same fusion prompts, and their ratio.
@@ -118,9 +119,11 @@ def main() -> int:
         res = bare.generate(prompts, p)
         bare_tps = sum(g.tokens_out for g in res) / (time.perf_counter() - tb)
     rows = []
+    # distinct-n falls as a corpus grows, so both sides are measured on samples of the same size
+    k = min(len(inputs), len(outputs))
     for name, recs, all_recs in (("inputs", sample_in, inputs), ("outputs", sample_out, outputs)):
         mean, share, parsed = rate(rater, recs)
-        texts = [response_of(r) for r in all_recs]
+        texts = [response_of(r) for r in random.Random(1).sample(all_recs, k)]
         rows.append((name, len(all_recs), mean, share, parsed, distinct_n(texts, 1), distinct_n(texts, 2),
                      spread(emb, recs)))
     print(f"recipe {recipe['name']}, {args.limit} input records, run {run_seconds:.0f}s; rater {rater_spec}")

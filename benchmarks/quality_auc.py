@@ -8,6 +8,11 @@ corrupted responses).
 Prints the AUC of each signal, of the combined score with default weights (no labels used) and with
 kNN-Bayes added (2-fold: the library is the other half, labelled 5 = clean, 0 = noisy).
 IFD losses and ratings are cached, so re-runs are fast.
+
+``--sample N`` also measures what ``quality.sample: N`` gives: IFD/likelihood kept for a seeded
+random N records only, estimated for the rest from embeddings + purge features
+(``rating/surrogate.py``); prints the Spearman correlation of the estimates with the measured values
+on the records that were hidden, and the AUC of the combined score built from the estimates.
 """
 
 from __future__ import annotations
@@ -61,6 +66,34 @@ def build(rows: list[dict], n: int, seed: int = 0) -> tuple[list[dict], np.ndarr
     return recs, np.array(labels), kinds
 
 
+def sampled_figures(recs: list[dict], y: np.ndarray, emb: np.ndarray, n: int, seed: int) -> dict:
+    """Hide the IFD scores of all but ``n`` records, estimate them as ``quality.sample`` does, compare."""
+    from purgemix.purge.features import score_records as purge_features
+    from purgemix.rating.quality import auc, combine, signals
+    from purgemix.rating.stages import QualityStage
+
+    recs = [{**r, "scores": dict(r["scores"])} for r in recs]
+    purge_features(recs)
+    truth = {k: np.array([r["scores"].get(k, np.nan) for r in recs], float) for k in ("ifd.loss_cond", "ifd.ifd")}
+    rng = np.random.default_rng(seed)
+    keep = set(rng.choice(len(recs), n, replace=False).tolist())
+    hidden = [i for i in range(len(recs)) if i not in keep]
+    for i in hidden:
+        recs[i]["scores"] = {k: v for k, v in recs[i]["scores"].items() if not k.startswith("ifd.")}
+    stage = QualityStage(None, sample=n, seed=seed)
+    stage._estimate(recs, hidden, emb)
+    from purgemix.rating.surrogate import spearman
+
+    est = {k: np.array([r["scores"].get(k, np.nan) for r in recs], float) for k in truth}
+    h = np.array(hidden)
+    ok = np.isfinite(truth["ifd.ifd"][h])
+    score, _ = combine(signals(recs))
+    return {"n": n, "cv_spearman": {k: stage.report.get(k, {}).get("spearman") for k in truth},
+            "hidden_spearman": {k: round(spearman(est[k][h][ok], truth[k][h][ok]), 3) for k in truth},
+            "combined_auc": round(auc(score, y), 3),
+            "signals": {k: round(auc(v, y), 3) for k, v in signals(recs).items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_random_9k.json"))
@@ -70,6 +103,8 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--seed", type=int, default=0, help="which records and noise (0: the set the design was tuned on)")
     ap.add_argument("--json", default="", help="write the figures here")
+    ap.add_argument("--sample", type=int, default=0, help="also estimate IFD from a scored sample of this size")
+    ap.add_argument("--max-length", type=int, default=1024, help="tokens the scorer reads per record")
     args = ap.parse_args()
     if not Path(args.data).exists():
         print(f"skip: {args.data} not found")
@@ -83,7 +118,7 @@ def main() -> None:
 
     recs, y, kinds = build(json.load(open(args.data)), args.n, args.seed)
     t0 = time.perf_counter()
-    scorer = load_scorer(args.scorer)
+    scorer = load_scorer(args.scorer, max_length=args.max_length)
     res = score_records(scorer, recs)
     recs = [apply_scores(r, x) for r, x in zip(recs, res)]
     print(f"scored {len(recs)} with {scorer.name} in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
@@ -115,6 +150,8 @@ def main() -> None:
         k: round(auc(np.concatenate([score[y == 1], score[np.array(kinds) == k]]),
                      np.concatenate([np.ones((y == 1).sum()), np.zeros((np.array(kinds) == k).sum())])), 3)
         for k in NOISE}
+    if args.sample:
+        figures["sampled"] = sampled_figures(recs, y, emb, args.sample, args.seed)
     print(json.dumps(figures, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))

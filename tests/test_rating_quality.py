@@ -100,3 +100,44 @@ def test_quality_stage_with_fake_scorer_and_library(tmp_path):
     assert len(out) == 12
     assert all(0 <= r["scores"]["quality.score"] <= 1 and "quality.knn_bayes" in r["scores"]
                and "ifd.loss_cond" in r["scores"] for r in out)
+
+
+def test_surrogate_recovers_a_signal_from_features():
+    from purgemix.rating.surrogate import fit_predict, spearman
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 20))
+    y = X[:, 0] * 2 - X[:, 3] + 0.1 * rng.normal(size=400)
+    train = np.arange(100)
+    pred, rep = fit_predict(X, y, train)
+    assert rep["trained_on"] == 100 and rep["spearman"] > 0.9
+    assert spearman(pred[100:], y[100:]) > 0.9  # held out: rows it never saw
+
+
+def test_quality_stage_scores_a_sample_and_estimates_the_rest(tmp_path, monkeypatch):
+    from purgemix.models import FakeEmbedder
+
+    monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))  # a fresh request cache: every score is a call
+    from purgemix.rating.stages import QualityStage
+
+    recs = [rec(i, f"question {i % 5}", f"Answer text {i} " * (1 + i % 7), **{"purge.resp.words": 3 * (1 + i % 7)})
+            for i in range(60)] + [rec(99, "q", "")]
+    sc = FakeScorer()
+    stage = QualityStage("fake", scorer_obj=sc, emb=FakeEmbedder(), sample=20, seed=3)
+    out = [r for res in stage.run([recs]) for r in res.records]
+    assert sc.calls == 20  # only the sample reached the model
+    est = [r for r in out if r["scores"].get("ifd.estimated") == 1]
+    assert len(est) == 40 and stage.report["estimated"] == 40  # the empty answer is neither scored nor estimated
+    assert "ifd.loss_cond" not in out[-1]["scores"]
+    # FakeScorer's loss grows with the answer's length, which the features carry: estimates follow it
+    from purgemix.rating.surrogate import spearman
+
+    true = np.array([1.0 + len(r["messages"][1]["content"]) / 100 for r in est])
+    assert spearman(np.array([r["scores"]["ifd.loss_cond"] for r in est]), true) > 0.8
+    assert all(0 <= r["scores"]["quality.score"] <= 1 for r in out[:-1])
+    # the same seed picks the same sample
+    monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache2"))
+    sc2 = FakeScorer()
+    out2 = [r for res in QualityStage("fake", scorer_obj=sc2, emb=FakeEmbedder(), sample=20, seed=3).run([recs])
+            for r in res.records]
+    assert out2 == out

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         # rate     DS2 rating by models.rater, then the statistical correction (curate)
         "method": "signals",
         "max_length": 1024,  # tokens the scorer reads per record (prompt + response; the response gets half)
+        "sample": None,  # score only this many records with the scorer; estimate the rest (rating/surrogate.py)
         "curate": {"k": 10, "threshold": 0.5},
     },
     "split": {"hq": 4, "lq": 3},  # curated score >= hq is HQ, <= lq is LQ, between is excluded

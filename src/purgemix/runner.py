@@ -79,7 +79,8 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
                                   threshold=float(cur.get("threshold", 0.5)), emb=emb))
         split = SplitSpec(score_keys=("ds2.curated", "ds2.score"), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     elif quality["method"] == "signals":
-        stages.append(QualityStage(models.get("scorer"), max_length=int(quality.get("max_length") or 1024)))
+        stages.append(QualityStage(models.get("scorer"), max_length=int(quality.get("max_length") or 1024),
+                                   sample=quality.get("sample"), seed=seed, embedder=models["embedder"], emb=emb))
         split = SplitSpec(score_keys=("quality.class",), hq_min=split_cfg["hq"], lq_max=split_cfg["lq"])
     else:
         raise RunConfigError(f"quality.method must be signals or rate, got '{quality['method']}'")
@@ -158,6 +159,8 @@ def record_mix_info(pipe: Pipeline, llm: Any = None) -> dict[str, Any]:
     for s in pipe.stages:
         if getattr(s, "report", None) and s.name == "curate":
             models["curate"] = s.report
+        if s.name == "quality" and getattr(s, "report", None):
+            models["quality"] = s.report
         if s.name == "rate" and getattr(s, "counts", None):
             models["rate"] = {"counts": s.counts}
     pipe.run.write_manifest(manifest)

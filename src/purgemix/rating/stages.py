@@ -153,7 +153,12 @@ class QualityStage(GlobalStage):
 
     Scores IFD/likelihood with ``scorer`` for records that have no ``ifd.*`` yet (cached), then
     combines likelihood, IFD, rule features, any rating present and, when ``library`` (a saved
-    ``KNNBayes``) is given, the kNN-Bayes expected class."""
+    ``KNNBayes``) is given, the kNN-Bayes expected class.
+
+    With ``sample=N`` only a seeded random N of the records that need scoring are scored; the
+    likelihood and IFD of the others are estimated from their embeddings and purge features by a
+    ridge regression fitted on the sample (``rating/surrogate.py``; ``ifd.estimated = 1``, the
+    cross-validated Spearman correlation is in ``report``)."""
 
     name = "quality"
     version = "1"
@@ -162,8 +167,11 @@ class QualityStage(GlobalStage):
 
     def __init__(self, scorer: str | None = "qwen2.5-0.5b", *, strong_rater: bool = False, library: str | None = None,
                  embedder: str = "minilm", weights: dict[str, float] | None = None, scorer_obj: Any = None,
-                 emb: Any = None, max_length: int = 1024):
+                 emb: Any = None, max_length: int = 1024, sample: int | None = None, seed: int = 0):
         self.scorer = scorer
+        self.sample = int(sample) if sample else None
+        self.seed = seed
+        self.report: dict[str, Any] = {}
         self.max_length = max_length  # tokens per scored sequence (prompt + response); the response gets half
         self.strong_rater = strong_rater
         self.library = library
@@ -175,7 +183,16 @@ class QualityStage(GlobalStage):
     def params(self) -> dict[str, Any]:
         return {"scorer": self.scorer, "max_length": self.max_length, "strong_rater": self.strong_rater,
                 "library": self.library,
-                "embedder": self.embedder if self.library else None, "weights": self.weights}
+                "embedder": self.embedder if self.library or self.sample else None, "weights": self.weights,
+                "sample": self.sample, "seed": self.seed if self.sample else None}
+
+    @property
+    def emb(self):
+        if self._emb is None:
+            from ..models import load_embedder
+
+            self._emb = load_embedder(self.embedder)
+        return self._emb
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         from .ifd import apply_scores, score_records
@@ -184,8 +201,17 @@ class QualityStage(GlobalStage):
         records = [r for b in batches for r in b]
         if not records:
             return
+        vecs = None
         if self.scorer:
             todo = [i for i, r in enumerate(records) if "ifd.loss_cond" not in (r.get("scores") or {})]
+            estimate: list[int] = []
+            if self.sample and len(todo) > self.sample:
+                import numpy as np
+
+                rng = np.random.default_rng(self.seed)
+                chosen = set(rng.choice(len(todo), self.sample, replace=False).tolist())
+                estimate = [i for j, i in enumerate(todo) if j not in chosen]
+                todo = [i for j, i in enumerate(todo) if j in chosen]
             if todo:
                 if self._scorer is None:
                     from ..models import load_scorer
@@ -194,17 +220,44 @@ class QualityStage(GlobalStage):
                 res = score_records(self._scorer, [records[i] for i in todo])
                 for i, x in zip(todo, res):
                     records[i] = apply_scores(records[i], x)
-        kb = vecs = None
+            if estimate:
+                vecs = self.emb.embed([embed_text(r) for r in records])
+                self._estimate(records, estimate, vecs)
+        kb = None
         if self.library:
             from .knn_bayes import KNNBayes
 
             kb = KNNBayes.load(self.library)
-            if self._emb is None:
-                from ..models import load_embedder
-
-                self._emb = load_embedder(self.embedder)
-            vecs = self._emb.embed([embed_text(r) for r in records])
+            if vecs is None:
+                vecs = self.emb.embed([embed_text(r) for r in records])
         out = quality_scores(records, weights=self.weights, strong_rater=self.strong_rater, knn_bayes=kb,
                              embeddings=vecs)
         for s in range(0, len(out), 10_000):
             yield Result(records=out[s:s + 10_000])
+
+    def _estimate(self, records: list[Record], targets: list[int], vecs: Any) -> None:
+        """Fill ``ifd.loss_cond`` and ``ifd.ifd`` of ``targets`` from the scored records (in place)."""
+        import numpy as np
+
+        from .ifd import split_prompt
+        from .surrogate import features, fit_predict
+
+        scored = [i for i, r in enumerate(records) if isinstance((r.get("scores") or {}).get("ifd.ifd"), (int, float))]
+        targets = [i for i in targets if split_prompt(records[i])[1].strip()]
+        if len(scored) < 10 or not targets:
+            self.report = {"scored": len(scored), "estimated": 0, "note": "too few scored records to estimate from"}
+            return
+        X = features(records, vecs)
+        train = np.array(scored)
+        self.report = {"scored": len(scored), "estimated": len(targets)}
+        for key, transform, inverse in (("ifd.loss_cond", lambda v: v, lambda v: v),
+                                        ("ifd.ifd", lambda v: np.log(np.maximum(v, 1e-6)), np.exp)):  # IFD is a ratio: regress its log
+            y = np.full(len(records), np.nan)
+            y[train] = transform(np.array([float(records[i]["scores"][key]) for i in scored]))
+            pred, rep = fit_predict(X, y, train, seed=self.seed)
+            self.report[key] = rep
+            for i in targets:
+                s = dict(records[i].get("scores") or {})
+                s[key] = round(float(inverse(pred[i])), 6)
+                s["ifd.estimated"] = 1
+                records[i] = {**records[i], "scores": s}
