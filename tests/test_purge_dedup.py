@@ -137,3 +137,112 @@ def test_components_label_each_node_with_its_components_lowest_node():
         parent[max(rx, ry)] = min(rx, ry)
     assert components(n, a, b).tolist() == [find(i) for i in range(n)]
     assert components(3, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).tolist() == [0, 1, 2]
+
+
+def _reference_sketch(texts, hasher):
+    """Word by word in Python integers: the word hash, shingle hash and signature that the vectorised
+    code computes, and the exact key."""
+    import re
+
+    import numpy as np
+
+    from purgemix.purge import dedup
+
+    m64 = 2**64 - 1
+
+    def mix(x):
+        x ^= x >> 30
+        x = x * 0xBF58476D1CE4E5B9 & m64
+        x ^= x >> 27
+        x = x * 0x94D049BB133111EB & m64
+        return x ^ x >> 31
+
+    def poly(values, salt):
+        h = sum(v * pow(dedup._Q, j, 2**64) for j, v in enumerate(values)) & m64
+        return mix(h ^ (len(values) * salt & m64))
+
+    exact, sigs = [], []
+    for t in texts:
+        words = re.findall(r"\w+", t.lower())
+        wh = [poly(w.encode(), 0xC2B2AE3D27D4EB4F) for w in words]
+        exact.append(poly(wh, 0x165667B19E3779F9))
+        k = hasher.ngram
+        grams = [wh[j:j + k] for j in range(max(len(wh) - k + 1, 1 if wh else 0))]
+        shingles = []
+        for g in grams:
+            key = 0
+            for h in [w | 1 for w in g] + [0] * (k - len(g)):  # a short document: zero padding
+                key = (key ^ h) * 0x94D049BB133111EB & m64
+                key ^= key >> 29
+            shingles.append(key)
+        sig = [0xFFFFFFFF] * hasher.num_perm
+        for i in range(hasher.num_perm):
+            if shingles:
+                sig[i] = min((int(hasher.a[i]) * s + int(hasher.b[i])) & m64 for s in shingles) >> 32
+        sigs.append(sig)
+    return np.array(exact, dtype=np.uint64).view(np.int64), np.array(sigs, dtype=np.uint32)
+
+
+def _random_texts(n, seed):
+    import random
+
+    rng = random.Random(seed)
+    vocab = ["alpha", "Beta", "gamma", "δέλτα", "epsilon", "zeta_2", "eta", "théta", "iota", "kappa", "7", "x"]
+    punct = [" ", " ", "  ", ", ", ". ", "\n", "!? ", " - "]
+    base = [[rng.choice(vocab) for _ in range(rng.randint(0, 40))] for _ in range(n // 3)]
+    texts = []
+    for _ in range(n):
+        ws = list(rng.choice(base))
+        for _ in range(rng.randint(0, 3)):  # a few edits: near duplicates of the base texts
+            if ws:
+                ws[rng.randrange(len(ws))] = rng.choice(vocab)
+        texts.append("".join(w + rng.choice(punct) for w in ws))
+    return texts
+
+
+def test_vectorised_sketch_matches_a_word_by_word_reference():
+    import numpy as np
+
+    from purgemix.purge.dedup import MinHasher, hash_words, join_words, word_bytes, words_of
+
+    texts = _random_texts(90, 3) + ["", "   ", "one", "one two", "ÉCOLE école", "a_b c"]
+    hasher = MinHasher(32, 3)
+    ref_exact, ref_sig = _reference_sketch(texts, hasher)
+    exact, sig, has = hasher.sketch_docs(word_bytes(texts))
+    assert np.array_equal(exact, ref_exact) and np.array_equal(sig, ref_sig)
+    assert has.tolist() == [bool(words) for words in words_of(texts)]
+    # from already split words (the scores stage): the same keys and signatures
+    assert np.array_equal(hash_words(join_words(words_of(texts)))[2], exact)
+    assert np.array_equal(hasher.signatures(words_of(texts))[0], sig)
+    # documents longer than a block and chunks of bytes: the same as one at a time
+    hasher.BLOCK = 7
+    long = [" ".join(texts)] + texts
+    exact2, sig2, _ = hasher.sketch_docs(word_bytes(long))
+    assert np.array_equal(sig2[1:], sig) and np.array_equal(exact2[1:], exact)
+    assert np.array_equal(sig2[:1], _reference_sketch(long[:1], hasher)[1])
+
+
+def test_candidate_pairs_match_a_dictionary_of_buckets():
+    import numpy as np
+
+    from purgemix.purge.dedup import band_keys, words_of
+
+    texts = _random_texts(300, 5)
+    recs = [_rec(i, t, "") for i, t in enumerate(texts)]
+    d = Deduplicator(threshold=0.5, num_perm=64, keep_by="first")
+    d.add(recs[:100])
+    d.add(recs[100:])
+    _, sig = _reference_sketch(texts, d.hasher)
+    keys = band_keys(sig[:, : d.bands * d.rows], d.bands, d.rows)
+    buckets: dict = {}
+    ref = set()
+    for i, row in enumerate(keys.tolist()):
+        if not words_of([texts[i]])[0]:
+            continue
+        for bi, k in enumerate(row):
+            first = buckets.setdefault((bi, k), i)
+            if first != i:
+                ref.add((first, i))
+    pairs = d.candidate_pairs()
+    assert set(map(tuple, pairs.tolist())) == ref and len(pairs) == len(ref)
+    assert np.array_equal(pairs, np.unique(pairs, axis=0))

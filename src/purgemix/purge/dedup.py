@@ -1,15 +1,21 @@
 """Exact and near-duplicate detection (MinHash-LSH), across every input file of a run.
 
-Exact: BLAKE2b of the normalised instruction, input and response (lower-cased, only the \\w+ words
-kept, joined by single spaces), so case, punctuation and spacing changes still match.
+Both work on the normalised words of the instruction, input and response: the lower-cased \\w+
+tokens, so case, punctuation and spacing changes still match. Nothing creates a Python object per
+word: ASCII text is lower-cased and its non-word bytes blanked by one ``bytes.translate`` (other text
+goes through the regex), and the words of a whole batch are hashed at once in numpy (a polynomial
+hash of each word's bytes from prefix sums, mixed with its length).
 
-Near: word n-gram shingles (default 3 words) of the same text, a ``num_perm``-value MinHash computed
-with numpy (shingle hash h, permutation i: the high 32 bits of ``a_i * h + b_i`` mod 2^64, minimum
-over the shingles), split into ``b`` bands of ``r`` rows. ``b`` and ``r`` come from the target
+Exact: a 64-bit hash of the sequence of word hashes (the same prefix-sum polynomial one level up).
+
+Near: word n-gram shingles (default 3 words), each hashed from its word hashes, a ``num_perm``-value
+MinHash (shingle hash h, permutation i: the high 32 bits of ``a_i * h + b_i`` mod 2^64, minimum over
+the shingles; documents of similar shingle counts go through one (docs, shingles, permutations)
+product at a time), split into ``b`` bands of ``r`` rows. ``b`` and ``r`` come from the target
 Jaccard threshold t by minimising the weighted false-positive area below t plus the false-negative
 area above it of the LSH S-curve ``1 - (1 - s^r)^b`` (as datasketch does). Candidate pairs that share
-a band are verified with the signatures (estimated Jaccard >= t), which are kept in a temporary
-memory-mapped file so memory stays flat.
+a band are verified with the signatures (estimated Jaccard >= t), which are kept in temporary files so
+memory stays flat.
 
 A duplicate group (connected components of exact and verified near pairs) keeps its best member by a
 configurable feature (default: most response words; ties: first seen), the others are dropped with
@@ -18,12 +24,10 @@ configurable feature (default: most response words; ties: first seen), the other
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 import tempfile
 import unicodedata
-import zlib
-from itertools import chain
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -36,6 +40,7 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 SIG_GROUP = 16  # signature columns per temporary file (see Deduplicator._verify)
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising the weighted FP + FN area of the LSH S-curve around ``threshold``."""
     xs = np.linspace(0, 1, 201)
@@ -60,43 +65,153 @@ def record_text(r: Record) -> str:
     return f"{instruction_of(r)}\n{input_of(r)}\n{response_of(r)}"
 
 
+def _dedup_text(r: Record) -> str:
+    """The first user and first assistant turn: the same words as ``record_text`` (the user turn is the
+    instruction and the input joined by a separator without word characters)."""
+    user = resp = None
+    for m in r["messages"]:
+        role = m["role"]
+        if role == "user":
+            if user is None:
+                user = m["content"]
+        elif role == "assistant" and resp is None:
+            resp = m["content"]
+    return f"{user or ''}\n{resp or ''}"
+
+
 def words_of(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased \\w+ tokens: the normalised form both exact and near dedup work on."""
     return [_WORD.findall(t.lower()) for t in texts]
 
 
-def exact_keys(words: Sequence[list[str]]) -> np.ndarray:
-    """64-bit BLAKE2b of the normalised text (lower-cased \\w+ tokens joined by single spaces)."""
-    out = np.empty(len(words), dtype=np.int64)
-    for i, ws in enumerate(words):
-        out[i] = int.from_bytes(hashlib.blake2b(" ".join(ws).encode(), digest_size=8).digest(), "little", signed=True)
+# bytes.translate table for ASCII text: letters lower-cased, digits and "_" kept (the ASCII \\w
+# characters), everything else a space, so ``split()`` of the result is ``_WORD.findall(text.lower())``
+_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 95) else 32
+                     for c in range(256))
+
+
+def word_bytes(texts: Sequence[str]) -> list[bytes]:
+    """Each text as UTF-8 bytes in which the words of ``words_of`` are the runs of non-space bytes
+    (ASCII text: one C-level translate; other text: the regex words joined by spaces)."""
+    out = []
+    for t in texts:
+        if t.isascii():
+            out.append(t.encode().translate(_ASCII_WORDS))
+        else:
+            out.append(" ".join(_WORD.findall(t.lower())).encode())
     return out
 
 
+def join_words(words: Sequence[list[str]]) -> list[bytes]:
+    """Already split words (``words_of``) in the form of ``word_bytes``."""
+    return [" ".join(ws).encode() for ws in words]
+
+
+# Word hashes: a polynomial hash of the word's bytes in base _Q modulo 2^64, computed for all the words of a
+# chunk at once from prefix sums (c_j * _Q^j summed up to each byte, the difference over a word scaled back
+# by _Q^-start), then mixed with the word's length by a 64-bit finaliser.
+_Q = 0x100000001B3 * 0x9E3779B97F4A7C15 % 2**64 | 1
+_P = pow(_Q, -1, 2**64)
+_CHUNK = 1 << 20  # bytes per chunk (docs are never split; a longer doc is a chunk of its own)
+_POW: list[np.ndarray] = []
+
+
+def _powers(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """_Q^j and _Q^-j mod 2^64 for j < m (cached up to _CHUNK)."""
+    if _POW and _POW[0].size >= m:
+        return _POW[0], _POW[1]
+    size = max(m, _CHUNK)
+    q = np.full(size, _Q, dtype=np.uint64)
+    q[0] = 1
+    p = np.full(size, _P, dtype=np.uint64)
+    p[0] = 1
+    q, p = np.cumprod(q, dtype=np.uint64), np.cumprod(p, dtype=np.uint64)
+    if size == _CHUNK:
+        _POW[:] = [q, p]
+    return q, p
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _segment_hash(values: np.ndarray, start: np.ndarray, end: np.ndarray, salt: int) -> np.ndarray:
+    """Mixed polynomial hash (base _Q) of ``values[start[i]:end[i]]`` for every i (uint64)."""
+    q, p = _powers(values.size + 1)
+    pre = np.zeros(values.size + 1, dtype=np.uint64)
+    np.cumsum(values * q[: values.size], out=pre[1:])
+    h = (pre[end] - pre[start]) * p[start]
+    h ^= (end - start).astype(np.uint64) * np.uint64(salt)
+    return _mix(h)
+
+
+def hash_words(docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(word hashes of all documents, flat uint64; words per document; exact key per document) of
+    documents in the form of ``word_bytes``. The exact key hashes the sequence of word hashes (with the
+    number of words), so two documents with the same normalised words share it."""
+    n = len(docs)
+    dlen = np.fromiter(map(len, docs), dtype=np.int64, count=n)
+    lens = np.zeros(n, dtype=np.int64)
+    exact = np.zeros(n, dtype=np.uint64)
+    parts: list[np.ndarray] = []
+    i = 0
+    with np.errstate(over="ignore"):
+        while i < n:
+            # docs [i, j) with at most _CHUNK bytes (at least one doc)
+            j = i + max(1, int(np.searchsorted(np.cumsum(dlen[i:i + _CHUNK] + 1), _CHUNK, side="right")))
+            buf = np.frombuffer(b" ".join(docs[i:j]) + b" ", dtype=np.uint8)
+            word = buf != 32
+            edge = np.flatnonzero(word[1:] != word[:-1]) + 1
+            if word[0]:
+                edge = np.concatenate([[0], edge])
+            ws, we = edge[0::2], edge[1::2]
+            wh = _segment_hash(buf.astype(np.uint64), ws, we, 0xC2B2AE3D27D4EB4F)
+            # first word of each doc: docs start after the separators of the previous ones
+            dstart = np.cumsum(dlen[i:j] + 1) - (dlen[i:j] + 1)
+            first = np.searchsorted(ws, dstart)
+            last = np.append(first[1:], ws.size)
+            lens[i:j] = last - first
+            exact[i:j] = _segment_hash(wh, first, last, 0x165667B19E3779F9)
+            parts.append(wh)
+            i = j
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    return flat, lens, exact.view(np.int64)
+
+
+def exact_keys(words: Sequence[list[str]]) -> np.ndarray:
+    """64-bit key of the normalised text (the lower-cased \\w+ tokens): see ``hash_words``."""
+    return hash_words(join_words(words))[2]
+
+
 class MinHasher:
+    BLOCK = 2048  # padded shingles per block of documents in ``minhash``
+
     def __init__(self, num_perm: int = 128, ngram: int = 3, seed: int = 1):
         rng = np.random.default_rng(seed)
         self.num_perm, self.ngram = num_perm, ngram
         self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
 
-    def shingles(self, words: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Shingle hashes of every document (uint64, flat) and the shingle count per document.
-        Word hashes are CRC32 (stable across processes and runs), mixed to 64 bits; a shingle is k
-        consecutive words; a document shorter than k words is one shingle of all its words."""
-        lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    def shingles_of(self, wh: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of every document (uint64, flat) and the shingle count per document, from the
+        flat word hashes and the words per document: a shingle is k consecutive words; a document
+        shorter than k words is one shingle of all its words."""
+        n, k = len(lens), self.ngram
         total = int(lens.sum())
-        n, k = len(words), self.ngram
         glen = np.maximum(lens - k + 1, np.minimum(lens, 1))
         if total == 0:
             return np.zeros(0, dtype=np.uint64), glen
-        flat = list(chain.from_iterable(words))
-        h = np.fromiter(map(zlib.crc32, map(str.encode, flat)), dtype=np.uint64, count=total)
-        # one padding slot after each document so that windows never reach into the next one
+        # k - 1 zero slots after each document so that windows never reach into the next one
         starts = np.cumsum(lens + (k - 1)) - (lens + (k - 1))
         padded = np.zeros(total + n * (k - 1) + k, dtype=np.uint64)
         pos_in = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
-        padded[np.repeat(starts, lens) + pos_in] = h + np.uint64(1)
+        padded[np.repeat(starts, lens) + pos_in] = wh | np.uint64(1)
         first = np.repeat(starts, glen) + (np.arange(int(glen.sum())) - np.repeat(np.cumsum(glen) - glen, glen))
         key = np.zeros(first.size, dtype=np.uint64)
         with np.errstate(over="ignore"):
@@ -105,20 +220,65 @@ class MinHasher:
                 key ^= key >> np.uint64(29)
         return key, glen
 
+    def shingles(self, words: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        wh, lens, _ = hash_words(join_words(words))
+        return self.shingles_of(wh, lens)
+
+    def minhash(self, key: np.ndarray, glen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, num_perm) uint32 signatures (the high 32 bits of min over the shingles of
+        ``a_i * h + b_i`` mod 2^64) and a mask of documents that have any shingle. Documents go by
+        shingle count into blocks of a few thousand padded shingles (a short document is padded with
+        its last shingle, which leaves the minimum as it is): one (docs, width, num_perm) product and a
+        minimum over the width per block."""
+        n, np_ = len(glen), self.num_perm
+        sig = np.full((n, np_), np.iinfo(np.uint32).max, dtype=np.uint32)
+        has = glen > 0
+        if not has.any():
+            return sig, has
+        starts = np.cumsum(glen) - glen
+        docs = np.flatnonzero(has)
+        docs = docs[np.argsort(glen[docs], kind="stable")]
+        ln = glen[docs]
+        block = self.BLOCK
+        buf = np.empty(block * np_, dtype=np.uint64)
+        a, b = self.a, self.b
+        i = 0
+        with np.errstate(over="ignore"):
+            while i < docs.size:
+                w = int(ln[i])
+                if w > block:  # one long document, in slices of the block's size
+                    d = int(docs[i])
+                    m = np.full(np_, np.iinfo(np.uint64).max, dtype=np.uint64)
+                    for s in range(0, w, block):
+                        kk = key[starts[d] + s:starts[d] + min(w, s + block)]
+                        prod = np.multiply(kk[:, None], a, out=buf[: kk.size * np_].reshape(kk.size, np_))
+                        prod += b
+                        np.minimum(m, np.minimum.reduce(prod, axis=0), out=m)
+                    sig[d] = (m >> np.uint64(32)).astype(np.uint32)
+                    i += 1
+                    continue
+                seg = ln[i:i + block]
+                nd = max(1, int(np.searchsorted(np.arange(1, seg.size + 1) * seg, block, side="right")))
+                d = docs[i:i + nd]
+                w = int(ln[i + nd - 1])
+                # (width, docs, permutations): the minimum over the width is an elementwise minimum of
+                # contiguous (docs, permutations) slabs
+                pos = starts[d] + np.minimum(np.arange(w)[:, None], ln[i:i + nd] - 1)
+                prod = np.multiply(key[pos][:, :, None], a, out=buf[: nd * w * np_].reshape(w, nd, np_))
+                prod += b
+                sig[d] = (np.minimum.reduce(prod, axis=0) >> np.uint64(32)).astype(np.uint32)
+                i += nd
+        return sig, has
+
     def signatures(self, words: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(n, num_perm) uint32 signatures and a mask of documents that have any shingle."""
-        key, glen = self.shingles(words)
-        n = len(words)
-        sig = np.full((n, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-        has = glen > 0
-        if key.size == 0:
-            return sig, has
-        starts = (np.cumsum(glen) - glen)[has]
-        with np.errstate(over="ignore"):
-            for i in range(self.num_perm):
-                v = ((key * self.a[i] + self.b[i]) >> np.uint64(32)).astype(np.uint32)
-                sig[has, i] = np.minimum.reduceat(v, starts)
-        return sig, has
+        return self.minhash(*self.shingles(words))
+
+    def sketch_docs(self, docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(exact keys, signatures, mask) of documents in the form of ``word_bytes``."""
+        wh, lens, exact = hash_words(docs)
+        sig, has = self.minhash(*self.shingles_of(wh, lens))
+        return exact, sig, has
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -144,8 +304,7 @@ def sketch(words: Sequence[list[str]], hasher: MinHasher) -> list[dict[str, Any]
     """Exact key and MinHash signature of each document, compact enough to travel inside the record."""
     import base64
 
-    exact = exact_keys(words)
-    sig, has = hasher.signatures(words)
+    exact, sig, has = hasher.sketch_docs(join_words(words))
     out = []
     for i in range(len(words)):
         s = base64.b64encode(sig[i].tobytes()).decode("ascii") if has[i] else ""
@@ -231,9 +390,11 @@ class Deduplicator:
             exact = np.array([p["x"] for p in pre], dtype=np.int64)
             sig, has = decode_signatures([p["s"] for p in pre], self.hasher.num_perm)
         else:
-            words = words_of([record_text(r) for r in records])
-            exact = exact_keys(words)
-            sig, has = self.hasher.signatures(words) if self.near else (None, None)
+            docs = word_bytes([_dedup_text(r) for r in records])
+            if self.near:
+                exact, sig, has = self.hasher.sketch_docs(docs)
+            else:
+                exact, sig, has = hash_words(docs)[2], None, None
         self.ids.extend(r["id"] for r in records)
         codes = self._source_codes
         src = np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),
@@ -264,6 +425,32 @@ class Deduplicator:
             self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
             self.has.append(np.asarray(has, dtype=bool))
         self.n += n
+
+    def candidate_pairs(self) -> np.ndarray:
+        """Distinct (first, other) position pairs, first < other, that share a band bucket: every member of a
+        bucket paired with the bucket's first member, band by band (sorted, int32 while positions fit)."""
+        n = self.n
+        has = np.concatenate(self.has) if self.has else np.zeros(0, dtype=bool)
+        live = np.nonzero(has)[0]
+        keys = np.zeros(0, dtype=np.int64)
+        for bi in range(self.bands):
+            col = np.concatenate([b[:, bi] for b in self.bkeys])[live]
+            o = np.argsort(col, kind="stable")
+            cs = col[o]
+            eq = np.nonzero(cs[1:] == cs[:-1])[0]
+            if eq.size == 0:
+                continue
+            # pair every member of a bucket with the bucket's first member
+            run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
+            first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
+            # merged band by band, so memory holds the distinct pairs, not one copy per band
+            keys = sorted_unique(np.concatenate([keys, live[o[first[eq + 1]]] * n + live[o[eq + 1]]]))
+        self.bkeys = []
+        # 32-bit positions while they fit: half the memory for pairs and edges
+        pa = np.empty((keys.size, 2), dtype=np.int32 if n < 2**31 else np.int64)
+        pa[:, 0] = keys // n
+        pa[:, 1] = keys % n
+        return pa
 
     def _verify(self, pa: np.ndarray) -> np.ndarray:
         """Estimated Jaccard >= threshold for each candidate pair (equal signature values / num_perm),
@@ -310,33 +497,14 @@ class Deduplicator:
         ea, eb = [order[eq]], [order[eq + 1]]
         del order, es
         if self.near:
-            has = np.concatenate(self.has)
-            live = np.nonzero(has)[0]
-            keys = np.zeros(0, dtype=np.int64)
-            for bi in range(self.bands):
-                col = np.concatenate([b[:, bi] for b in self.bkeys])[live]
-                o = np.argsort(col, kind="stable")
-                cs = col[o]
-                eq = np.nonzero(cs[1:] == cs[:-1])[0]
-                if eq.size == 0:
-                    continue
-                # pair every member of a bucket with the bucket's first member
-                run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
-                first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
-                # merged band by band, so memory holds the distinct pairs, not one copy per band
-                keys = sorted_unique(np.concatenate([keys, live[o[first[eq + 1]]] * n + live[o[eq + 1]]]))
-            self.bkeys = []
-            if keys.size:
-                # 32-bit positions while they fit: half the memory for pairs and edges
-                pa = np.empty((keys.size, 2), dtype=np.int32 if n < 2**31 else np.int64)
-                pa[:, 0] = keys // n
-                pa[:, 1] = keys % n
-                del keys
+            pa = self.candidate_pairs()
+            if pa.size:
                 stats["candidate_pairs"] = int(len(pa))
                 ok = self._verify(pa)
                 ea.append(pa[ok, 0])
                 eb.append(pa[ok, 1])
                 stats["verified_pairs"] = int(ok.sum())
+            del pa
         self._close()
         roots = components(n, np.concatenate(ea), np.concatenate(eb))
         keep = np.concatenate(self.keep)
