@@ -48,7 +48,7 @@ class ScoreStage(MapStage):
         self.side = side
 
     def params(self) -> dict[str, Any]:
-        sk = None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram, "version": "1"}
+        sk = None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram, "version": "2"}
         if sk and self.side:
             sk["side"] = SIDE_SUFFIX
         return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer, "sketch": sk}
