@@ -451,75 +451,10 @@ def _artefacts(b: Batch, role: str):
             "html_remnants": html}
 
 
-# words that almost never end a complete English answer: an answer that stops on one was cut off
-CONNECTORS = frozenset("""a an the and or but nor of to with for in on at by from as that which who whom whose
-is are was were be been being has have had its their his her our your my this these those such very more most
-than if because while although though whereas into onto about between through during including like unlike
-via per versus vs so then also not no can could would should will shall may might must do does did""".split())
+from .truncation import CONNECTORS, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
-# a letter's closing ("Yours sincerely,\nJane") or a hashtag legitimately ends without punctuation
-_SIGNOFF = re.compile(r"(?:sincerely|regards|yours|faithfully|cordially|respectfully|cheers|best wishes|with love|"
-                      r"warmly|thank you|thanks|love),?\s*\n?[^\n]{0,60}$|#\w+$|\n[^\n]{1,40},\n[^\n]{1,40}$", re.I)
-
-
-def _truncation(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
-    """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated, ends_open_prose)."""
-    t = text.rstrip()
-    if not t:
-        return 0, 0, 0, 0, 0, 0
-    fence = t.count("```") % 2
-    unclosed = 0
-    for o, c in ("()", "[]", "{}"):
-        unclosed += max(0, t.count(o) - t.count(c))
-    last_line = t.rsplit("\n", 1)[-1]
-    last = t[-1]
-    ends_open = int(last not in _TERMINAL and (last.isalnum() or last in ":,-(/&+=\u2013\u2014"))
-    list_cut = 0
-    lines = [ln for ln in t.split("\n") if ln.strip()]
-    items = [ln for ln in lines if _LIST_ITEM.match(ln)]
-    if items and _LIST_ITEM.match(last_line):
-        body = _LIST_ITEM.sub("", last_line).strip()
-        closed = [ln for ln in items[:-1] if ln.rstrip()[-1:] in _TERMINAL]
-        if not body:
-            list_cut = 1
-        elif ends_open and len(items) > 1 and len(closed) >= (len(items) - 1) * 0.8:
-            list_cut = 1  # earlier items end with punctuation, the last one stops open
-    codeish = code_task or "```" in t or len(_CODE_LINE.findall(t)) >= 2
-    truncated = 0
-    prose = 0
-    if fence or list_cut:
-        truncated = 1
-    elif ends_open and not codeish and not _SIGNOFF.search(t[-120:]):
-        words = t.split()
-        n = len(words)
-        in_list = bool(items) and _LIST_ITEM.match(last_line) is not None
-        sentences = len(re.findall(r"[.!?](?:\s|$)", t))
-        if not in_list and n >= 12 and (sentences >= 1 or n >= 25) and last not in "0123456789":
-            prose = 1  # a prose answer of a few sentences that stops open
-        tail = _WORD.findall(words[-1].lower())
-        lw = tail[-1] if tail else ""
-        prev = [ln.rstrip() for ln in lines[:-1]]
-        if last in ":,-(/&+=\u2013\u2014" and n >= 3:
-            truncated = 1  # stops on a colon, comma, dash or an opening mark
-        elif len(prev) >= 2 and len(last_line.split()) >= 3 and all(
-                p[-1] in ".!" and 3 <= len(p.split()) <= 25 for p in prev[-3:]):
-            truncated = 1  # the earlier lines are sentences that end properly, the last one does not
-        elif len(prev) >= 2 and len(last_line.split()) == 1 and len(last_line.strip()) <= 3 and \
-                min(len(p.split()) for p in prev[-3:]) >= 2:
-            truncated = 1  # a list of multi-word lines that ends on a stub ("Syrah: Red\nR")
-        elif lw in CONNECTORS and n >= 3 and "\n" not in t[-len(words[-1]) - 2:]:
-            truncated = 1  # stops on a function word: "... whereas a"
-        elif lw and lw.isalpha() and len(lw) <= 8 and words[-1].isalpha() and words[-1].islower() \
-                and vocab.get(lw, 0) < 2 and n >= 5 \
-                and sentences >= 1:
-            truncated = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
-        elif unclosed and n >= 8:
-            truncated = 1
-    return ends_open, fence, unclosed, list_cut, truncated, prose
-
-
-@scorer("response_checks", "1", ("response",), {
+@scorer("response_checks", "2", ("response",), {
     "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
                        "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
@@ -535,6 +470,10 @@ def _truncation(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int,
                          "twice in the batch (a word cut in half), or with unclosed brackets", "high", "flag"),
     "ends_open_prose": Feature("1 if a prose answer (>= 12 words, >= 1 full sentence, not code, not a list) ends "
                                "open (no final punctuation)", "high", "flag"),
+    "end_evidence": Feature("log Bayes factor 'complete' vs 'cut here' of an open answer (>= 4 words, not code): "
+                            "how often the pool ends a sentence or line on its last word(s) against how often a "
+                            "random cut would leave them, plus the log share of open endings among the pool's "
+                            "answers of the same shape; NaN for answers that end closed", "low"),
     "sentence_repeats": Feature("most occurrences of one sentence or line of >= 3 words (case-folded)", "high",
                                 "int"),
     "python_invalid": Feature("1 if a Python code block (```python, or Python-looking code for a Python task) does "
@@ -548,7 +487,9 @@ def _response_checks(b: Batch, role: str):
     instr = b.texts["instruction"]
     code_task = [bool(_CODE_TASK.search(i)) for i in instr]
     vocab = b.cached("vocab", lambda: _vocab(b))
-    trunc = np.array([_truncation(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 6)
+    trunc = np.array([_truncation(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 7)
+    evidence = end_evidence(texts, lower, b.words("response"), trunc[:, 6], np.asarray(code_task, dtype=bool),
+                            [a + c for a, c in zip(b.words("instruction"), b.words("input"))], vocab)
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
     for i, (t, ins) in enumerate(zip(texts, instr)):
@@ -566,6 +507,7 @@ def _response_checks(b: Batch, role: str):
         "list_cut": trunc[:, 3],
         "truncated": trunc[:, 4],
         "ends_open_prose": trunc[:, 5],
+        "end_evidence": evidence,
         "sentence_repeats": np.fromiter((_sentence_repeats(t) for t in lower), dtype=np.int64, count=b.n),
         "python_invalid": py,
         "json_invalid": js,

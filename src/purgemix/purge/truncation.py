@@ -1,0 +1,305 @@
+"""Truncation signals: does a response stop where it was cut off rather than where it ended?
+
+Two kinds of evidence, both cheap:
+
+``flags(text, ...)``
+    Structural checks of one response: it ends open (no final punctuation), inside an unclosed code
+    fence or bracket, on an empty or open list item, on a comma or function word, on a fragment seen
+    nowhere else in the batch, on a list line that lacks the ``key: value`` shape of the lines before
+    it, or on words that the same response continues everywhere else ("... Judas Priest\\n... Judas").
+
+``end_evidence(...)``
+    A likelihood ratio fitted to the pool itself (the batch of records scored together, one shard
+    of one input file). A cut falls at a random place in a text, so the word it leaves last is
+    distributed like the words at random positions (a cut at a word boundary) or like the prefixes
+    of those words (a cut in the middle of a word). A complete answer ends on a word distributed
+    like the words that end sentences and lines in the pool. The log ratio of the two,
+
+        log P(last word, previous word | a complete ending) / P(... | a random cut),
+
+    is smoothed (bigram -> word -> the word's last two letters -> the pool rate) and left out the
+    response's own ending. It is added to the log of how often answers of the same shape (prose,
+    multi-line prose, list, long or short single line) end without punctuation in the pool: in
+    a pool of human answers that often stop without a full stop, an open ending costs little; in a
+    pool that almost always ends with punctuation, it is evidence in itself. The result is the log
+    Bayes factor "complete" against "cut here" of an open-ended answer (NaN when the answer ends
+    closed, is code, a letter closing or shorter than four words): strongly negative values mean
+    the answer stops on words that the pool almost never ends on.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections import Counter
+from itertools import chain
+from typing import Sequence
+
+import numpy as np
+
+# words that almost never end a complete English answer: an answer that stops on one was cut off
+CONNECTORS = frozenset("""a an the and or but nor of to with for in on at by from as that which who whom whose
+is are was were be been being has have had its their his her our your my this these those such very more most
+than if because while although though whereas into onto about between through during including like unlike
+via per versus vs so then also not no can could would should will shall may might must do does did""".split())
+
+# a letter's closing ("Yours sincerely,\nJane") or a hashtag legitimately ends without punctuation
+SIGNOFF = re.compile(r"(?:sincerely|regards|yours|faithfully|cordially|respectfully|cheers|best wishes|with love|"
+                     r"warmly|thank you|thanks|love),?\s*\n?[^\n]{0,60}$|#\w+$|\n[^\n]{1,40},\n[^\n]{1,40}$", re.I)
+
+WORD = re.compile(r"\w+")
+LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])(?:\s+|$)")
+TERMINAL = set(".!?)]}\"'\u201d\u2019>`*;\u3002\uff01\uff1f|%")
+CODE_LINE = re.compile(r"^\s*(?:def |class |import |from \w+ import|return\b|if .*:$|for .*:$|while .*:$|#include|"
+                       r"public |private |function |var |let |const |SELECT |INSERT |<\w+|\}|\{)", re.M)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+# "key: value" / "key - value" lines (a classification or mapping list)
+_KEYED = (re.compile(r"^[^:\n]{1,60}:\s*\S"), re.compile(r"^[^\n]{1,60}\s[-\u2013\u2014]\s+\S"))
+
+MIN_WORDS = 4  # end_evidence is computed for open answers of at least this many words
+
+
+def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
+    """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated, ends_open_prose, candidate);
+    ``candidate`` is 1 for an open prose-or-list ending that ``end_evidence`` should judge (not code, not
+    a letter closing)."""
+    t = text.rstrip()
+    if not t:
+        return 0, 0, 0, 0, 0, 0, 0
+    fence = t.count("```") % 2
+    unclosed = 0
+    for o, c in ("()", "[]", "{}"):
+        unclosed += max(0, t.count(o) - t.count(c))
+    last_line = t.rsplit("\n", 1)[-1]
+    last = t[-1]
+    ends_open = int(last not in TERMINAL and (last.isalnum() or last in ":,-(/&+=\u2013\u2014"))
+    list_cut = 0
+    lines = [ln for ln in t.split("\n") if ln.strip()]
+    items = [ln for ln in lines if LIST_ITEM.match(ln)]
+    if items and LIST_ITEM.match(last_line):
+        body = LIST_ITEM.sub("", last_line).strip()
+        closed = [ln for ln in items[:-1] if ln.rstrip()[-1:] in TERMINAL]
+        if not body:
+            list_cut = 1
+        elif ends_open and len(items) > 1 and len(closed) >= (len(items) - 1) * 0.8:
+            list_cut = 1  # earlier items end with punctuation, the last one stops open
+    code_lines = len(CODE_LINE.findall(t))
+    # a code task's answer counts as code only when it has some code (instructions that merely mention
+    # "class" or "function" are often about something else)
+    codeish = "```" in t or code_lines >= 2 or (code_task and code_lines >= 1)
+    truncated = 0
+    prose = 0
+    candidate = 0
+    if fence or list_cut:
+        truncated = 1
+    elif ends_open and not codeish and not SIGNOFF.search(t[-120:]):
+        words = t.split()
+        n = len(words)
+        candidate = int(n >= MIN_WORDS)
+        in_list = bool(items) and LIST_ITEM.match(last_line) is not None
+        sentences = len(_SENTENCE_END.findall(t))
+        if not in_list and n >= 12 and (sentences >= 1 or n >= 25) and last not in "0123456789":
+            prose = 1  # a prose answer of a few sentences that stops open
+        tail = WORD.findall(words[-1].lower())
+        lw = tail[-1] if tail else ""
+        prev = [ln.rstrip() for ln in lines[:-1]]
+        if last in ":,-(/&+=\u2013\u2014" and n >= 3:
+            truncated = 1  # stops on a colon, comma, dash or an opening mark
+        elif len(prev) >= 2 and len(last_line.split()) >= 3 and all(
+                p[-1] in ".!" and 3 <= len(p.split()) <= 25 for p in prev[-3:]):
+            truncated = 1  # the earlier lines are sentences that end properly, the last one does not
+        elif len(prev) >= 2 and len(last_line.split()) == 1 and len(last_line.strip()) <= 3 and \
+                min(len(p.split()) for p in prev[-3:]) >= 2:
+            truncated = 1  # a list of multi-word lines that ends on a stub ("Syrah: Red\nR")
+        elif lw in CONNECTORS and n >= 3 and "\n" not in t[-len(words[-1]) - 2:]:
+            truncated = 1  # stops on a function word: "... whereas a"
+        elif lw and lw.isalpha() and len(lw) <= 8 and words[-1].isalpha() and words[-1].islower() \
+                and vocab.get(lw, 0) < 2 and n >= 5 \
+                and sentences >= 1:
+            truncated = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
+        elif unclosed and n >= 8:
+            truncated = 1
+        elif len(prev) >= 2 and _keyed_cut(prev[-3:], last_line):
+            truncated = 1  # "Milan: Italy\nFlorence: Italy\nZurich"
+        elif n >= 6 and len(lines) >= 3 and _continued_elsewhere(t, lw):
+            truncated = 1  # "... Judas Priest\nPainkiller - Judas"
+    return ends_open, fence, unclosed, list_cut, truncated, prose, candidate
+
+
+def _keyed_cut(prev: list[str], last_line: str) -> bool:
+    """The earlier lines all read ``key: value`` (or ``key - value``) and the last one has no value."""
+    if len(last_line.split()) > 4:
+        return False
+    for pat in _KEYED:
+        if all(pat.match(p.strip()) for p in prev) and not pat.match(last_line.strip()):
+            sep = ":" if pat is _KEYED[0] else None
+            if sep is None or sep not in last_line:
+                return True
+    return False
+
+
+_ENDS_IN = re.compile(r"(\w+)[\"')\]*]*(?:[.!?,;:]|[ \t]*\n)")
+
+
+def _continued_elsewhere(t: str, lw: str) -> bool:
+    """The response's last word occurs at least twice earlier in the same response, always followed by more
+    words on its line and never at the end of a line, sentence or list item."""
+    if not lw or len(lw) < 3:
+        return False
+    lower = t.lower()
+    ws = WORD.findall(lower)
+    if len(ws) < 4 or ws[-1] != lw:
+        return False
+    body = lower[: lower.rfind(lw)]
+    if (" " + lw) not in body and ("\n" + lw) not in body:
+        return False
+    ended = sum(1 for w in _ENDS_IN.findall(body) if w == lw)
+    if ended:
+        return False
+    return len(re.findall(r"\b" + re.escape(lw) + r"[ \t]+\w", body)) >= 2
+
+
+# --- the pool's ending statistics -------------------------------------------------------------
+
+# a sentence end or a line end: the text before each one ends a sentence, a line or a list item
+_ENDING = re.compile(r"[.!?]+[\"')\]*]*(?=\s|$)|[ \t]*\n")
+
+
+def _endings(lower: str) -> list[tuple[str, str]]:
+    """(previous word, last word) before every sentence or line end of a lower-cased text."""
+    out = []
+    segs = _ENDING.split(lower)
+    for seg in segs[:-1]:
+        ws = WORD.findall(seg[-40:])
+        if ws:
+            out.append((ws[-2] if len(ws) > 1 else "", ws[-1]))
+    return out
+OPEN_WEIGHT = 0.5  # the last word of an answer without final punctuation counts as half an ending
+SMOOTH = 3.0  # pseudo-counts of the backoff estimate
+UNSEEN = 0.05  # pseudo-count of a word the pool has never seen (a fragment is judged by its completions)
+SHAPES = ("prose", "prose-lines", "list", "long", "short", "code")
+
+
+def shape(text: str, codeish: bool = False) -> str:
+    """The answer's shape, judged without its final punctuation."""
+    t = text.rstrip().rstrip(".!?)]}\"'\u201d\u2019>`*;|% \t\n")
+    if codeish or "```" in t:
+        return "code"
+    last_line = t.rsplit("\n", 1)[-1]
+    multi = "\n" in t
+    if _SENTENCE_END.search(t) and not LIST_ITEM.match(last_line):
+        return "prose-lines" if multi else "prose"
+    if multi:
+        return "list"
+    return "long" if t.count(" ") >= 11 else "short"
+
+
+def _hash_pairs(words: list[list[str]]) -> np.ndarray:
+    """64-bit keys of every adjacent word pair inside each response."""
+    flat = list(chain.from_iterable(words))
+    if len(flat) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    h = np.fromiter(map(hash, flat), dtype=np.int64, count=len(flat)).view(np.uint64)
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    first = np.cumsum(lens) - lens  # the first word of each response cannot close a pair
+    ok = np.ones(len(flat), dtype=bool)
+    ok[first[lens > 0]] = False
+    with np.errstate(over="ignore"):
+        keys = h[:-1] * np.uint64(0x9E3779B97F4A7C15) ^ h[1:] * np.uint64(0xC2B2AE3D27D4EB4F)
+    return keys[ok[1:]]
+
+
+def _pair_key(a: str, b: str) -> int:
+    with np.errstate(over="ignore"):
+        return int(np.uint64(np.int64(hash(a)).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+                   ^ np.uint64(np.int64(hash(b)).view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)))
+
+
+def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str]],
+                 candidate: np.ndarray, codeish: np.ndarray,
+                 prompt_words: Sequence[list[str]] | None = None, vocab: dict[str, int] | None = None) -> np.ndarray:
+    """Log Bayes factor "a complete ending" against "cut here" for every candidate (open, prose or list)
+    response of the batch; NaN for the others. ``words``: lower-cased ``\\w+`` words of each response;
+    ``prompt_words``: those of its instruction and input (a fragment that starts a word of the prompt is
+    a cut word); ``vocab``: word counts over the whole batch, prompts included, without each response's
+    last word (a word the prompts use is a word, not a fragment, even if no answer uses it)."""
+    n = len(texts)
+    out = np.full(n, np.nan)
+    cand = np.nonzero(candidate)[0]
+    if cand.size == 0:
+        return out
+    # how often answers of each shape end open in this pool
+    shapes = [shape(t, bool(c)) if t.strip() else "" for t, c in zip(texts, codeish)]
+    opened = [bool(t) and t[-1] not in TERMINAL for t in (x.rstrip() for x in texts)]
+    tot = Counter(shapes)
+    opn = Counter(s for s, o in zip(shapes, opened) if o)
+    open_rate = {s: (opn[s] + 1.0) / (tot[s] + 2.0) for s in tot}
+
+    # word counts at any position and before an ending (sentence or line end)
+    anyc: Counter = Counter(chain.from_iterable(words))
+    endc: Counter = Counter()
+    pend: Counter = Counter()
+    for lo, ws, o in zip(lower, words, opened):
+        pairs = _endings(lo)
+        endc.update(p[1] for p in pairs)
+        pend.update(p for p in pairs if p[0])
+        if o and ws:
+            endc[ws[-1]] += OPEN_WEIGHT
+            if len(ws) > 1:
+                pend[(ws[-2], ws[-1])] += OPEN_WEIGHT
+    n_any = sum(anyc.values())
+    n_end = sum(endc.values())
+    if not n_any or not n_end:
+        return out
+    base = n_end / n_any
+    suf_any: Counter = Counter()
+    suf_end: Counter = Counter()
+    for w, c in anyc.items():
+        suf_any[w[-2:]] += c
+    for w, c in endc.items():
+        suf_end[w[-2:]] += c
+    known = sorted(anyc)
+    cum = np.concatenate([[0.0], np.cumsum(np.fromiter((anyc[w] for w in known), dtype=np.float64,
+                                                       count=len(known)))])
+    n_mid = float(sum(c * (len(w) - 1) for w, c in anyc.items() if len(w) > 1)) or 1.0
+
+    # adjacent pairs: counted only for the candidates' last two words
+    queries = {}
+    for i in cand.tolist():
+        ws = words[i]
+        if len(ws) >= 2:
+            queries[i] = _pair_key(ws[-2], ws[-1])
+    pair_count: dict[int, int] = {}
+    if queries:
+        keys = _hash_pairs(list(words))
+        q = np.unique(np.fromiter(queries.values(), dtype=np.uint64, count=len(queries)))
+        hit = keys[np.isin(keys, q)]
+        u, c = np.unique(hit, return_counts=True)
+        pair_count = dict(zip(u.tolist(), c.tolist()))
+
+    for i in cand.tolist():
+        ws = words[i]
+        if len(ws) < 1:
+            continue
+        w = ws[-1]
+        own = OPEN_WEIGHT if opened[i] else 0.0
+        se, sa = suf_end.get(w[-2:], 0), suf_any.get(w[-2:], 0)
+        p = (se + 5 * base) / (sa + 5)
+        e, c = max(endc.get(w, 0) - own, 0.0), max(anyc.get(w, 0) - 1, 0)
+        p = (e + SMOOTH * p) / (c + SMOOTH)  # P(an ending follows | w)
+        if len(ws) >= 2:
+            e2 = max(pend.get((ws[-2], w), 0) - own, 0.0)
+            c2 = max(pair_count.get(queries.get(i, -1), 0) - 1, 0)
+            p = (e2 + SMOOTH * p) / (c2 + SMOOTH)  # P(an ending follows | previous word, w)
+        p_word = (max(c, vocab.get(w, 0) if vocab is not None else 0) + UNSEEN) / n_any
+        lo_ = bisect.bisect_right(known, w)
+        hi_ = bisect.bisect_left(known, w + "\U0010ffff")
+        completions = cum[hi_] - cum[lo_]
+        if prompt_words is not None:
+            completions += sum(1 for x in set(prompt_words[i]) if len(x) > len(w) and x.startswith(w))
+        p_mid = completions / n_mid
+        p_complete = p / base * p_word  # P(the last word is w | an ending)
+        p_cut = 0.5 * p_word + 0.5 * p_mid  # half of the cuts fall between words, half inside one
+        out[i] = math.log(p_complete / p_cut) + math.log(open_rate.get(shapes[i], 0.5))
+    return out

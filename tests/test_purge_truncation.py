@@ -1,0 +1,115 @@
+"""Truncation signals: structural flags and the pool-fitted ending evidence (purge/truncation.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from purgemix.purge.features import Batch, score_batch
+from purgemix.purge.rules import load_rules
+from purgemix.purge.truncation import flags, shape
+
+TOPICS = ["the park", "the city", "the river", "the museum", "the market", "the library", "the station",
+          "the harbour", "the garden", "the school"]
+
+
+def _pool(n: int = 60) -> list[str]:
+    """Complete prose answers: sentences that end on nouns, with final punctuation."""
+    out = []
+    for i in range(n):
+        a, b = TOPICS[i % len(TOPICS)], TOPICS[(i * 3 + 1) % len(TOPICS)]
+        out.append(f"The walk starts near {a}. It is a short trip from {b} to {a}. Many visitors enjoy the "
+                   f"view of {b} on the way back.")
+    return out
+
+
+def _evidence(responses: list[str], instructions: list[str] | None = None) -> np.ndarray:
+    instructions = instructions or ["Describe the walk."] * len(responses)
+    b = Batch(texts={"instruction": instructions, "input": [""] * len(responses), "response": responses})
+    cols = score_batch(b, ["response_checks"])
+    return np.asarray(cols["response.end_evidence"], dtype=np.float64), np.asarray(cols["response.truncated"])
+
+
+def _rule_fires(ev: float, truncated: int) -> bool:
+    rules = load_rules()
+    rule = next(r for r in rules.active if r.name == "truncated-response")
+    limit = next(float(c.value) for c in rule.conditions() if c.feature == "response.end_evidence")
+    return bool(truncated) or (not math.isnan(ev) and ev < limit)
+
+
+def test_cut_after_function_words_is_strong_evidence():
+    pool = _pool()
+    cut = "The walk starts near the park. It is a short trip from the city to the"
+    ev, tr = _evidence(pool + [cut])
+    assert ev[-1] < -3.5
+    assert _rule_fires(ev[-1], tr[-1])
+
+
+def test_open_ending_on_a_usual_last_word_is_not_flagged():
+    # no final punctuation, but it stops on words the pool ends sentences on
+    pool = _pool()
+    done = "The walk starts near the garden. It is a short trip from the city to the park"
+    ev, tr = _evidence(pool + [done])
+    assert not math.isnan(ev[-1])
+    assert ev[-1] > -3.5
+    assert not _rule_fires(ev[-1], tr[-1])
+
+
+def test_cut_in_the_middle_of_a_word():
+    pool = _pool()
+    cut = "The walk starts near the river. Many visitors enjoy the view of the muse"
+    ev, tr = _evidence(pool + [cut])
+    assert _rule_fires(ev[-1], tr[-1])
+
+
+def test_pool_of_open_answers_tolerates_open_endings():
+    # a pool of human answers that mostly stop without a full stop (short lists, "X is A, Y is B")
+    pool = [f"{a} is American, {b} is British" for a, b in
+            [("Ford", "Mini"), ("Dodge", "Jaguar"), ("Buick", "Bentley"), ("Jeep", "Lotus"), ("Tesla", "McLaren")]] * 8
+    pool += [f"{t.title()}, the zoo and the beach" for t in TOPICS] * 3
+    answer = "Chrysler is American, Rolls-Royce is British"
+    ev, tr = _evidence(pool + [answer])
+    assert not _rule_fires(ev[-1], tr[-1])
+
+
+def test_closed_short_and_code_answers_get_no_evidence():
+    pool = _pool()
+    ev, _ = _evidence(pool + ["It ends here.", "Too short to", "```python\nx = (1,\n"],
+                      ["Describe the walk."] * (len(pool) + 2) + ["Write Python code."])
+    assert math.isnan(ev[-3]) and math.isnan(ev[-2]) and math.isnan(ev[-1])
+
+
+def test_evidence_is_deterministic():
+    pool = _pool() + ["The walk starts near the park. It is a short trip from the city to the"]
+    a, _ = _evidence(pool)
+    b, _ = _evidence(pool)
+    assert np.array_equal(np.nan_to_num(a, nan=99.0), np.nan_to_num(b, nan=99.0))
+
+
+def test_keyed_list_that_loses_its_last_value():
+    assert flags("Milan: Italy\nFlorence: Italy\nZurich", False, {})[4] == 1
+    assert flags("Milan: Italy\nFlorence: Italy\nZurich: Switzerland", False, {})[4] == 0
+
+
+def test_last_word_continued_everywhere_else_in_the_answer():
+    cut = ("Screaming for Vengeance - Judas Priest\nStained Class - Judas Priest\nBritish Steel - Judas Priest\n"
+           "Painkiller - Judas")
+    assert flags(cut, False, {})[4] == 1
+    done = "Model 3: Tesla\nF150: Ford\nFocus: Ford\nModel X: Tesla\nModel S: Tesla"
+    assert flags(done, False, {})[4] == 0
+
+
+def test_code_task_keyword_without_code_is_judged_as_prose():
+    # "class" in the instruction (an album called "Stained Class") does not make the answer code
+    text = "The album was recorded in London. It was released a year later by the"
+    assert flags(text, True, {})[4] == 1
+    assert flags("def f(x):\n    return (x +", True, {})[6] == 0  # code: not a prose candidate
+
+
+def test_shape():
+    assert shape("One sentence. And another") == "prose"
+    assert shape("One sentence.\nAnd another line") == "prose-lines"
+    assert shape("- apples\n- pears") == "list"
+    assert shape("apples, pears") == "short"
+    assert shape("x = 1", codeish=True) == "code"
