@@ -200,9 +200,10 @@ def _random_texts(n, seed):
     return texts
 
 
-def test_vectorised_sketch_matches_a_word_by_word_reference():
+def test_vectorised_sketch_matches_a_word_by_word_reference(monkeypatch):
     import numpy as np
 
+    from purgemix.purge import dedup
     from purgemix.purge.dedup import MinHasher, hash_words, join_words, word_bytes, words_of
 
     texts = _random_texts(90, 3) + ["", "   ", "one", "one two", "ÉCOLE école", "a_b c"]
@@ -220,6 +221,11 @@ def test_vectorised_sketch_matches_a_word_by_word_reference():
     exact2, sig2, _ = hasher.sketch_docs(word_bytes(long))
     assert np.array_equal(sig2[1:], sig) and np.array_equal(exact2[1:], exact)
     assert np.array_equal(sig2[:1], _reference_sketch(long[:1], hasher)[1])
+    # the words of a batch hashed in chunks of a few bytes (a longer document: a chunk of its own)
+    monkeypatch.setattr(dedup, "_CHUNK", 64)
+    monkeypatch.setattr(dedup, "_POW", [])
+    exact3, sig3, _ = hasher.sketch_docs(word_bytes(long))
+    assert np.array_equal(sig3, sig2) and np.array_equal(exact3, exact2)
 
 
 def test_candidate_pairs_match_a_dictionary_of_buckets():
@@ -246,3 +252,38 @@ def test_candidate_pairs_match_a_dictionary_of_buckets():
     pairs = d.candidate_pairs()
     assert set(map(tuple, pairs.tolist())) == ref and len(pairs) == len(ref)
     assert np.array_equal(pairs, np.unique(pairs, axis=0))
+
+
+def test_spilled_state_stays_on_disk_and_leaves_nothing_behind(tmp_path):
+    texts = _random_texts(240, 7)
+    recs = [_rec(i, t, "", source="ab"[i % 2]) for i, t in enumerate(texts)]
+    plain, spilled = Deduplicator(keep_by="first"), Deduplicator(keep_by="first", spill_dir=str(tmp_path / "sp"))
+    for d in (plain, spilled):
+        for s in range(0, len(recs), 50):
+            d.add(recs[s:s + 50])
+    # in memory: exact key, keep-by value, source code and mask per record; band keys and signatures on disk
+    held = sum(a.nbytes for part in (spilled.exact, spilled.keep, spilled.sources, spilled.has) for a in part)
+    assert held == 21 * len(recs)
+    assert spilled.decide() == plain.decide()
+    assert list((tmp_path / "sp").iterdir()) == []  # anonymous temporary files, closed by the decision
+
+
+def test_dedup_fit_from_side_files_again_after_a_resume(tmp_path):
+    from pathlib import Path
+
+    from purgemix.purge.stages import SIDE_SUFFIX, DedupStage, ScoreStage
+    from purgemix.rundir import StageDir
+
+    recs = [_rec(i, t, "") for i, t in enumerate(_random_texts(60, 11))]
+    prev = StageDir(Path(tmp_path) / "scores")
+    prev.path.mkdir()
+    side = ScoreStage(side=True)
+    for k, part in enumerate([recs[:25], recs[25:]]):
+        res = side.process([{**r, "meta": {}} for r in part])
+        (prev.path / f"{prev.shard_name(k)}.{SIDE_SUFFIX}").write_bytes(res.side[SIDE_SUFFIX])
+        prev.write_shard(k, res.records, [], {"in": len(part), "out": len(part)})
+    prev.mark_complete({"shards": 2})
+    first = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev)
+    again = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev)  # the fit of a resumed run
+    assert first == again and first["stats"]["dropped"] > 0
+    assert [p.name for p in (tmp_path / "dedup").iterdir() if "minhash" in p.name] == []

@@ -25,6 +25,7 @@ configurable feature (default: most response words; ties: first seen), the other
 from __future__ import annotations
 
 import functools
+import os
 import re
 import tempfile
 import unicodedata
@@ -37,7 +38,7 @@ from ..record import Record, input_of, instruction_of, response_of
 _NORM = re.compile(r"[\W_]+")
 _WORD = re.compile(r"\w+")
 _MASK32 = np.uint64(0xFFFFFFFF)
-SIG_GROUP = 16  # signature columns per temporary file (see Deduplicator._verify)
+SIG_GROUP = 8  # signature columns per temporary file (see Deduplicator._verify)
 
 
 @functools.lru_cache(maxsize=64)
@@ -284,17 +285,20 @@ class MinHasher:
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint32 keys, one per band of ``rows`` signature values (the high half of a 64-bit mix:
     a chance collision only adds a candidate pair, which the signature check then rejects)."""
+    return _band_keys_t(sig, bands, rows).T
+
+
+def _band_keys_t(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``band_keys`` band-major: (bands, n), all bands at once."""
     n = sig.shape[0]
-    out = np.empty((n, bands), dtype=np.uint32)
-    s = sig.astype(np.uint64)
+    s = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
+    k = np.broadcast_to(np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15), (n, bands)).copy()
     with np.errstate(over="ignore"):
-        for bi in range(bands):
-            k = np.full(n, np.uint64(bi) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
-            for j in range(rows):
-                k = (k ^ s[:, bi * rows + j]) * np.uint64(0xBF58476D1CE4E5B9)
-                k ^= k >> np.uint64(27)
-            out[:, bi] = (k >> np.uint64(32)).astype(np.uint32)
-    return out
+        for j in range(rows):
+            k ^= s[:, :, j]
+            k *= np.uint64(0xBF58476D1CE4E5B9)
+            k ^= k >> np.uint64(27)
+    return np.ascontiguousarray((k >> np.uint64(32)).astype(np.uint32).T)
 
 
 SKETCH_KEY = "_purge_sketch"  # meta key: {"x": exact key, "s": base64 signature, "p": num_perm, "k": ngram}
@@ -360,7 +364,7 @@ class Deduplicator:
     """Streams batches of records in, then decides which ones duplicate which."""
 
     def __init__(self, threshold: float = 0.7, num_perm: int = 128, ngram: int = 3, near: bool = True,
-                 keep_by: str = "response.words:max", seed: int = 1):
+                 keep_by: str = "response.words:max", seed: int = 1, spill_dir: str | None = None):
         self.threshold, self.near = threshold, near
         self.hasher = MinHasher(num_perm, ngram, seed)
         self.bands, self.rows = optimal_bands(threshold, num_perm)
@@ -370,15 +374,27 @@ class Deduplicator:
         self.sources: list[np.ndarray] = []
         self._source_codes: dict[str, int] = {}
         self.exact: list[np.ndarray] = []
-        self.bkeys: list[np.ndarray] = []
         self.has: list[np.ndarray] = []
         self.keep: list[np.ndarray] = []
-        # signatures on disk, one file per group of SIG_GROUP columns: the check of the candidate pairs
-        # then reads one group at a time sequentially (a memory map read at random positions made most of
-        # the file resident: 500 MB at 1M records)
+        # What grows with the number of records stays on disk until ``decide``, in anonymous temporary files
+        # (under ``spill_dir``, e.g. the run's stage directory; default: the system's temporary directory):
+        # the band keys, one file per band, read back one band at a time; the signatures, one file per group
+        # of SIG_GROUP columns, so that the check of the candidate pairs reads one group at a time
+        # sequentially (a memory map read at random positions made most of the file resident: 500 MB at 1M
+        # records). In memory: 21 bytes per record (exact key, keep-by value, source code, mask).
+        self.spill_dir = spill_dir
         self._groups = [(c, min(c + SIG_GROUP, num_perm)) for c in range(0, num_perm, SIG_GROUP)]
-        self._tmps = [tempfile.TemporaryFile(prefix="purgemix-minhash-") for _ in self._groups] if near else []
+        self._tmps: list = []
+        self._band_tmps: list = []
+        if near:
+            if spill_dir:
+                os.makedirs(spill_dir, exist_ok=True)
+            self._tmps = [self._tempfile() for _ in self._groups]
+            self._band_tmps = [self._tempfile() for _ in range(self.bands)]
         self.n = 0
+
+    def _tempfile(self):
+        return tempfile.TemporaryFile(prefix="purgemix-minhash-", dir=self.spill_dir)
 
     def add(self, records: Sequence[Record]) -> None:
         if not records:
@@ -422,7 +438,8 @@ class Deduplicator:
             sig = np.asarray(sig, dtype=np.uint32)
             for f, (c0, c1) in zip(self._tmps, self._groups):
                 f.write(np.ascontiguousarray(sig[:, c0:c1]).tobytes())
-            self.bkeys.append(band_keys(sig[:, : self.bands * self.rows], self.bands, self.rows))
+            for f, col in zip(self._band_tmps, _band_keys_t(sig, self.bands, self.rows)):
+                f.write(col.tobytes())
             self.has.append(np.asarray(has, dtype=bool))
         self.n += n
 
@@ -434,7 +451,10 @@ class Deduplicator:
         live = np.nonzero(has)[0]
         keys = np.zeros(0, dtype=np.int64)
         for bi in range(self.bands):
-            col = np.concatenate([b[:, bi] for b in self.bkeys])[live]
+            f = self._band_tmps[bi]
+            f.flush()
+            f.seek(0)
+            col = np.fromfile(f, dtype=np.uint32, count=n)[live]
             o = np.argsort(col, kind="stable")
             cs = col[o]
             eq = np.nonzero(cs[1:] == cs[:-1])[0]
@@ -445,7 +465,9 @@ class Deduplicator:
             first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
             # merged band by band, so memory holds the distinct pairs, not one copy per band
             keys = sorted_unique(np.concatenate([keys, live[o[first[eq + 1]]] * n + live[o[eq + 1]]]))
-        self.bkeys = []
+        for f in self._band_tmps:
+            f.close()
+        self._band_tmps = []
         # 32-bit positions while they fit: half the memory for pairs and edges
         pa = np.empty((keys.size, 2), dtype=np.int32 if n < 2**31 else np.int64)
         pa[:, 0] = keys // n
@@ -456,7 +478,7 @@ class Deduplicator:
         """Estimated Jaccard >= threshold for each candidate pair (equal signature values / num_perm),
         reading the signatures one column group at a time."""
         eq = np.zeros(len(pa), dtype=np.int32)
-        step = 1 << 18
+        step = 1 << 16
         for f, (c0, c1) in zip(self._tmps, self._groups):
             f.flush()
             f.seek(0)
@@ -468,9 +490,9 @@ class Deduplicator:
         return eq / self.hasher.num_perm >= self.threshold
 
     def _close(self) -> None:
-        for f in self._tmps:
+        for f in self._tmps + self._band_tmps:
             f.close()
-        self._tmps = []
+        self._tmps, self._band_tmps = [], []
 
     def decide(self) -> dict[str, Any]:
         """``{"drop": {dropped id: [kept id, reason, kept source]}, "stats": {...}}``."""

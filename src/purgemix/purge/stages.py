@@ -150,7 +150,7 @@ class DedupStage(FitMapStage):
         keep_key = None if self.keep_by.partition(":")[0] == "first" else "keep:" + self.keep_by.partition(":")[0]
         if not self.near or not self.workdir or not all(p.exists() for p in paths):
             return self.fit(prev.iter_records())
-        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
+        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
         sizes, idhash = [], []
         for p in paths:
             with np.load(p) as z:
@@ -182,7 +182,7 @@ class DedupStage(FitMapStage):
         return state
 
     def fit(self, batches: Iterable[list[Record]]) -> Any:
-        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by)
+        d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
         for b in batches:
             d.add(b)
         if not self.workdir:
