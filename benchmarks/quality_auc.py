@@ -10,7 +10,7 @@ kNN-Bayes added (2-fold: the library is the other half, labelled 5 = clean, 0 = 
 IFD losses and ratings are cached, so re-runs are fast.
 
 ``--sample N`` also measures what ``quality.sample: N`` gives: IFD/likelihood kept for a seeded
-random N records only, estimated for the rest from embeddings + purge features
+random N records only, estimated for the rest from purge features
 (``rating/surrogate.py``); prints the Spearman correlation of the estimates with the measured values
 on the records that were hidden, and the AUC of the combined score built from the estimates.
 """
@@ -81,7 +81,7 @@ def sampled_figures(recs: list[dict], y: np.ndarray, emb: np.ndarray, n: int, se
     for i in hidden:
         recs[i]["scores"] = {k: v for k, v in recs[i]["scores"].items() if not k.startswith("ifd.")}
     stage = QualityStage(None, sample=n, seed=seed)
-    stage._estimate(recs, hidden, emb)
+    stage._estimate(recs, hidden)
     from purgemix.rating.surrogate import spearman
 
     est = {k: np.array([r["scores"].get(k, np.nan) for r in recs], float) for k in truth}

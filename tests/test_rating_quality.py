@@ -115,15 +115,13 @@ def test_surrogate_recovers_a_signal_from_features():
 
 
 def test_quality_stage_scores_a_sample_and_estimates_the_rest(tmp_path, monkeypatch):
-    from purgemix.models import FakeEmbedder
-
     monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))  # a fresh request cache: every score is a call
     from purgemix.rating.stages import QualityStage
 
     recs = [rec(i, f"question {i % 5}", f"Answer text {i} " * (1 + i % 7), **{"purge.resp.words": 3 * (1 + i % 7)})
             for i in range(60)] + [rec(99, "q", "")]
     sc = FakeScorer()
-    stage = QualityStage("fake", scorer_obj=sc, emb=FakeEmbedder(), sample=20, seed=3)
+    stage = QualityStage("fake", scorer_obj=sc, sample=20, seed=3)
     out = [r for res in stage.run([recs]) for r in res.records]
     assert sc.calls == 20  # only the sample reached the model
     est = [r for r in out if r["scores"].get("ifd.estimated") == 1]
@@ -138,6 +136,6 @@ def test_quality_stage_scores_a_sample_and_estimates_the_rest(tmp_path, monkeypa
     # the same seed picks the same sample
     monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache2"))
     sc2 = FakeScorer()
-    out2 = [r for res in QualityStage("fake", scorer_obj=sc2, emb=FakeEmbedder(), sample=20, seed=3).run([recs])
+    out2 = [r for res in QualityStage("fake", scorer_obj=sc2, sample=20, seed=3).run([recs])
             for r in res.records]
     assert out2 == out

@@ -156,8 +156,7 @@ class QualityStage(GlobalStage):
     ``KNNBayes``) is given, the kNN-Bayes expected class.
 
     With ``sample=N`` only a seeded random N of the records that need scoring are scored; the
-    likelihood and IFD of the others are estimated from their embeddings and purge features by a
-    ridge regression fitted on the sample (``rating/surrogate.py``; ``ifd.estimated = 1``, the
+    likelihood and IFD of the others are estimated from their purge features by a ridge regression fitted on the sample (``rating/surrogate.py``; ``ifd.estimated = 1``, the
     cross-validated Spearman correlation is in ``report``)."""
 
     name = "quality"
@@ -183,7 +182,7 @@ class QualityStage(GlobalStage):
     def params(self) -> dict[str, Any]:
         return {"scorer": self.scorer, "max_length": self.max_length, "strong_rater": self.strong_rater,
                 "library": self.library,
-                "embedder": self.embedder if self.library or self.sample else None, "weights": self.weights,
+                "embedder": self.embedder if self.library else None, "weights": self.weights,
                 "sample": self.sample, "seed": self.seed if self.sample else None}
 
     @property
@@ -221,8 +220,7 @@ class QualityStage(GlobalStage):
                 for i, x in zip(todo, res):
                     records[i] = apply_scores(records[i], x)
             if estimate:
-                vecs = self.emb.embed([embed_text(r) for r in records])
-                self._estimate(records, estimate, vecs)
+                self._estimate(records, estimate)
         kb = None
         if self.library:
             from .knn_bayes import KNNBayes
@@ -235,7 +233,7 @@ class QualityStage(GlobalStage):
         for s in range(0, len(out), 10_000):
             yield Result(records=out[s:s + 10_000])
 
-    def _estimate(self, records: list[Record], targets: list[int], vecs: Any) -> None:
+    def _estimate(self, records: list[Record], targets: list[int]) -> None:
         """Fill ``ifd.loss_cond`` and ``ifd.ifd`` of ``targets`` from the scored records (in place)."""
         import numpy as np
 
@@ -247,7 +245,7 @@ class QualityStage(GlobalStage):
         if len(scored) < 10 or not targets:
             self.report = {"scored": len(scored), "estimated": 0, "note": "too few scored records to estimate from"}
             return
-        X = features(records, vecs)
+        X = features(records)
         train = np.array(scored)
         self.report = {"scored": len(scored), "estimated": len(targets)}
         for key, transform, inverse in (("ifd.loss_cond", lambda v: v, lambda v: v),
