@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
+_live: list[Progress] = []  # the bar on screen; nested bars become extra rows of it (rich allows one live display)
 
 
 def _enabled() -> bool:
@@ -40,10 +41,22 @@ def progress_bar(description: str, total: float | None, unit: str = "") -> Itera
     if not _enabled():
         yield _Bar(None, None)
         return
+    if _live:  # inside another bar (a model call inside a stage): a row of the same display, removed after
+        p = _live[-1]
+        task = p.add_task(description, total=total, unit=unit)
+        try:
+            yield _Bar(p, task)
+        finally:
+            p.remove_task(task)
+        return
     columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn()]
+               TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as p:
-        yield _Bar(p, p.add_task(description, total=total))
+        _live.append(p)
+        try:
+            yield _Bar(p, p.add_task(description, total=total, unit=unit))
+        finally:
+            _live.pop()
 
 
 def info(message: str) -> None:

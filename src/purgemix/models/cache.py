@@ -144,6 +144,7 @@ class CachedLLM:
 
         def deliver(j: int, g: Generation, batch_keys: list[str]) -> None:
             k = batch_keys[j]
+            bar.advance()
             if g.error is None:
                 self.store.put_many("gen", [(k, _encode(g))])
                 self.stats.tokens_in += g.tokens_in
@@ -155,16 +156,19 @@ class CachedLLM:
                 if on_result:
                     on_result(i, g)
 
+        from ..progress import progress_bar
+
         if miss_keys:
-            if accepts_on_result(self.inner.generate):
-                convs = [conversations[todo[k][0]] for k in miss_keys]
-                self.inner.generate(convs, params, on_result=lambda j, g: deliver(j, g, miss_keys))
-            else:
-                for s in range(0, len(miss_keys), self.chunk_size):
-                    chunk = miss_keys[s:s + self.chunk_size]
-                    gens = self.inner.generate([conversations[todo[k][0]] for k in chunk], params)
-                    for j, g in enumerate(gens):
-                        deliver(j, g, chunk)
+            with progress_bar(f"{self.name}: generating", total=len(miss_keys), unit="requests") as bar:
+                if accepts_on_result(self.inner.generate):
+                    convs = [conversations[todo[k][0]] for k in miss_keys]
+                    self.inner.generate(convs, params, on_result=lambda j, g: deliver(j, g, miss_keys))
+                else:
+                    for s in range(0, len(miss_keys), self.chunk_size):
+                        chunk = miss_keys[s:s + self.chunk_size]
+                        gens = self.inner.generate([conversations[todo[k][0]] for k in chunk], params)
+                        for j, g in enumerate(gens):
+                            deliver(j, g, chunk)
         self.stats.seconds += time.perf_counter() - t0
         missing = [i for i, g in enumerate(out) if g is None]
         for i in missing:  # a backend that did not report a result: an error, never a silent gap

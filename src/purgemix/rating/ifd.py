@@ -43,12 +43,17 @@ def score_records(scorer: Any, records: Sequence[Record], store: Any = None) -> 
             out[i] = ScoredResponse(error="no assistant turn")
         else:
             todo.append(i)
-    for s in range(0, len(todo), 16):
-        chunk = todo[s:s + 16]
-        res = scorer.score([pairs[i][0] for i in chunk], [pairs[i][1] for i in chunk])
-        store.put_many("score", [(keys[i], orjson.dumps(r.__dict__)) for i, r in zip(chunk, res) if r.error is None])
-        for i, r in zip(chunk, res):
-            out[i] = r
+    from ..progress import progress_bar
+
+    with progress_bar(f"{getattr(scorer, 'name', 'scorer')}: scoring", total=len(todo), unit="records") as bar:
+        for s in range(0, len(todo), 16):
+            chunk = todo[s:s + 16]
+            res = scorer.score([pairs[i][0] for i in chunk], [pairs[i][1] for i in chunk])
+            store.put_many("score", [(keys[i], orjson.dumps(r.__dict__)) for i, r in zip(chunk, res)
+                                     if r.error is None])
+            for i, r in zip(chunk, res):
+                out[i] = r
+            bar.advance(len(chunk))
     return out  # type: ignore[return-value]
 
 
