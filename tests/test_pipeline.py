@@ -122,3 +122,41 @@ def test_local_and_ray_outputs_are_identical(tmp_path):
         outs[executor] = (tmp_path / f"{executor}.json").read_bytes()
         assert check_ledger(RunDir(tmp_path / f"run_{executor}"))["balanced"]
     assert outs["local"] == outs["ray"] and len(json.loads(outs["local"])) > 0
+
+
+def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
+    """Records (and records inside events) with uniform ``scores`` keys: the values go to a column file,
+    the JSON keeps a placeholder in place; reading gives back what a JSON round trip would."""
+    import orjson
+
+    from purgemix.rundir import StageDir
+
+    def rec(i, **extra):
+        scores = {"purge.a": i, "purge.b": i / 3, "purge.c": None if i % 3 else 0.5, "purge.lang": "en",
+                  "purge.flag": bool(i % 2), "purge.mixed": i if i % 2 else 0.25, **extra}
+        return {"id": f"r{i}", "messages": [{"role": "user", "content": f"q{i}"}], "scores": scores, "lineage": {}}
+
+    records = [rec(i) for i in range(50)]
+    records[3]["scores"]["purge.b"] = float("nan")
+    records[4]["scores"]["purge.b"] = float("inf")
+    records[5]["scores"]["purge.a"] = 2**63 + 5  # beyond int64: kept exactly (as JSON)
+    events = [{"id": r["id"], "outcome": "dropped", "reason": "x", "record": r} for r in records[:20:3]]
+    events.append({"id": "y", "outcome": "dropped", "reason": "x"})
+    d = StageDir(tmp_path / "stage")
+    d.path.mkdir()
+    d.write_shard(0, records, events, {"in": 50})
+    assert (d.path / "000000.scores.bin.zst").exists() and (d.path / "000000.events.scores.bin.zst").exists()
+    line = (d.path / "000000.events.jsonl").read_bytes().splitlines()[0]
+    assert b'"scores":null' in line and b"purge.a" not in line
+    roundtrip = [orjson.loads(orjson.dumps(r)) for r in records]
+    assert d.read_records(0) == roundtrip
+    assert orjson.dumps(d.read_records(0)) == orjson.dumps(roundtrip)  # key order too
+    assert d.read_events(0) == [orjson.loads(orjson.dumps(e)) for e in events]
+    assert d.read_records(0)[3]["scores"]["purge.b"] is None and d.read_records(0)[4]["scores"]["purge.b"] is None
+
+    # keys that differ between records: stored inline, and no stale column file is left behind
+    records[7]["scores"]["purge.extra"] = 1
+    d.write_shard(0, records, [], {"in": 50})
+    assert not (d.path / "000000.scores.bin.zst").exists()
+    assert not (d.path / "000000.events.scores.bin.zst").exists()
+    assert d.read_records(0) == [orjson.loads(orjson.dumps(r)) for r in records]

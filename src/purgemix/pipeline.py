@@ -76,7 +76,7 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     counters["seconds"] = round(time.perf_counter() - t0, 4)
     for suffix, data in getattr(result, "side", {}).items():
         atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
-    dst.write_shard(index, result.records, result.events, counters)
+    dst.write_shard(index, result.records, result.events, counters, columns=getattr(result, "columns", None))
     return counters
 
 

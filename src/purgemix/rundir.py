@@ -6,6 +6,7 @@ Layout::
     RUN/stages/NN-<stage>/stage.json  the stage's fingerprint (a mismatch clears the folder)
     RUN/stages/NN-<stage>/state.json  fitted state of a FitMapStage
     RUN/stages/NN-<stage>/S.records.jsonl.zst, S.events.jsonl, S.done.json (written last)
+    RUN/stages/NN-<stage>/S.scores.bin.zst, S.events.scores.bin.zst   columnar ``scores`` (see below)
     RUN/stages/NN-<stage>/done.json   the whole stage is complete, with its counters
     RUN/quarantine.jsonl              bad input rows: file, line, reason, raw text
     RUN/ledger.json                   the balance of the last check
@@ -13,6 +14,14 @@ Layout::
 A shard is complete exactly when its ``done.json`` exists; it is written after the records and
 events files have been atomically moved into place, so a SIGKILL at any point leaves either a
 complete shard or one that is redone from scratch.
+
+Scores are stored by column: when every record of a shard has a ``scores`` dict with the same keys
+in the same order (what a scoring stage writes: 85 numbers a record), the values go to
+``S.scores.bin.zst`` (int64 / float64 columns, anything else as a JSON list) and the record's JSON
+keeps ``"scores":null`` in its place; ``read_records`` puts the dict back, so readers see exactly
+the records that were written (NaN and infinities read back as ``None``, as through JSON). The same
+holds for the records that events carry (``S.events.scores.bin.zst``). Writing and parsing 85 keys
+a record as JSON was most of the cost of passing scored records between stages.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import orjson
 import zstandard
@@ -55,6 +64,97 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 _ZSTD_LEVEL = 1  # intermediate shards: speed over size
 
+_SCORES = "scores.bin.zst"
+_EVENT_SCORES = "events.scores.bin.zst"
+
+
+def _uniform_scores(dicts: list[Any]) -> tuple[str, ...] | None:
+    """The common key order of a list of ``scores`` dicts, or None when they differ (or are empty)."""
+    if not dicts or type(dicts[0]) is not dict or not dicts[0]:
+        return None
+    keys = tuple(dicts[0])
+    n = len(keys)
+    for d in dicts:
+        if type(d) is not dict or len(d) != n or tuple(d) != keys:
+            return None
+    return keys
+
+
+def _encode_columns(dicts: list[dict], keys: tuple[str, ...], extra: dict[str, Any] | None = None) -> bytes:
+    """Columns of the given dicts (all with ``keys``) as one zstd blob (``_encode``)."""
+    return _encode(keys, list(zip(*[tuple(d.values()) for d in dicts])), len(dicts), extra)
+
+
+def _encode(keys: Sequence[str], cols: Sequence[Any], n: int, extra: dict[str, Any] | None = None) -> bytes:
+    """Columns as one zstd blob: a JSON header line, then the columns' bytes. Integer columns are int64,
+    float columns (None allowed) float64 with NaN for None, anything else (strings, bools, mixed types) a
+    JSON list. A column may be a numpy array: integer and float arrays are stored as they are (a float
+    reads back as the Python float, NaN and infinities as None), others as their ``tolist()``."""
+    import numpy as np
+
+    kinds, parts = [], []
+    nan = float("nan")
+    for col in cols:
+        data = None
+        if isinstance(col, np.ndarray):
+            if col.dtype.kind in "iu" and (col.size == 0 or (col.min() >= -2**63 and col.max() < 2**63)):
+                data, kind = col.astype(np.int64).tobytes(), "i8"
+            elif col.dtype.kind == "f":
+                arr = col.astype(np.float64)  # a copy
+                arr[~np.isfinite(arr)] = nan
+                data, kind = arr.tobytes(), "f8"
+            else:
+                col = col.tolist()
+        if data is not None:
+            pass
+        elif (types := set(map(type, col))) == {int}:
+            try:
+                data, kind = np.array(col, dtype=np.int64).tobytes(), "i8"
+            except OverflowError:
+                data = None
+        elif float in types and types <= {float, type(None)}:
+            arr = np.array([nan if v is None else v for v in col] if type(None) in types else col, dtype=np.float64)
+            arr[~np.isfinite(arr)] = nan  # JSON has no NaN or infinity: they read back as null
+            data, kind = arr.tobytes(), "f8"
+        if data is None:
+            data, kind = orjson.dumps(list(col)), "json"
+        kinds.append([kind, len(data)])
+        parts.append(data)
+    header = orjson.dumps({"keys": list(keys), "n": n, "cols": kinds, **(extra or {})})
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(header + b"\n" + b"".join(parts))
+
+
+def _decode_columns(blob: bytes, arrays: bool = False) -> tuple[dict[str, Any], list]:
+    import numpy as np
+
+    raw = zstandard.ZstdDecompressor().decompress(blob)
+    cut = raw.index(b"\n")
+    header = orjson.loads(raw[:cut])
+    view = memoryview(raw)[cut + 1:]
+    cols, at = [], 0
+    for kind, size in header["cols"]:
+        chunk = view[at:at + size]
+        at += size
+        if kind == "json":
+            cols.append(orjson.loads(chunk))
+            continue
+        arr = np.frombuffer(chunk, dtype=np.int64 if kind == "i8" else np.float64)
+        if arrays:
+            cols.append(arr)
+            continue
+        values = arr.tolist()
+        if kind == "f8" and np.isnan(arr).any():
+            values = [None if v != v else v for v in values]
+        cols.append(values)
+    return header, cols
+
+
+def _attach(records: list[dict], keys: list[str], cols: list[list]) -> None:
+    from itertools import repeat
+
+    for r, scores in zip(records, map(dict, map(zip, repeat(keys), zip(*cols)))):
+        r["scores"] = scores
+
 
 class StageDir:
     """One stage's folder of shards."""
@@ -71,19 +171,50 @@ class StageDir:
     def done_info(self, index: int) -> dict[str, Any]:
         return read_json(self.path / f"{self.shard_name(index)}.done.json")
 
-    def write_shard(self, index: int, records: list[Record], events: list[dict], counters: dict) -> None:
+    def write_shard(self, index: int, records: list[Record], events: list[dict], counters: dict,
+                    columns: dict[str, Any] | None = None) -> None:
+        """``columns``: the records' ``scores`` by column when the caller has them (``Result.columns``), so
+        they need not be collected from the records again."""
         name = self.shard_name(index)
+        if columns and records:
+            keys = tuple(columns)
+            atomic_write_bytes(self.path / f"{name}.{_SCORES}", _encode(keys, list(columns.values()), len(records)))
+        else:
+            keys = _uniform_scores([r.get("scores") for r in records])
+            if keys:
+                atomic_write_bytes(self.path / f"{name}.{_SCORES}",
+                                   _encode_columns([r["scores"] for r in records], keys))
+        if keys:
+            records = [{**r, "scores": None} for r in records]
+        else:
+            (self.path / f"{name}.{_SCORES}").unlink(missing_ok=True)  # left by an interrupted earlier attempt
         atomic_write_bytes(
             self.path / f"{name}.records.jsonl.zst",
             zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(_jsonl(records)),
         )
+        pos = [i for i, e in enumerate(events) if type(e.get("record")) is dict and e["record"].get("scores")]
+        keys = _uniform_scores([events[i]["record"]["scores"] for i in pos])
+        if keys:
+            atomic_write_bytes(self.path / f"{name}.{_EVENT_SCORES}",
+                               _encode_columns([events[i]["record"]["scores"] for i in pos], keys, {"pos": pos}))
+            events = list(events)
+            for i in pos:
+                events[i] = {**events[i], "record": {**events[i]["record"], "scores": None}}
+        else:
+            (self.path / f"{name}.{_EVENT_SCORES}").unlink(missing_ok=True)
         atomic_write_bytes(self.path / f"{name}.events.jsonl", _jsonl(events))
         atomic_write_json(self.path / f"{name}.done.json", counters)
 
-    def read_records(self, index: int) -> list[Record]:
+    def read_records(self, index: int, scores: bool = True) -> list[Record]:
+        """The shard's records; ``scores=False`` leaves ``scores`` as ``None`` where the shard stores them by
+        column (for readers that take them from ``read_columns``)."""
         data = (self.path / f"{self.shard_name(index)}.records.jsonl.zst").read_bytes()
         raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
         records = [orjson.loads(line) for line in raw.splitlines()]
+        columns = self.path / f"{self.shard_name(index)}.{_SCORES}"
+        if scores and records and columns.exists():
+            header, cols = _decode_columns(columns.read_bytes())
+            _attach(records, header["keys"], cols)
         renames = self.path / f"{self.shard_name(index)}.renames.json"
         if renames.exists():
             mapping = read_json(renames)
@@ -126,9 +257,27 @@ class StageDir:
                 hashes[int(pos)] = id_hash(new_id)
         return hashes
 
-    def read_events(self, index: int) -> list[dict]:
+    def read_columns(self, index: int) -> dict[str, Any] | None:
+        """The shard records' scores by column (key -> int64 / float64 array with NaN for None, or a list),
+        or None when the shard stores them inline."""
+        import numpy as np
+
+        path = self.path / f"{self.shard_name(index)}.{_SCORES}"
+        if not path.exists():
+            return None
+        header, cols = _decode_columns(path.read_bytes(), arrays=True)
+        return {k: (c if isinstance(c, list) else np.asarray(c)) for k, c in zip(header["keys"], cols)}
+
+    def read_events(self, index: int, scores: bool = True) -> list[dict]:
+        """The shard's events; ``scores=False`` leaves the ``scores`` of the records they carry as ``None``
+        where the shard stores those by column (cheaper when only the events themselves are needed)."""
         path = self.path / f"{self.shard_name(index)}.events.jsonl"
-        return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+        events = [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+        columns = self.path / f"{self.shard_name(index)}.{_EVENT_SCORES}"
+        if scores and events and columns.exists():
+            header, cols = _decode_columns(columns.read_bytes())
+            _attach([events[i]["record"] for i in header["pos"]], header["keys"], cols)
+        return events
 
     def shard_indices(self) -> list[int]:
         return sorted(int(p.name.split(".")[0]) for p in self.path.glob("*.done.json") if p.name[0].isdigit())
@@ -147,9 +296,9 @@ class StageDir:
         for i in range(self.info()["shards"]):
             yield self.read_records(i)
 
-    def iter_events(self) -> Iterator[dict]:
+    def iter_events(self, scores: bool = True) -> Iterator[dict]:
         for i in range(self.info()["shards"]):
-            yield from self.read_events(i)
+            yield from self.read_events(i, scores)
 
     def prepare(self, fingerprint: str, force: bool = False) -> None:
         """Make the folder match the stage's fingerprint: keep it (resume) or clear it."""

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
+import zstandard
 
 from ..io.writers import Writer
 from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..rundir import atomic_write_bytes, atomic_write_json, read_json
 from .report import ReportCounts, render_html
 from .rules import RuleSet, load_rules
-from .stages import DedupStage, RuleStage, ScoreStage
+from .stages import DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row
 
 
 def stem_of(path: str | os.PathLike) -> Path:
@@ -109,26 +110,22 @@ def purge(
         "report_html": Path(f"{base}.report.html"),
     }
 
-    def drop_events():
-        for d in ([dedup_dir] if dedup_dir else []) + [rules_dir]:
-            yield from d.iter_events()
-
     counts = ReportCounts()  # the report's counts and examples, gathered in the same pass as the dropped list
     with Writer(paths["dropped"], "jsonl") as w:
-        def rows():
-            for e in drop_events():
-                counts.add(e)
-                if e.get("outcome") != "dropped":
-                    continue
-                r = dict(e.get("record") or {"id": e["id"]})
-                info = {"reason": e.get("reason"), "rules": e.get("rules") or [e.get("reason")]}
-                for k in ("duplicate_of", "values"):
-                    if k in e:
-                        info[k] = e[k]
-                r["purge"] = info
-                yield r
-
-        w.write(rows())
+        for d in ([dedup_dir] if dedup_dir else []) + [rules_dir]:
+            for i in range(d.info()["shards"]):
+                # the workers rendered each shard's dropped lines (a side file); a run directory written
+                # before that existed has only the events, and its lines are rendered here
+                side = d.path / f"{d.shard_name(i)}.{DROPPED_SUFFIX}"
+                rendered = side.exists()
+                events = d.read_events(i, scores=not rendered)  # the report's examples need no scores
+                for e in events:
+                    counts.add(e)
+                if rendered:
+                    n = sum(1 for e in events if e.get("outcome") == "dropped")
+                    w.write_jsonl_bytes(zstandard.ZstdDecompressor().decompress(side.read_bytes()), n)
+                else:
+                    w.write(dropped_row(e) for e in events if e.get("outcome") == "dropped")
     atomic_write_json(paths["priors"], rules_state["priors"])
     rep = counts.report(rules_state, dedup_state, summary)
     atomic_write_bytes(paths["report_json"], orjson.dumps(rep, option=orjson.OPT_INDENT_2, default=str))

@@ -57,7 +57,7 @@ class ScoreStage(MapStage):
         if records:
             batch = Batch(records, tokenizer=self.tokenizer)
             cols = score_batch(batch, self.scorers)
-            _write_scores(records, cols)
+            stored = _write_scores(records, cols)
             if self.num_perm:
                 # the dedup sketch from the words the scorers already split (same as dedup.words_of)
                 from .dedup import SKETCH_KEY, MinHasher, sketch
@@ -65,9 +65,11 @@ class ScoreStage(MapStage):
                 ins, inp, res = batch.words("instruction"), batch.words("input"), batch.words("response")
                 words = [a + b + c for a, b, c in zip(ins, inp, res)]
                 if self.side:
-                    return Result(records=records, side={SIDE_SUFFIX: _side_file(records, words, cols, self)})
+                    return Result(records=records, side={SIDE_SUFFIX: _side_file(records, words, cols, self)},
+                                  columns=stored)
                 for r, sk in zip(records, sketch(words, MinHasher(self.num_perm, self.ngram))):
                     r["meta"][SKETCH_KEY] = sk
+            return Result(records=records, columns=stored)
         return Result(records=records)
 
 
@@ -102,23 +104,33 @@ def _side_file(records: list[Record], words: list[list[str]], cols: dict[str, An
     return buf.getvalue()
 
 
-def _write_scores(records: list[Record], cols: dict[str, Any]) -> None:
-    keys, values = [], []
+def _write_scores(records: list[Record], cols: dict[str, Any]) -> dict[str, Any] | None:
+    """Write the features into each record's ``scores`` (floats rounded to 4 decimals, NaN as None). Returns
+    the same values by column (``Result.columns``) when the records had no scores before, else None."""
+    keys, values, stored = [], [], {}
     for k, col in cols.items():
         keys.append(PREFIX + k)
         if isinstance(col, list):
             values.append(col)
+            stored[PREFIX + k] = col
             continue
         arr = np.asarray(col)
         if arr.dtype.kind in "iub":
             values.append(arr.tolist())
+            stored[PREFIX + k] = arr
         else:
-            values.append([None if v != v else v for v in np.round(arr.astype(np.float64), 4).tolist()])
+            arr = np.round(arr.astype(np.float64), 4)
+            values.append([None if v != v else v for v in arr.tolist()])
+            stored[PREFIX + k] = arr
+    fresh = True
     for r, row in zip(records, zip(*values)):
         s = r.get("scores")
         if s is None:
             s = r["scores"] = {}
+        elif s:
+            fresh = False
         s.update(zip(keys, row))
+    return stored if fresh and len(set(keys)) == len(keys) else None
 
 
 @register_stage
@@ -228,7 +240,34 @@ class DedupStage(FitMapStage):
             else:
                 res.drop(r, "purge", hit[1], rules=[hit[1]], duplicate_of=hit[0])
                 res.events[-1]["record"] = r
-        return res
+        return _dropped_side(res)
+
+
+DROPPED_SUFFIX = "dropped.jsonl.zst"
+
+
+def dropped_row(event: dict[str, Any]) -> dict[str, Any]:
+    """The line of ``STEM.dropped.jsonl`` for a drop event: the record with ``purge: {reason, rules,
+    duplicate_of, values}``."""
+    r = dict(event.get("record") or {"id": event["id"]})
+    info = {"reason": event.get("reason"), "rules": event.get("rules") or [event.get("reason")]}
+    for k in ("duplicate_of", "values"):
+        if k in event:
+            info[k] = event[k]
+    r["purge"] = info
+    return r
+
+
+def _dropped_side(res: Result) -> Result:
+    """Render the shard's dropped records as their ``STEM.dropped.jsonl`` lines in the worker (a side file),
+    so the driver only concatenates bytes instead of decoding and re-encoding every dropped record."""
+    import orjson
+    import zstandard
+
+    rows = b"".join(orjson.dumps(dropped_row(e), option=orjson.OPT_APPEND_NEWLINE)
+                    for e in res.events if e.get("outcome") == "dropped")
+    res.side[DROPPED_SUFFIX] = zstandard.ZstdCompressor(level=1).compress(rows)
+    return res
 
 
 def _release_memory() -> None:
@@ -282,25 +321,77 @@ class RuleStage(FitMapStage):
                 "reference": None if self.reference is None else _digest(self.reference)}
 
     def fit(self, batches: Iterable[list[Record]]) -> Any:
+        numeric, needed = self._features()
+
+        def parts():
+            for b in batches:
+                if b:
+                    cols = columns(b, numeric)
+                    cat = columns(b, [f for f in needed if f not in cols])
+                    yield len(b), cols, {f: (cols[f] if f in cols else cat[f]) for f in needed}, \
+                        [r.get("source", "") for r in b]
+
+        return self._fit(parts())
+
+    def fit_dir(self, prev: Any) -> Any:
+        """The fit from the previous stage's score columns (``StageDir.read_columns``): no record's scores are
+        decoded. Falls back to ``fit`` when a shard stores its scores inline."""
+        from .features import feature_catalog
+        from .rules import _num
+
+        n_shards = prev.info()["shards"]
+        if not all(prev.done_info(i)["out"] == 0 or prev.read_columns(i) is not None for i in range(n_shards)):
+            return self.fit(prev.iter_records())
+        catalog = feature_catalog()
+        numeric, needed = self._features()
+
+        def column(raw: dict[str, Any], f: str, n: int) -> np.ndarray:
+            v = raw.get(PREFIX + f)
+            if f in catalog and catalog[f][1].kind == "category":  # as ``columns``: the values themselves
+                if v is None:
+                    return np.array([None] * n, dtype=object)
+                if not isinstance(v, list):
+                    v = [None if x != x else x for x in v.tolist()]
+                return np.array(v, dtype=object)
+            if v is None:
+                return np.full(n, np.nan)
+            if isinstance(v, list):
+                return np.array([_num(x) for x in v], dtype=np.float64)
+            return v.astype(np.float64)
+
+        def parts():
+            for i in range(n_shards):
+                raw = prev.read_columns(i)
+                if raw is None:
+                    continue
+                sources = [r.get("source", "") for r in prev.read_records(i, scores=False)]
+                n = len(sources)
+                cols = {f: column(raw, f, n) for f in numeric}
+                yield n, cols, {f: (cols[f] if f in cols else column(raw, f, n)) for f in needed}, sources
+
+        return self._fit(parts())
+
+    def _features(self) -> tuple[list[str], list[str]]:
+        from .features import feature_catalog
+
+        numeric = [f for f, (_, spec) in feature_catalog().items() if spec.kind != "category"]
+        return numeric, self.rules.features()
+
+    def _fit(self, parts: Iterable[tuple[int, dict[str, np.ndarray], dict[str, Any], list[str]]]) -> Any:
+        """The fit over (records, numeric columns, the rules' feature columns, sources) per batch."""
         from .features import feature_catalog
 
         catalog = feature_catalog()
-        numeric = [f for f, (_, spec) in catalog.items() if spec.kind != "category"]
-        needed = self.rules.features()
+        numeric, needed = self._features()
         fitter = PriorFitter(numeric)
         sample: dict[str, list] = {f: [] for f in needed + ["__source__"]}
         pool_feats = self.rules.pool_features()
         by_source: dict[str, dict[str, list[float]]] = {f: {} for f in pool_feats}
         seen = 0
         rng = np.random.default_rng(0)
-        for b in batches:
-            if not b:
-                continue
-            cols = columns(b, numeric)
+        for n, cols, rows, sources in parts:
             fitter.add_columns(cols)
-            cat = columns(b, [f for f in needed if f not in cols])
-            rows = {f: (cols[f] if f in cols else cat[f]) for f in needed}
-            rows["__source__"] = [r.get("source", "") for r in b]
+            rows["__source__"] = sources
             for f in pool_feats:
                 for src in set(rows["__source__"]):
                     mask = np.array([s == src for s in rows["__source__"]])
@@ -310,7 +401,7 @@ class RuleStage(FitMapStage):
                     acc[0] += float(v.sum())
                     acc[1] += int(v.size)
             # keep a uniform row sample (reservoir) to estimate each rule's hit rate before dropping
-            for i in range(len(b)):
+            for i in range(n):
                 seen += 1
                 if seen <= ROW_SAMPLE:
                     for f in sample:
@@ -370,7 +461,7 @@ class RuleStage(FitMapStage):
             values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
             res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
             res.events[-1]["record"] = r
-        return res
+        return _dropped_side(res)
 
 
 def _apply_thresholds(rules: RuleSet, resolved: list[dict[str, Any]]) -> None:

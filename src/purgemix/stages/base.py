@@ -34,6 +34,10 @@ class Result:
     events: list[Event] = field(default_factory=list)
     # extra per-shard files (name suffix -> bytes), written next to the shard before it is marked done
     side: dict[str, bytes] = field(default_factory=dict)
+    # optional: the records' ``scores`` by column (key -> numpy array or list, one value per record), set by a
+    # stage that wrote every record's ``scores`` as exactly these columns; the shard writer then stores them
+    # without reading them back out of the records (same bytes on disk either way)
+    columns: dict[str, Any] | None = None
 
     def drop(self, record: Record, stage: str, reason: str, **detail: Any) -> None:
         self.events.append({"id": record["id"], "outcome": "dropped", "stage": stage, "reason": reason, **detail})
