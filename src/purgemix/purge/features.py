@@ -112,7 +112,7 @@ class Batch:
         return self.cached(("words", role), lambda: [_WORD.findall(t) for t in self.lower(role)])
 
     def lines(self, role: str) -> list[list[str]]:
-        return self.cached(("lines", role), lambda: [[ln.strip() for ln in t.split("\n") if ln.strip()]
+        return self.cached(("lines", role), lambda: [[s for ln in t.split("\n") if (s := ln.strip())]
                                                      for t in self.texts[role]])
 
     def charclass(self, role: str) -> dict[str, np.ndarray]:
@@ -201,8 +201,9 @@ def _length(b: Batch, role: str):
         "words": words,
         "tokens": np.asarray(_tokens(b.tokenizer, texts), dtype=np.int64),
         "lines": np.fromiter((len(x) for x in b.lines(role)), dtype=np.int64, count=b.n),
-        "paragraphs": np.fromiter((len(_PARA.split(t.strip())) if t.strip() else 0 for t in texts),
-                                  dtype=np.int64, count=b.n),
+        # a paragraph break needs two newlines: with fewer, a non-blank text is one paragraph
+        "paragraphs": np.fromiter((0 if not t.strip() else 1 if t.count("\n") < 2 else len(_PARA.split(t.strip()))
+                                   for t in texts), dtype=np.int64, count=b.n),
         "mean_word_len": _ratio(nonspace, words),
     }
 
@@ -492,10 +493,10 @@ def _response_checks(b: Batch, role: str):
                             [a + c for a, c in zip(b.words("instruction"), b.words("input"))], vocab)
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
-    for i, (t, ins) in enumerate(zip(texts, instr)):
-        if "```" in t or ("python" in ins.lower() and _PY_HINT.search(t)):
-            py[i] = _python_invalid(t, "python" in ins.lower())
-        if "json" in ins.lower():
+    for i, (t, ins) in enumerate(zip(texts, b.lower("instruction"))):
+        if "```" in t or ("python" in ins and _PY_HINT.search(t)):
+            py[i] = _python_invalid(t, "python" in ins)
+        if "json" in ins:
             js[i] = _json_invalid(t)
     return {
         "refusal": np.minimum(_count(_REFUSAL, texts, lower, _REFUSAL_HINTS), 1),
@@ -518,10 +519,9 @@ def _vocab(b: Batch) -> dict[str, int]:
     """Word counts over the batch (instructions, inputs, responses), minus each response's last word."""
     from collections import Counter
 
-    c: Counter = Counter()
-    for role in ROLES:
-        for ws in b.words(role):
-            c.update(ws)
+    from itertools import chain
+
+    c: Counter = Counter(chain.from_iterable(chain.from_iterable(b.words(role) for role in ROLES)))
     for ws in b.words("response"):
         if ws:
             c[ws[-1]] -= 1
@@ -604,23 +604,25 @@ def _pair(b: Batch, role: str):
     echo = np.zeros(b.n)
     echo_in = np.zeros(b.n)
     exact = np.zeros(b.n, dtype=np.int64)
-    for i in range(b.n):
-        r = rr[i]
+    res_texts, in_texts = b.texts["response"], b.texts["input"]
+    for i, (r, s, x) in enumerate(zip(rr, ri, rin)):
         if not r:
             continue
         rs = set(r)
-        overlap[i] = len(rs & set(ri[i])) / len(rs)
+        overlap[i] = len(rs.intersection(s)) / len(rs)
         if len(r) >= 3:
-            g = _trigrams(r)
-            if len(ri[i]) >= 3:
-                echo[i] = len(g & _trigrams(ri[i])) / len(g)
-            if len(rin[i]) >= 3:
-                echo_in[i] = len(g & _trigrams(rin[i])) / len(g)
-        rn = " ".join(r)
-        sn = " ".join(ri[i])
-        if len(ri[i]) >= 2 and sn in rn and len(rn) - len(sn) <= 15:
-            exact[i] = 1
-        elif rin[i] and len(r) <= 20 and b.texts["response"][i].split() == b.texts["input"][i].split():
+            g = set(zip(r, r[1:], r[2:]))  # _trigrams, without a set for the other side
+            if len(s) >= 3:
+                echo[i] = len(g.intersection(zip(s, s[1:], s[2:]))) / len(g)
+            if len(x) >= 3:
+                echo_in[i] = len(g.intersection(zip(x, x[1:], x[2:]))) / len(g)
+        if len(s) >= 2:
+            rn = " ".join(r)
+            sn = " ".join(s)
+            if len(rn) - len(sn) <= 15 and sn in rn:
+                exact[i] = 1
+                continue
+        if x and len(r) <= 20 and res_texts[i].split() == in_texts[i].split():
             exact[i] = 1  # a short input returned character for character (edits of punctuation are answers)
     trans = np.fromiter((1 if _TRANSLATE.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
                         count=b.n)
