@@ -448,23 +448,42 @@ class Deduplicator:
         bucket paired with the bucket's first member, band by band (sorted, int32 while positions fit)."""
         n = self.n
         has = np.concatenate(self.has) if self.has else np.zeros(0, dtype=bool)
-        live = np.nonzero(has)[0]
+        live = np.flatnonzero(has).astype(np.uint64)
+        del has
         keys = np.zeros(0, dtype=np.int64)
+        low = np.uint64(0xFFFFFFFF)
         for bi in range(self.bands):
             f = self._band_tmps[bi]
             f.flush()
             f.seek(0)
-            col = np.fromfile(f, dtype=np.uint32, count=n)[live]
-            o = np.argsort(col, kind="stable")
-            cs = col[o]
-            eq = np.nonzero(cs[1:] == cs[:-1])[0]
-            if eq.size == 0:
+            # band key in the high half, position in the low half: one sort orders the buckets and puts
+            # each bucket's first (lowest) position first
+            v = np.fromfile(f, dtype=np.uint32, count=n)[live.astype(np.intp)].astype(np.uint64) << np.uint64(32)
+            v |= live
+            v.sort()
+            hi = v >> np.uint64(32)
+            run_start = np.empty(v.size, dtype=bool)
+            run_start[:1] = True
+            np.not_equal(hi[1:], hi[:-1], out=run_start[1:])
+            del hi
+            if run_start.all():
                 continue
+            v &= low
+            starts = np.flatnonzero(run_start)
             # pair every member of a bucket with the bucket's first member
-            run_start = np.concatenate([[True], cs[1:] != cs[:-1]])
-            first = np.maximum.accumulate(np.where(run_start, np.arange(cs.size), 0))
+            first = np.repeat(v[starts], np.diff(np.append(starts, v.size)))
+            member = ~run_start
+            new = first[member].astype(np.int64) * n + v[member].astype(np.int64)
+            del v, first, member, starts, run_start
             # merged band by band, so memory holds the distinct pairs, not one copy per band
-            keys = sorted_unique(np.concatenate([keys, live[o[first[eq + 1]]] * n + live[o[eq + 1]]]))
+            both = np.concatenate([keys, new])
+            del keys, new
+            both.sort()
+            keep = np.empty(both.size, dtype=bool)
+            keep[:1] = True
+            np.not_equal(both[1:], both[:-1], out=keep[1:])
+            keys = both[keep]
+            del both, keep
         for f in self._band_tmps:
             f.close()
         self._band_tmps = []
@@ -477,7 +496,7 @@ class Deduplicator:
     def _verify(self, pa: np.ndarray) -> np.ndarray:
         """Estimated Jaccard >= threshold for each candidate pair (equal signature values / num_perm),
         reading the signatures one column group at a time."""
-        eq = np.zeros(len(pa), dtype=np.int32)
+        eq = np.zeros(len(pa), dtype=np.uint8 if self.hasher.num_perm < 256 else np.int32)
         step = 1 << 16
         for f, (c0, c1) in zip(self._tmps, self._groups):
             f.flush()
@@ -485,9 +504,10 @@ class Deduplicator:
             cols = np.fromfile(f, dtype=np.uint32, count=self.n * (c1 - c0)).reshape(self.n, c1 - c0)
             for s in range(0, len(pa), step):
                 a, b = pa[s:s + step, 0], pa[s:s + step, 1]
-                eq[s:s + step] += (cols[a] == cols[b]).sum(axis=1, dtype=np.int32)
+                eq[s:s + step] += (cols[a] == cols[b]).sum(axis=1, dtype=eq.dtype)
             del cols
-        return eq / self.hasher.num_perm >= self.threshold
+        # the same test as eq / num_perm >= threshold, read from a table of the possible counts
+        return (np.arange(self.hasher.num_perm + 1) / self.hasher.num_perm >= self.threshold)[eq]
 
     def _close(self) -> None:
         for f in self._tmps + self._band_tmps:
@@ -512,28 +532,31 @@ class Deduplicator:
         self._src = np.concatenate(self.sources) if self.sources else np.zeros(0, dtype=np.int32)
         if n == 0:
             return {"dropped": empty, "kept": empty, "exact": np.zeros(0, dtype=bool), "stats": stats}
+        pos_t = np.int32 if n < 2**31 else np.int64
         exact = np.concatenate(self.exact)
-        order = np.argsort(exact, kind="stable")
-        es = exact[order]
-        eq = np.nonzero(es[1:] == es[:-1])[0]
-        ea, eb = [order[eq]], [order[eq + 1]]
-        del order, es
+        order = np.argsort(exact, kind="stable").astype(pos_t)
+        eq = np.flatnonzero(exact[order[1:]] == exact[order[:-1]])
+        ea, eb = order[eq], order[eq + 1]
+        del order, eq
         if self.near:
             pa = self.candidate_pairs()
             if pa.size:
                 stats["candidate_pairs"] = int(len(pa))
                 ok = self._verify(pa)
-                ea.append(pa[ok, 0])
-                eb.append(pa[ok, 1])
+                ea, eb = np.concatenate([ea, pa[ok, 0]]), np.concatenate([eb, pa[ok, 1]])
                 stats["verified_pairs"] = int(ok.sum())
+                del ok
             del pa
         self._close()
-        roots = components(n, np.concatenate(ea), np.concatenate(eb))
+        roots = components(n, ea, eb)
+        del ea, eb
         keep = np.concatenate(self.keep)
-        multi = np.nonzero(np.bincount(roots, minlength=n) > 1)[0]
+        counts = np.bincount(roots, minlength=n)
+        multi = np.flatnonzero(counts > 1)
         if not multi.size:
             return {"dropped": empty, "kept": empty, "exact": np.zeros(0, dtype=bool), "stats": stats}
-        members = np.nonzero(np.isin(roots, multi))[0]
+        members = np.flatnonzero(counts[roots] > 1)
+        del counts
         # best member per group: highest keep score, then earliest position
         o = np.lexsort((members, -keep[members], roots[members]))
         ordered = members[o]
