@@ -147,7 +147,11 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
     d.write_shard(0, records, events, {"in": 50})
     assert (d.path / "000000.scores.bin.zst").exists() and (d.path / "000000.events.scores.bin.zst").exists()
     line = (d.path / "000000.events.jsonl").read_bytes().splitlines()[0]
-    assert b'"scores":null' in line and b"purge.a" not in line
+    assert b'"record":null' in line and b"purge.a" not in line  # the carried records have a file of their own
+    assert (d.path / "000000.events.records.jsonl.zst").exists()
+    light = d.read_events(0, records=False)
+    assert [e["id"] for e in light] == [e["id"] for e in events] and all(e.get("record") is None for e in light)
+    assert all(e["record"]["scores"] is None for e in d.read_events(0, scores=False) if e.get("record"))
     roundtrip = [orjson.loads(orjson.dumps(r)) for r in records]
     assert d.read_records(0) == roundtrip
     assert orjson.dumps(d.read_records(0)) == orjson.dumps(roundtrip)  # key order too
@@ -159,4 +163,5 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
     d.write_shard(0, records, [], {"in": 50})
     assert not (d.path / "000000.scores.bin.zst").exists()
     assert not (d.path / "000000.events.scores.bin.zst").exists()
+    assert not (d.path / "000000.events.records.jsonl.zst").exists()
     assert d.read_records(0) == [orjson.loads(orjson.dumps(r)) for r in records]

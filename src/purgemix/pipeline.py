@@ -438,11 +438,7 @@ class _LazyIds:
 
     def __getitem__(self, i: int) -> str:
         if self._ids is None:
-            import zstandard
-
-            data = (self.out.path / f"{self.out.shard_name(self.index)}.records.jsonl.zst").read_bytes()
-            raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
-            self._ids = [orjson.loads(line)["id"] for line in raw.splitlines()]
+            self._ids = self.out.read_ids(self.index, renamed=False)
         return self._ids[i]
 
 

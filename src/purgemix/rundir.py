@@ -7,6 +7,8 @@ Layout::
     RUN/stages/NN-<stage>/state.json  fitted state of a FitMapStage
     RUN/stages/NN-<stage>/S.records.jsonl.zst, S.events.jsonl, S.done.json (written last)
     RUN/stages/NN-<stage>/S.scores.bin.zst, S.events.scores.bin.zst   columnar ``scores`` (see below)
+    RUN/stages/NN-<stage>/S.events.records.jsonl.zst  the records that events carry (``"record":null`` in the
+                                                      event line), so events can be read without them
     RUN/stages/NN-<stage>/done.json   the whole stage is complete, with its counters
     RUN/quarantine.jsonl              bad input rows: file, line, reason, raw text
     RUN/ledger.json                   the balance of the last check
@@ -66,6 +68,7 @@ _ZSTD_LEVEL = 1  # intermediate shards: speed over size
 
 _SCORES = "scores.bin.zst"
 _EVENT_SCORES = "events.scores.bin.zst"
+_EVENT_RECORDS = "events.records.jsonl.zst"
 
 
 def _uniform_scores(dicts: list[Any]) -> tuple[str, ...] | None:
@@ -202,6 +205,18 @@ class StageDir:
                 events[i] = {**events[i], "record": {**events[i]["record"], "scores": None}}
         else:
             (self.path / f"{name}.{_EVENT_SCORES}").unlink(missing_ok=True)
+        # the records that events carry go to their own file (first line: their event positions), so readers
+        # that need only the events (counts, the ledger) do not parse them
+        pos = [i for i, e in enumerate(events) if type(e.get("record")) is dict]
+        if pos:
+            lines = [orjson.dumps({"pos": pos})] + [orjson.dumps(events[i]["record"]) for i in pos]
+            atomic_write_bytes(self.path / f"{name}.{_EVENT_RECORDS}",
+                               zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(b"\n".join(lines)))
+            events = list(events)
+            for i in pos:
+                events[i] = {**events[i], "record": None}
+        else:
+            (self.path / f"{name}.{_EVENT_RECORDS}").unlink(missing_ok=True)
         atomic_write_bytes(self.path / f"{name}.events.jsonl", _jsonl(events))
         atomic_write_json(self.path / f"{name}.done.json", counters)
 
@@ -222,8 +237,9 @@ class StageDir:
                 records[int(pos)]["id"] = new_id
         return records
 
-    def read_ids(self, index: int) -> list[str]:
-        """Ids of one shard without parsing whole records (the ledger check reads only these)."""
+    def read_ids(self, index: int, renamed: bool = True) -> list[str]:
+        """Ids of one shard without parsing whole records (the ledger check reads only these);
+        ``renamed=False``: as written, before the ingest's renames."""
         data = (self.path / f"{self.shard_name(index)}.records.jsonl.zst").read_bytes()
         raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
         ids = []
@@ -233,9 +249,9 @@ class StageDir:
             if end > 0 and b"\\" not in line[7:end]:
                 ids.append(line[7:end].decode())
             else:
-                ids.append(str(orjson.loads(line)["id"]))
+                ids.append(orjson.loads(line)["id"] if not renamed else str(orjson.loads(line)["id"]))
         renames = self.path / f"{self.shard_name(index)}.renames.json"
-        if renames.exists():
+        if renamed and renames.exists():
             for pos, new_id in read_json(renames).items():
                 ids[int(pos)] = new_id
         return ids
@@ -268,13 +284,21 @@ class StageDir:
         header, cols = _decode_columns(path.read_bytes(), arrays=True)
         return {k: (c if isinstance(c, list) else np.asarray(c)) for k, c in zip(header["keys"], cols)}
 
-    def read_events(self, index: int, scores: bool = True) -> list[dict]:
-        """The shard's events; ``scores=False`` leaves the ``scores`` of the records they carry as ``None``
-        where the shard stores those by column (cheaper when only the events themselves are needed)."""
+    def read_events(self, index: int, scores: bool = True, records: bool = True) -> list[dict]:
+        """The shard's events. Cheaper reads for callers that need less: ``records=False`` leaves the
+        ``record`` an event carries as ``None``; ``scores=False`` leaves that record's ``scores`` as ``None``
+        where the shard stores them by column."""
         path = self.path / f"{self.shard_name(index)}.events.jsonl"
         events = [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+        carried = self.path / f"{self.shard_name(index)}.{_EVENT_RECORDS}"
+        if not records or not events or not carried.exists():
+            return events
+        lines = zstandard.ZstdDecompressor().decompress(carried.read_bytes()).split(b"\n")
+        for i, line in zip(orjson.loads(lines[0])["pos"], lines[1:]):
+            if i < len(events):
+                events[i]["record"] = orjson.loads(line)
         columns = self.path / f"{self.shard_name(index)}.{_EVENT_SCORES}"
-        if scores and events and columns.exists():
+        if scores and columns.exists():
             header, cols = _decode_columns(columns.read_bytes())
             _attach([events[i]["record"] for i in header["pos"]], header["keys"], cols)
         return events
@@ -296,9 +320,9 @@ class StageDir:
         for i in range(self.info()["shards"]):
             yield self.read_records(i)
 
-    def iter_events(self, scores: bool = True) -> Iterator[dict]:
+    def iter_events(self, scores: bool = True, records: bool = True) -> Iterator[dict]:
         for i in range(self.info()["shards"]):
-            yield from self.read_events(i, scores)
+            yield from self.read_events(i, scores, records)
 
     def prepare(self, fingerprint: str, force: bool = False) -> None:
         """Make the folder match the stage's fingerprint: keep it (resume) or clear it."""

@@ -26,7 +26,7 @@ import zstandard
 from ..io.writers import Writer
 from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..rundir import atomic_write_bytes, atomic_write_json, read_json
-from .report import ReportCounts, render_html
+from .report import EXAMPLES, ReportCounts, render_html
 from .rules import RuleSet, load_rules
 from .stages import DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row
 
@@ -118,7 +118,11 @@ def purge(
                 # before that existed has only the events, and its lines are rendered here
                 side = d.path / f"{d.shard_name(i)}.{DROPPED_SUFFIX}"
                 rendered = side.exists()
-                events = d.read_events(i, scores=not rendered)  # the report's examples need no scores
+                events = d.read_events(i, scores=not rendered, records=not rendered)
+                if rendered and any(len(counts.examples.get(a, ())) < EXAMPLES
+                                    for e in events if e.get("outcome") == "dropped"
+                                    for a in e.get("rules") or [e.get("reason", "?")]):
+                    events = d.read_events(i, scores=False)  # a rule still lacks examples: with the records
                 for e in events:
                     counts.add(e)
                 if rendered:
