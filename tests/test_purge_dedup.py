@@ -204,7 +204,13 @@ def test_vectorised_sketch_matches_a_word_by_word_reference(monkeypatch):
     import numpy as np
 
     from purgemix.purge import dedup
-    from purgemix.purge.dedup import MinHasher, hash_words, join_words, word_bytes, words_of
+    from purgemix.purge.dedup import (
+        MinHasher,
+        hash_words,
+        join_words,
+        word_bytes,
+        words_of,
+    )
 
     texts = _random_texts(90, 3) + ["", "   ", "one", "one two", "ÉCOLE école", "a_b c"]
     hasher = MinHasher(32, 3)

@@ -161,11 +161,13 @@ def hash_words(docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     lens = np.zeros(n, dtype=np.int64)
     exact = np.zeros(n, dtype=np.uint64)
     parts: list[np.ndarray] = []
+    ends = np.cumsum(dlen + 1)  # where each doc and its separator end in the joined bytes
     i = 0
     with np.errstate(over="ignore"):
         while i < n:
             # docs [i, j) with at most _CHUNK bytes (at least one doc)
-            j = i + max(1, int(np.searchsorted(np.cumsum(dlen[i:i + _CHUNK] + 1), _CHUNK, side="right")))
+            before = int(ends[i - 1]) if i else 0
+            j = max(i + 1, int(np.searchsorted(ends, before + _CHUNK, side="right")))
             buf = np.frombuffer(b" ".join(docs[i:j]) + b" ", dtype=np.uint8)
             word = buf != 32
             edge = np.flatnonzero(word[1:] != word[:-1]) + 1
@@ -541,7 +543,7 @@ class Deduplicator:
         if self.near:
             pa = self.candidate_pairs()
             if pa.size:
-                stats["candidate_pairs"] = int(len(pa))
+                stats["candidate_pairs"] = len(pa)
                 ok = self._verify(pa)
                 ea, eb = np.concatenate([ea, pa[ok, 0]]), np.concatenate([eb, pa[ok, 1]])
                 stats["verified_pairs"] = int(ok.sum())
