@@ -293,3 +293,21 @@ def test_dedup_fit_from_side_files_again_after_a_resume(tmp_path):
     again = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev)  # the fit of a resumed run
     assert first == again and first["stats"]["dropped"] > 0
     assert [p.name for p in (tmp_path / "dedup").iterdir() if "minhash" in p.name] == []
+
+
+def test_id_list_is_a_compact_sequence_of_the_ids():
+    from purgemix.purge.dedup import IdList
+
+    ids = IdList()
+    batches = [["r0", "é-1", ""], [], ["x" * 300], [f"id{i}" for i in range(50)]]
+    for b in batches:
+        ids.extend(b)
+    flat = [i for b in batches for i in b]
+    assert len(ids) == len(flat) and list(ids) == flat
+    assert [ids[i] for i in (0, 1, 2, 3, 53, -1)] == [flat[i] for i in (0, 1, 2, 3, 53, -1)]
+    some = [53, 0, 3, 3, 2, 1, 20]
+    assert ids.take(some) == [flat[i] for i in some] and ids.take([]) == []
+    import pytest
+
+    with pytest.raises(IndexError):
+        ids[len(flat)]
