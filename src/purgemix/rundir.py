@@ -291,16 +291,17 @@ class StageDir:
         path = self.path / f"{self.shard_name(index)}.events.jsonl"
         events = [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
         carried = self.path / f"{self.shard_name(index)}.{_EVENT_RECORDS}"
-        if not records or not events or not carried.exists():
+        if not records or not events:
             return events
-        lines = zstandard.ZstdDecompressor().decompress(carried.read_bytes()).split(b"\n")
-        for i, line in zip(orjson.loads(lines[0])["pos"], lines[1:]):
-            if i < len(events):
-                events[i]["record"] = orjson.loads(line)
+        if carried.exists():
+            lines = zstandard.ZstdDecompressor().decompress(carried.read_bytes()).split(b"\n")
+            for i, line in zip(orjson.loads(lines[0])["pos"], lines[1:]):
+                if i < len(events):
+                    events[i]["record"] = orjson.loads(line)
         columns = self.path / f"{self.shard_name(index)}.{_EVENT_SCORES}"
         if scores and columns.exists():
             header, cols = _decode_columns(columns.read_bytes())
-            _attach([events[i]["record"] for i in header["pos"]], header["keys"], cols)
+            _attach([events[i]["record"] for i in header["pos"] if i < len(events)], header["keys"], cols)
         return events
 
     def shard_indices(self) -> list[int]:
