@@ -7,8 +7,9 @@ and purgemix's MinHash-LSH against datasketch's, on the same records with the sa
 Data: ../shared/data/alpaca_random_9k.json + alpaca_5k.json replicated to ``--records`` (each replica
 gets its number appended to the instruction, so replicas are near- but not exact duplicates).
 Both tools run as child processes of this script (one process tree); wall time includes start-up,
-reading the file and every operator; peak memory is the largest summed RSS of the child's process
-tree (polled every 0.1 s).
+reading the file and every operator; CPU time is user + system time of the whole tree (less sensitive
+than wall time to other jobs on the machine); peak memory is the largest summed RSS of the child's
+process tree (polled every 0.1 s).
 
 data-juicer (the ``py-data-juicer`` package) must be installed in its own environment (its
 dependencies conflict with purgemix's): ``python -m venv .bench/dj-venv && .bench/dj-venv/bin/pip
@@ -57,9 +58,13 @@ def make_data(n: int, out_dir: Path) -> tuple[Path, Path]:
 
 
 def run_tree(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
-    """Run a command, poll the summed RSS of its process tree, return wall time, peak RSS and stdout."""
+    """Run a command, poll the summed RSS of its process tree, return wall time, CPU time (user + system of
+    the whole tree: every process it waited for), peak RSS and stdout."""
+    import resource
+
     import psutil
 
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -90,9 +95,11 @@ def run_tree(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
     done.set()
     th.join()
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {err[-2000:]}")
-    return {"wall_s": wall, "peak_rss_mb": peak[0] / 2**20, "stdout": out}
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak[0] / 2**20, "stdout": out}
 
 
 def run_purgemix(data: Path, workers: int, work: Path) -> dict:
@@ -196,20 +203,26 @@ def main() -> int:
     if not (ROOT.parent / "shared" / "data" / "alpaca_5k.json").exists():
         print("no data: ../shared/data/alpaca_random_9k.json and alpaca_5k.json are needed")
         return 0
-    results: dict = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count()}
+    # other jobs on the machine inflate wall times; the load average says how busy it was
+    results: dict = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count(),
+                     "loadavg": os.getloadavg()}
     pm_data, dj_data = make_data(args.records, work)
     pm = run_purgemix(pm_data, args.workers, work)
     results["purgemix"] = pm
     print(f"purgemix  : {pm['in']:,} records in {pm['wall_s']:.1f}s = {pm['in'] / pm['wall_s']:,.0f} records/s, "
-          f"kept {pm['out']:,}, peak RSS {pm['peak_rss_mb']:.0f} MB ({args.workers} workers)")
+          f"{pm['cpu_s']:.1f} CPU-s, kept {pm['out']:,}, peak RSS {pm['peak_rss_mb']:.0f} MB ({args.workers} workers)")
     dj_py = Path(args.dj_python)
     if not args.skip_dj and dj_py.exists():
         dj = run_dj(dj_py, dj_data, args.workers, work)
         results["data_juicer"] = dj
         print(f"data-juicer: {dj['in']:,} records in {dj['wall_s']:.1f}s = {dj['in'] / dj['wall_s']:,.0f} records/s, "
-              f"kept {dj['out']:,}, peak RSS {dj['peak_rss_mb']:.0f} MB ({args.workers} workers)")
+              f"{dj['cpu_s']:.1f} CPU-s, kept {dj['out']:,}, peak RSS {dj['peak_rss_mb']:.0f} MB "
+              f"({args.workers} workers)")
         results["ratio_vs_data_juicer"] = dj["wall_s"] / pm["wall_s"]
-        print(f"purgemix is {results['ratio_vs_data_juicer']:.1f}x data-juicer")
+        results["cpu_ratio_vs_data_juicer"] = dj["cpu_s"] / pm["cpu_s"]
+        print(f"purgemix is {results['ratio_vs_data_juicer']:.1f}x data-juicer (wall time; CPU time "
+              f"{results['cpu_ratio_vs_data_juicer']:.1f}x; load average before the runs "
+              f"{results['loadavg'][0]:.1f})")
     elif not args.skip_dj:
         print(f"data-juicer not found at {dj_py}; see the module doc to install it")
     mh = minhash_compare(args.minhash_records)
