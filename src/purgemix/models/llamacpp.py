@@ -68,6 +68,12 @@ class LlamaCpp:
 
 
 def _threads() -> int:
+    """``$PURGEMIX_LLM_THREADS``, else every CPU this process may use. llama.cpp's threads wait for
+    each other at every layer, so on a machine shared with other busy processes fewer threads than
+    cores can be much faster."""
+    env = os.environ.get("PURGEMIX_LLM_THREADS")
+    if env:
+        return max(1, int(env))
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
