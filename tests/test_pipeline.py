@@ -165,3 +165,34 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
     assert not (d.path / "000000.events.scores.bin.zst").exists()
     assert not (d.path / "000000.events.records.jsonl.zst").exists()
     assert d.read_records(0) == [orjson.loads(orjson.dumps(r)) for r in records]
+
+
+def test_a_global_stage_report_outlives_its_process(tmp_path):
+    """What a global stage learnt (its ``report``) is kept in the manifest with the stage, so a run
+    resumed after that stage still has it (the run report and ``record_mix_info`` read it there)."""
+    from purgemix.stages.base import GlobalStage, Result
+
+    class CountingStage(GlobalStage):
+        name = "counting"
+        version = "1"
+
+        def __init__(self):
+            self.report = {}
+
+        def run(self, batches):
+            records = [r for b in batches for r in b]
+            self.report = {"seen": len(records)}
+            yield Result(records=records)
+
+    src = tmp_path / "in.jsonl"
+    write_input(src, 30)
+
+    def pipe():
+        return Pipeline([InputSpec(str(src))], [CountingStage()], OutputSpec(str(tmp_path / "o.jsonl"), "alpaca"),
+                        tmp_path / "run", shard_size=10)
+
+    pipe().execute()
+    again = pipe()
+    again.execute()  # resumed: the stage does not run again
+    assert again.stages[0].report == {}
+    assert RunDir(tmp_path / "run").manifest()["stages"]["counting"]["report"] == {"seen": 30}

@@ -331,6 +331,10 @@ class Pipeline:
         total = _sum_counters(counters)
         total["shards"] = len(counters)
         total["seconds"] = round(time.perf_counter() - t0, 3)
+        for attr in ("report", "last_info"):  # what a global stage learnt (fit figures, LLM outcome counts):
+            value = getattr(stage, attr, None)  # kept with the stage, so a resumed run still reports it
+            if isinstance(value, dict) and value:
+                total[attr] = value
         out.mark_complete(total)
         manifest["stages"][stage.name] = total
         self.run.write_manifest(manifest)
