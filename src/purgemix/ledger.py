@@ -87,7 +87,7 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     term_h, term_code, term_reason, into_h = [], [], [], []
     reasons: dict[tuple[str, str], int] = {}
     for stage in stages[1:]:
-        for e in stage.iter_events():
+        for e in stage.iter_events(records=False):  # ids and outcomes only: no record bodies to decode
             outcome = e["outcome"]
             if outcome == "created":
                 h = id_hash(e["id"])
@@ -199,7 +199,7 @@ def _name_problems(stages, suspects: list[tuple[str, np.ndarray]], per_problem: 
         for rid in ingest.read_ids(i):
             note(rid)
     for stage in stages[1:]:
-        for e in stage.iter_events():
+        for e in stage.iter_events(records=False):  # ids and outcomes only: no record bodies to decode
             note(e["id"])
             for p in e.get("parents") or []:
                 note(p)
