@@ -10,13 +10,18 @@ For the run's inputs and for its outputs (each a seeded sample of ``--rate`` rec
 - distinct-1/2 (distinct word uni/bigrams over all words of the responses, on equal-size samples of
   both sides) and the embedding spread
   (mean pairwise cosine distance of the records, with the recipe's embedder);
-- the whole run's generation throughput (tokens out / seconds spent generating, cache misses only)
-  next to a bare loop over the same backend on the same fusion prompts, and their ratio.
+- generation throughput: the run's (tokens out / seconds spent in the backend's generate calls,
+  cache misses only) next to a bare, uncached backend replaying exactly the requests the run sent
+  (same conversations, same parameters, same batches), and their ratio; plus the whole run's
+  tokens out per second of wall time (purge, scoring, clustering and checks included).
+
+Run it with an empty request cache (``PURGEMIX_CACHE=...``) or every request is a cache hit.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import sys
@@ -79,24 +84,33 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--recipe", default="quick")
     ap.add_argument("--rate", type=int, default=40, help="records rated per side")
-    ap.add_argument("--bare", type=int, default=4, help="fusion prompts replayed by the bare loop")
     ap.add_argument("--out", type=Path, default=Path(".bench/mix_quality"))
     args = ap.parse_args()
     if not args.data.exists():
         print(f"no data at {args.data}; pass --data")
         return 0
     os.environ.setdefault("PURGEMIX_NO_PROGRESS", "1")
-    from purgemix.models import GenerationParams, load_embedder, load_llm
+    from purgemix.models import load_embedder, load_llm
     from purgemix.recipe import load_recipe
     from purgemix.runner import build_pipeline
 
     recipe = load_recipe(args.recipe, [*args.overrides, f"output.path={args.out / 'out.jsonl'}", f"limit={args.limit}"])
     recipe["inputs"] = [str(args.data)]
     pipe = build_pipeline(recipe, run_dir=str(args.out / "run"))
+    # record what the run sends to the backend (cache misses), to replay it on a bare backend below
+    gen = next(s.llm for s in pipe.stages if s.name in ("fuse", "distil"))
+    sent: list[tuple[list, object]] = []
+    backend_generate = gen.inner.generate
+
+    @functools.wraps(backend_generate)  # keeps the signature, so the cache calls it as it would the backend
+    def recording(conversations, params, *a, **kw):
+        sent.append((list(conversations), params))
+        return backend_generate(conversations, params, *a, **kw)
+
+    gen.inner.generate = recording
     t0 = time.perf_counter()
     pipe.execute()
     run_seconds = time.perf_counter() - t0
-    gen = next(s.llm for s in pipe.stages if s.name in ("fuse", "distil"))
     usage = gen.stats.as_dict()
 
     inputs = read_records(args.data)[: args.limit]
@@ -108,16 +122,16 @@ def main() -> int:
     rater = load_llm(rater_spec)
     emb = load_embedder(recipe["models"]["embedder"])
 
-    # bare loop: the same backend, uncached, on prompts of the new pairs' length
-    new = [r for r in outputs if (r.get("lineage") or {}).get("derived_from")][: args.bare]
-    bare_tps = float("nan")
-    if new:
+    # bare loop: the same backend without the cache or the pipeline, on exactly the requests the run sent
+    bare_tps, bare_tokens, bare_seconds = float("nan"), 0, 0.0
+    if sent:
         bare = load_llm(recipe["models"]["generator"], cache=False)
-        prompts = [[{"role": "user", "content": r["messages"][0]["content"]}] for r in new]
-        p = GenerationParams(temperature=0.7, max_tokens=int(recipe["mix"]["max_tokens"]), seed=1)
-        tb = time.perf_counter()
-        res = bare.generate(prompts, p)
-        bare_tps = sum(g.tokens_out for g in res) / (time.perf_counter() - tb)
+        for conversations, params in sent:
+            tb = time.perf_counter()
+            res = bare.generate(conversations, params)
+            bare_seconds += time.perf_counter() - tb
+            bare_tokens += sum(g.tokens_out for g in res)
+        bare_tps = bare_tokens / bare_seconds if bare_seconds else float("nan")
     rows = []
     # distinct-n falls as a corpus grows, so both sides are measured on samples of the same size
     k = min(len(inputs), len(outputs))
@@ -132,8 +146,11 @@ def main() -> int:
     for name, n, mean, share, parsed, d1, d2, sp in rows:
         print(f"{name:8} {n:>8} {mean:>10.2f} {share:>9.2f} {parsed:>7} {d1:>10.3f} {d2:>10.3f} {sp:>10.3f}")
     run_tps = usage["tokens_out"] / usage["seconds"] if usage.get("seconds") else float("nan")
-    print(f"generation: run {run_tps:.1f} tokens/s ({usage['tokens_out']} tokens, {usage['cache_hits']} cache hits), "
-          f"bare backend {bare_tps:.1f} tokens/s, ratio {run_tps / bare_tps:.2f}")
+    print(f"generation: run {run_tps:.1f} tokens/s ({usage['tokens_out']} tokens in {usage['seconds']:.0f}s of "
+          f"generate calls, {usage['cache_hits']} cache hits), bare backend on the same {len(sent)} batches "
+          f"{bare_tps:.1f} tokens/s ({bare_tokens} tokens in {bare_seconds:.0f}s), ratio {run_tps / bare_tps:.2f}")
+    print(f"whole run: {usage['tokens_out'] / run_seconds:.1f} tokens out per second of wall time "
+          f"({run_seconds:.0f}s: purge, scoring, clustering, checks and generation)")
     return 0
 
 
