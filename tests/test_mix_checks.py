@@ -88,3 +88,21 @@ def test_templates_render_and_hash(tmp_path: Path):
     assert load_template(inc).hash != h1
     with pytest.raises(KeyError):
         ts.get("nope")
+
+
+def test_symbolic_checks_catch_copied_directions_and_a_pasted_answer():
+    chk = SymbolicChecks()
+    prompt = ("Treat the samples as one small corpus. Write one richer instruction that covers the topics of all "
+              "samples together, then write a high-quality response to it.\n" + "\n".join(a + "\n" + b for a, b in SOURCES))
+    good = ("Explain the boiling point of water at sea level and how altitude, e.g. in Denver, changes it.",
+            "At sea level water boils at 100 degrees Celsius; at high altitude such as Denver it boils lower.")
+    assert chk(*good, SOURCES, prompt=prompt) == []
+    leaked = "Treat the samples as one small corpus. Write one richer instruction about water boiling in Denver."
+    errs = chk(leaked, good[1], SOURCES, prompt=prompt)
+    assert any(e["type"] == "format_error" and "directions" in e["detail"] for e in errs)
+    # words the sources share with the prompt are not counted as copied directions
+    assert not any("directions" in e["detail"] for e in chk(SOURCES[0][0] + " Explain it for Denver too.", good[1],
+                                                          SOURCES, prompt=prompt))
+    pasted = good[0] + " The answer should say: " + good[1]
+    errs = chk(pasted, good[1], SOURCES, prompt=prompt)
+    assert any(e["type"] == "format_error" and "contains the response" in e["detail"] for e in errs)

@@ -62,13 +62,35 @@ class SymbolicChecks:
         return dict(vars(self))
 
     def __call__(self, instruction: str, response: str, sources: Sequence[tuple[str, str]],
-                 finish_reason: str | None = None) -> list[Error]:
+                 finish_reason: str | None = None, prompt: str | None = None) -> list[Error]:
         errors: list[Error] = []
         errors += self.key_terms(instruction, response, sources)
         errors += self.complete(response, finish_reason)
         errors += self.self_contained(instruction)
         errors += self.format(instruction, response)
+        errors += self.copied(instruction, response, sources, prompt)
         return errors
+
+    def copied(self, instruction: str, response: str, sources: Sequence[tuple[str, str]],
+               prompt: str | None = None) -> list[Error]:
+        """Two failure modes of small generators that every other check lets through: the new
+        instruction restates the fusion prompt's own directions ("Treat the samples as one small
+        corpus. Write one richer instruction ..."), or it already contains the answer (the
+        response's list pasted into the instruction). Compared on word 5-grams."""
+        ins = _grams(instruction)
+        if not ins:
+            return []
+        if prompt:
+            source_grams = set().union(*(_grams(a + "\n" + b) for a, b in sources)) if sources else set()
+            directive = _grams(prompt) - source_grams  # what the prompt says beyond the sources
+            shared = len(ins & directive)
+            if shared >= 3 or shared / len(ins) >= 0.2:
+                return [{"type": "format_error", "detail": f"instruction copies the task's directions "
+                                                           f"({shared} of its word 5-grams)"}]
+        resp = _grams(response)
+        if len(resp) >= 8 and len(resp & ins) / len(resp) >= 0.5:
+            return [{"type": "format_error", "detail": "instruction already contains the response"}]
+        return []
 
     def key_terms(self, instruction: str, response: str, sources: Sequence[tuple[str, str]]) -> list[Error]:
         terms: list[str] = []
@@ -129,6 +151,11 @@ _DANGLING = re.compile(
 )
 _LEFTOVER = re.compile(r"</?(instruction|response|previous_\w+|think|answer)>|\{\{|\}\}|^#{2,}\s*Sample\b",
                        re.I | re.M)
+
+
+def _grams(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
 def _norm(s: str) -> str:

@@ -115,7 +115,7 @@ class Fuser:
             candidates: dict[int, tuple[str, str]] = {}
             attempt_errors: dict[int, list[Error]] = {}
             checks: dict[int, dict[str, Any]] = {}
-            for i, gen in zip(active, gens):
+            for i, conv, gen in zip(active, convs, gens):
                 if not gen.ok:
                     attempt_errors[i] = [{"type": "generation_failed", "detail": str(gen.error or "no text")[:300]}]
                     continue
@@ -126,7 +126,11 @@ class Fuser:
                     continue
                 candidates[i] = parsed
                 finish = gen.finish_reasons[0] if gen.finish_reasons else None
-                rule_errors = self.checks(parsed[0], parsed[1], src_tuples[i], finish)
+                # the task's own words: a repaired pair may repeat the previous attempt quoted in the prompt
+                prompt = "\n".join(m["content"] for m in conv)
+                for quoted in (previous[i] or {}).values():
+                    prompt = prompt.replace(quoted, " ") if quoted else prompt
+                rule_errors = self.checks(parsed[0], parsed[1], src_tuples[i], finish, prompt=prompt)
                 checks[i] = {"rules": rule_errors}
                 attempt_errors[i] = list(rule_errors) if cfg.feedback else []
             if cfg.feedback and cfg.llm_check:
