@@ -71,6 +71,7 @@ def sampled_figures(recs: list[dict], y: np.ndarray, emb: np.ndarray, n: int, se
     from purgemix.purge.features import score_records as purge_features
     from purgemix.rating.quality import auc, combine, signals
     from purgemix.rating.stages import QualityStage
+    from purgemix.rating.surrogate import spearman
 
     recs = [{**r, "scores": dict(r["scores"])} for r in recs]
     purge_features(recs)
@@ -82,8 +83,6 @@ def sampled_figures(recs: list[dict], y: np.ndarray, emb: np.ndarray, n: int, se
         recs[i]["scores"] = {k: v for k, v in recs[i]["scores"].items() if not k.startswith("ifd.")}
     stage = QualityStage(None, sample=n, seed=seed)
     stage._estimate(recs, hidden)
-    from purgemix.rating.surrogate import spearman
-
     est = {k: np.array([r["scores"].get(k, np.nan) for r in recs], float) for k in truth}
     h = np.array(hidden)
     ok = np.isfinite(truth["ifd.ifd"][h])

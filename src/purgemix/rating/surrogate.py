@@ -21,6 +21,8 @@ be trusted (``report["spearman"]``). Estimated records carry ``ifd.estimated = 1
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
@@ -46,9 +48,6 @@ def bigram_logprob(texts: Sequence[str], k: float = 0.1) -> np.ndarray:
     """Mean log-probability per word of each text under a word bigram model (add-k) fitted on all the
     texts: a count-based stand-in for the LM's loss. Shuffled, garbled or off-register answers score
     low; fluent, conventional ones high."""
-    from collections import Counter
-    import re
-
     word = re.compile(r"\w+|[^\w\s]")
     toks = [["<s>"] + word.findall(t.lower()) for t in texts]
     uni = Counter(w for ts in toks for w in ts)
