@@ -156,8 +156,9 @@ class QualityStage(GlobalStage):
     ``KNNBayes``) is given, the kNN-Bayes expected class.
 
     With ``sample=N`` only a seeded random N of the records that need scoring are scored; the
-    likelihood and IFD of the others are estimated from their purge features by a ridge regression fitted on the sample (``rating/surrogate.py``; ``ifd.estimated = 1``, the
-    cross-validated Spearman correlation is in ``report``)."""
+    likelihood and IFD of the others are estimated from their purge features by a ridge regression
+    fitted on the sample (``rating/surrogate.py``; ``ifd.estimated = 1``, the cross-validated
+    Spearman correlation is in ``report``)."""
 
     name = "quality"
     version = "1"
@@ -200,7 +201,6 @@ class QualityStage(GlobalStage):
         records = [r for b in batches for r in b]
         if not records:
             return
-        vecs = None
         if self.scorer:
             todo = [i for i, r in enumerate(records) if "ifd.loss_cond" not in (r.get("scores") or {})]
             estimate: list[int] = []
@@ -221,13 +221,12 @@ class QualityStage(GlobalStage):
                     records[i] = apply_scores(records[i], x)
             if estimate:
                 self._estimate(records, estimate)
-        kb = None
+        kb = vecs = None
         if self.library:
             from .knn_bayes import KNNBayes
 
             kb = KNNBayes.load(self.library)
-            if vecs is None:
-                vecs = self.emb.embed([embed_text(r) for r in records])
+            vecs = self.emb.embed([embed_text(r) for r in records])
         out = quality_scores(records, weights=self.weights, strong_rater=self.strong_rater, knn_bayes=kb,
                              embeddings=vecs)
         for s in range(0, len(out), 10_000):
@@ -248,8 +247,9 @@ class QualityStage(GlobalStage):
         X = features(records)
         train = np.array(scored)
         self.report = {"scored": len(scored), "estimated": len(targets)}
+        # IFD is a ratio: its log is regressed
         for key, transform, inverse in (("ifd.loss_cond", lambda v: v, lambda v: v),
-                                        ("ifd.ifd", lambda v: np.log(np.maximum(v, 1e-6)), np.exp)):  # IFD is a ratio: regress its log
+                                        ("ifd.ifd", lambda v: np.log(np.maximum(v, 1e-6)), np.exp)):
             y = np.full(len(records), np.nan)
             y[train] = transform(np.array([float(records[i]["scores"][key]) for i in scored]))
             pred, rep = fit_predict(X, y, train, seed=self.seed)
