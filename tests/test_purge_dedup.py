@@ -61,18 +61,27 @@ def test_deterministic():
     assert a.decide()["drop"] == b.decide()["drop"]
 
 
-def test_sketch_from_scores_stage_matches_direct():
-    from purgemix.purge.stages import ScoreStage
+def test_dedup_stage_computes_its_keep_feature_like_the_scores_stage():
+    """The dedup stage runs before scoring and computes the keep-by feature itself: the same decisions as
+    a deduplicator that reads it from scored records."""
+    from purgemix.purge.stages import DedupStage, ScoreStage
 
-    recs = [_rec(i, f"Question {i % 5}", LONG if i % 3 else f"Answer number {i % 4}", source="ab"[i % 2])
-            for i in range(40)]
-    direct = Deduplicator()
-    direct.add([dict(r, meta={}) for r in recs])
+    recs = [_rec(i, f"Question {i % 5}", LONG[: 40 + 7 * i] if i % 3 else f"Answer number {i % 4}",
+                 source="ab"[i % 2]) for i in range(40)]
     scored = ScoreStage().process([{**r, "meta": {}} for r in recs]).records
-    assert all("_purge_sketch" in r["meta"] for r in scored)
-    via = Deduplicator()
-    via.add(scored)
-    assert direct.decide()["drop"] == via.decide()["drop"]
+    via_scores = Deduplicator()
+    via_scores.add(scored)
+    stage = DedupStage().fit([[dict(r, meta={}) for r in recs[:25]], [dict(r, meta={}) for r in recs[25:]]])
+    assert stage["drop"] == via_scores.decide()["drop"] and stage["drop"]
+
+
+def test_dedup_stage_names_the_features_for_an_unknown_keep_by():
+    import pytest
+
+    from purgemix.purge.stages import DedupStage
+
+    with pytest.raises(ValueError, match="keep_by: unknown feature 'response.nope'.*response.words"):
+        DedupStage(keep_by="response.nope:max").prepare([_rec(0, "Q", "A")])
 
 
 def test_dedup_stage_table_in_a_file(tmp_path):
@@ -88,33 +97,41 @@ def test_dedup_stage_table_in_a_file(tmp_path):
     assert {e["duplicate_of"] for e in res.events} == {"r0"}
 
 
-def test_dedup_fit_from_side_files_matches_fit_from_records(tmp_path):
+def _prepared(tmp_path, parts, stage):
+    """An ingest-like folder with the parts as shards and the stage's own folder with their prepare files."""
     from pathlib import Path
 
-    from purgemix.purge.stages import SIDE_SUFFIX, DedupStage, ScoreStage
     from purgemix.rundir import StageDir
+
+    prev, own = StageDir(Path(tmp_path) / "ingest"), StageDir(Path(tmp_path) / "dedup-stage")
+    prev.path.mkdir(parents=True)
+    own.path.mkdir(parents=True)
+    for k, part in enumerate(parts):
+        prev.write_shard(k, part, [], {"in": len(part), "out": len(part)})
+        for suffix, data in stage.prepare(prev.read_records(k)).items():
+            (own.path / f"{own.shard_name(k)}.prep.{suffix}").write_bytes(data)
+    prev.mark_complete({"shards": len(parts)})
+    return prev, own
+
+
+def test_dedup_fit_from_prepared_files_matches_fit_from_records(tmp_path):
+    from purgemix.purge.stages import DedupStage
 
     recs = [_rec(i, f"Question {i % 5}", LONG if i % 3 else f"Answer number {i % 4}", source="ab"[i % 2])
             for i in range(40)]
-    prev = StageDir(Path(tmp_path) / "scores")
-    prev.path.mkdir()
-    side = ScoreStage(side=True)
-    for k, part in enumerate([recs[:15], recs[15:]]):
-        res = side.process([{**r, "meta": {}} for r in part])
-        assert "_purge_sketch" not in res.records[0]["meta"]
-        (prev.path / f"{prev.shard_name(k)}.{SIDE_SUFFIX}").write_bytes(res.side[SIDE_SUFFIX])
-        prev.write_shard(k, res.records, [], {"in": len(part), "out": len(part)})
-    prev.mark_complete({"shards": 2})
     for table_min in (1000, 0):
-        a, b = DedupStage(workdir=str(tmp_path / "a")), DedupStage(workdir=str(tmp_path / "b"))
-        a.TABLE_MIN = b.TABLE_MIN = table_min
-        sa, sb = a.fit_dir(prev), b.fit(prev.iter_records())
-        assert sa["stats"] == sb["stats"] and sa["stats"]["dropped"] > 0
-        ea, eb = (st.process([{**r, "meta": {}} for r in recs], state).events for st, state in ((a, sa), (b, sb)))
-        assert [(e["id"], e["duplicate_of"], e["reason"]) for e in ea] == \
-            [(e["id"], e["duplicate_of"], e["reason"]) for e in eb]
-        assert ea
-
+        for near in (True, False):
+            a, b = DedupStage(near=near), DedupStage(near=near, workdir=str(tmp_path / f"b{table_min}{near}"))
+            a.TABLE_MIN = b.TABLE_MIN = table_min
+            prev, own = _prepared(tmp_path / f"{table_min}{near}", [recs[:15], recs[15:]], a)
+            sa, sb = a.fit_dir(prev, own), b.fit(prev.iter_records())
+            assert sa["stats"] == sb["stats"] and sa["stats"]["dropped"] > 0
+            if table_min == 0:  # the decision table lives in the stage's own folder by default
+                assert sa["drop_file"].startswith(str(own.path.resolve()))
+            ea, eb = (st.process([{**r, "meta": {}} for r in recs], state).events for st, state in ((a, sa), (b, sb)))
+            assert [(e["id"], e["duplicate_of"], e["reason"]) for e in ea] == \
+                [(e["id"], e["duplicate_of"], e["reason"]) for e in eb]
+            assert ea
 
 def test_components_label_each_node_with_its_components_lowest_node():
     import numpy as np
@@ -274,26 +291,15 @@ def test_spilled_state_stays_on_disk_and_leaves_nothing_behind(tmp_path):
     assert list((tmp_path / "sp").iterdir()) == []  # anonymous temporary files, closed by the decision
 
 
-def test_dedup_fit_from_side_files_again_after_a_resume(tmp_path):
-    from pathlib import Path
-
-    from purgemix.purge.stages import SIDE_SUFFIX, DedupStage, ScoreStage
-    from purgemix.rundir import StageDir
+def test_dedup_fit_from_prepared_files_again_after_a_resume(tmp_path):
+    from purgemix.purge.stages import DedupStage
 
     recs = [_rec(i, t, "") for i, t in enumerate(_random_texts(60, 11))]
-    prev = StageDir(Path(tmp_path) / "scores")
-    prev.path.mkdir()
-    side = ScoreStage(side=True)
-    for k, part in enumerate([recs[:25], recs[25:]]):
-        res = side.process([{**r, "meta": {}} for r in part])
-        (prev.path / f"{prev.shard_name(k)}.{SIDE_SUFFIX}").write_bytes(res.side[SIDE_SUFFIX])
-        prev.write_shard(k, res.records, [], {"in": len(part), "out": len(part)})
-    prev.mark_complete({"shards": 2})
-    first = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev)
-    again = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev)  # the fit of a resumed run
+    prev, own = _prepared(tmp_path, [recs[:25], recs[25:]], DedupStage())
+    first = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev, own)
+    again = DedupStage(workdir=str(tmp_path / "dedup")).fit_dir(prev, own)  # the fit of a resumed run
     assert first == again and first["stats"]["dropped"] > 0
     assert [p.name for p in (tmp_path / "dedup").iterdir() if "minhash" in p.name] == []
-
 
 def test_id_list_is_a_compact_sequence_of_the_ids():
     from purgemix.purge.dedup import IdList
@@ -311,3 +317,16 @@ def test_id_list_is_a_compact_sequence_of_the_ids():
 
     with pytest.raises(IndexError):
         ids[len(flat)]
+
+
+def test_feature_column_alone_equals_the_scorers_column():
+    """The dedup's keep-by feature is computed alone, before scoring: the same values as the scorer's."""
+    import numpy as np
+
+    from purgemix.purge.features import Batch, feature_column, score_batch
+
+    recs = [_rec(i, f"Question {i}?", (LONG[: 20 + 9 * i] + "\n\n- item") if i % 2 else "") for i in range(12)]
+    full = score_batch(Batch(recs))
+    for f in ("response.words", "instruction.words", "response.chars", "response.lines", "pair.overlap"):
+        if f in full:
+            assert np.array_equal(np.asarray(feature_column(Batch(recs), f)), np.asarray(full[f])), f

@@ -80,6 +80,17 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     return counters
 
 
+def _prepare_shard(stage: FitMapStage, in_dir: str, out_dir: str, index: int) -> int:
+    """Worker side of a fit stage's prepare pass: one shard's records -> the stage's prep files."""
+    src, dst = StageDir(Path(in_dir)), StageDir(Path(out_dir))
+    records = src.read_records(index)
+    name = dst.shard_name(index)
+    for suffix, data in stage.prepare(records).items():
+        atomic_write_bytes(dst.path / f"{name}.prep.{suffix}", data)
+    atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
+    return len(records)
+
+
 def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], Any, int]:
     """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events)."""
     src = StageDir(Path(in_dir))
@@ -317,9 +328,11 @@ class Pipeline:
                 if state_path.exists():
                     state = read_json(state_path)
                 else:
+                    if getattr(stage, "prepare", None) is not None:
+                        self._prepare(executor, stage, prev, out, n_in)
                     with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
                         fit_dir = getattr(stage, "fit_dir", None)
-                        state = fit_dir(prev) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
+                        state = fit_dir(prev, out) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
                     atomic_write_json(state_path, state)
             pending = [i for i in range(n_in) if not out.is_done(i)]
             with progress_bar(stage.name, total=n_in, unit="shards") as bar:
@@ -339,6 +352,15 @@ class Pipeline:
         manifest["stages"][stage.name] = total
         self.run.write_manifest(manifest)
         return out
+
+    def _prepare(self, executor, stage: FitMapStage, prev: StageDir, out: StageDir, n_in: int) -> None:
+        """A fit stage's shard-parallel prepare pass (``FitMapStage.prepare``), resumable per shard."""
+        pending = [i for i in range(n_in) if not (out.path / f"{out.shard_name(i)}.prep.json").exists()]
+        with progress_bar(f"{stage.name}: prepare", total=n_in, unit="shards") as bar:
+            bar.advance(n_in - len(pending))
+            args = [((stage, str(prev.path), str(out.path), i), {}) for i in pending]
+            for _ in executor.map_shards(_prepare_shard, args):
+                bar.advance(1)
 
     def _run_global(self, stage: GlobalStage, prev: StageDir, out: StageDir) -> list[dict]:
         # Global stages restart from their first shard; their expensive calls are cached.

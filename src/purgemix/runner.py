@@ -1,6 +1,6 @@
 """``purgemix run``: a recipe becomes one resumable pipeline.
 
-    ingest → normalise → purge (scores, dedup, rules) → quality (IFD + signals | DS2 rate + curate)
+    ingest → normalise → purge (dedup, scores, rules) → quality (IFD + signals | DS2 rate + curate)
            → [semantic dedup] → fuse | distil → mix with HQ → export
 
 Models are built lazily by the stages that need them; every LLM call goes through the request
@@ -59,15 +59,12 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     emb = embedder if embedder is not None else load_embedder(models["embedder"])
 
     stages: list = [NormaliseStage()]
-    dedup = None
     if recipe["purge"]["enabled"]:
         dd_cfg = recipe["purge"]["dedup"]
         use_dedup = dd_cfg.get("enabled", True)
-        stages.append(ScoreStage(num_perm=128 if use_dedup and dd_cfg.get("near", True) else None))
-        if use_dedup:
-            dedup = DedupStage(float(dd_cfg.get("threshold", 0.7)), 128, 3, bool(dd_cfg.get("near", True)))
-            stages.append(dedup)
-        stages.append(RuleStage(load_rules(recipe["purge"]["rules"])))
+        if use_dedup:  # first: the features and priors are computed on one copy of each record
+            stages.append(DedupStage(float(dd_cfg.get("threshold", 0.7)), 128, 3, bool(dd_cfg.get("near", True))))
+        stages += [ScoreStage(), RuleStage(load_rules(recipe["purge"]["rules"]))]
 
     quality = recipe["quality"]
     split_cfg = recipe["split"]
@@ -140,8 +137,6 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
                     on_stage=on_stage)
     if run_dir is None:
         pipe.run.path = Path("purgemix-runs") / f"run-{recipe['name']}-{config_hash(pipe.config())}"
-    if dedup is not None:
-        dedup.workdir = str(pipe.run.path / "purge-dedup")
     return pipe
 
 

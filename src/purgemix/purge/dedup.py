@@ -304,33 +304,6 @@ def _band_keys_t(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return np.ascontiguousarray((k >> np.uint64(32)).astype(np.uint32).T)
 
 
-SKETCH_KEY = "_purge_sketch"  # meta key: {"x": exact key, "s": base64 signature, "p": num_perm, "k": ngram}
-
-
-def sketch(words: Sequence[list[str]], hasher: MinHasher) -> list[dict[str, Any]]:
-    """Exact key and MinHash signature of each document, compact enough to travel inside the record."""
-    import base64
-
-    exact, sig, has = hasher.sketch_docs(join_words(words))
-    out = []
-    for i in range(len(words)):
-        s = base64.b64encode(sig[i].tobytes()).decode("ascii") if has[i] else ""
-        out.append({"x": int(exact[i]), "s": s, "p": hasher.num_perm, "k": hasher.ngram})
-    return out
-
-
-def decode_signatures(encoded: Sequence[str], num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    import base64
-
-    sig = np.full((len(encoded), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    has = np.zeros(len(encoded), dtype=bool)
-    for i, e in enumerate(encoded):
-        if e:
-            sig[i] = np.frombuffer(base64.b64decode(e), dtype=np.uint32)
-            has[i] = True
-    return sig, has
-
-
 def sorted_unique(x: np.ndarray) -> np.ndarray:
     """``np.unique`` by sorting: numpy 2.x's hash-table ``np.unique`` takes seconds on a few million
     64-bit keys (3 s against 0.02 s for 2M random int64)."""
@@ -464,18 +437,11 @@ class Deduplicator:
     def add(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        pre = [r.get("meta", {}).get(SKETCH_KEY) for r in records]
-        if all(p is not None and p.get("p") == self.hasher.num_perm and p.get("k") == self.hasher.ngram
-               for p in pre):
-            # sketched by the scores stage (in parallel): exact key and signature travel in meta
-            exact = np.array([p["x"] for p in pre], dtype=np.int64)
-            sig, has = decode_signatures([p["s"] for p in pre], self.hasher.num_perm)
+        docs = word_bytes([_dedup_text(r) for r in records])
+        if self.near:
+            exact, sig, has = self.hasher.sketch_docs(docs)
         else:
-            docs = word_bytes([_dedup_text(r) for r in records])
-            if self.near:
-                exact, sig, has = self.hasher.sketch_docs(docs)
-            else:
-                exact, sig, has = hash_words(docs)[2], None, None
+            exact, sig, has = hash_words(docs)[2], None, None
         self.ids.extend(r["id"] for r in records)
         codes = self._source_codes
         src = np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),

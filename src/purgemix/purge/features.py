@@ -189,11 +189,9 @@ ALL = ROLES
     "mean_word_len": Feature("non-whitespace characters / words", "high"),
 })
 def _length(b: Batch, role: str):
-    from ..tokens import tokenizer
-
     texts = b.texts[role]
     cc = b.charclass(role)
-    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=b.n)
+    words = _word_counts(texts)
     nonspace = cc["chars"] - cc["space"]
     return {
         "chars": cc["chars"],
@@ -209,6 +207,26 @@ def _length(b: Batch, role: str):
 
 
 _PARA = re.compile(r"\n\s*\n")
+
+
+def _word_counts(texts: list[str]) -> np.ndarray:
+    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+
+
+# features a caller may need alone for every record (the dedup's keep-by runs before the scorers): the
+# same function as in their scorer, without computing the rest of it
+_ALONE: dict[str, Callable[[list[str]], np.ndarray]] = {"words": _word_counts}
+
+
+def feature_column(batch: Batch, qualified: str) -> np.ndarray | list:
+    """One ``role.feature`` column: computed alone when it can be, else by its scorer for that role only."""
+    role, _, name = qualified.partition(".")
+    if name in _ALONE and role in batch.texts:
+        return _ALONE[name](batch.texts[role])
+    catalog = feature_catalog()
+    if qualified not in catalog:
+        raise KeyError(qualified)
+    return catalog[qualified][0].fn(batch, role)[name]
 
 
 def _tokens(name: str, texts: list[str]) -> list[int]:
@@ -452,7 +470,7 @@ def _artefacts(b: Batch, role: str):
             "html_remnants": html}
 
 
-from .truncation import CONNECTORS, end_evidence, flags as _truncation  # noqa: E402,F401
+from .truncation import CONNECTORS, columns as truncation_columns, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
 @scorer("response_checks", "2", ("response",), {
@@ -488,9 +506,8 @@ def _response_checks(b: Batch, role: str):
     instr = b.texts["instruction"]
     code_task = [bool(_CODE_TASK.search(i)) for i in instr]
     vocab = b.cached("vocab", lambda: _vocab(b))
-    trunc = np.array([_truncation(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(b.n, 7)
-    evidence = end_evidence(texts, lower, b.words("response"), trunc[:, 6], np.asarray(code_task, dtype=bool),
-                            [a + c for a, c in zip(b.words("instruction"), b.words("input"))], vocab)
+    trunc, evidence = truncation_columns(texts, lower, b.words("response"), code_task, vocab,
+                                         [a + c for a, c in zip(b.words("instruction"), b.words("input"))])
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
     for i, (t, ins) in enumerate(zip(texts, b.lower("instruction"))):

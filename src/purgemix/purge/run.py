@@ -5,6 +5,7 @@ Outputs (``OUT`` is the kept data; ``STEM`` is ``OUT`` without its suffixes):
 ``OUT``                    kept records
 ``STEM.dropped.jsonl``     every dropped record with ``purge.rules`` (all rules that fired), the first
                            reason, the feature values behind the rules, and ``duplicate_of`` for duplicates
+                           (which are dropped before scoring, so they carry no ``scores``)
 ``STEM.priors.json``       the fitted priors (robust statistics and quantile grid per feature)
 ``STEM.report.json/.html`` hits per rule, overlaps, examples, histograms with thresholds
 
@@ -73,12 +74,10 @@ def purge(
         ref = read_json(Path(reference_priors))
         if "features" not in ref:
             raise ValueError(f"{reference_priors}: not a purgemix priors file (no 'features')")
-    score = ScoreStage(tokenizer=tokenizer, num_perm=num_perm if dedup and near else None, ngram=ngram, side=True)
-    stages: list = [score]
-    dd = DedupStage(threshold, num_perm, ngram, near, keep_by) if dedup else None
-    if dd:
-        stages.append(dd)
-    stages.append(RuleStage(ruleset, ref))
+    # dedup first: the features and the priors are computed on one copy of each record
+    dd = DedupStage(threshold, num_perm, ngram, near, keep_by, tokenizer=tokenizer) if dedup else None
+    stages: list = [dd] if dd else []
+    stages += [ScoreStage(tokenizer=tokenizer), RuleStage(ruleset, ref)]
     out_spec = None if dry_run or not output else OutputSpec(str(output), to, out_format)
     pipe = Pipeline(inputs, stages, out_spec, run_dir or ".", executor=executor, workers=workers,
                     shard_size=shard_size, strict=strict, force=force, max_record_bytes=max_record_bytes,
@@ -87,14 +86,12 @@ def purge(
         cfg = pipe.config()
         key = {"inputs": cfg["inputs"], "stages": cfg["stages"][:-1], "shard_size": shard_size}
         pipe.run.path = Path("purgemix-runs") / f"purge-{config_hash(key)}"
-    if dd:
-        dd.workdir = str(pipe.run.path / "purge-dedup")
     summary = pipe.execute()
     run = pipe.run
     n = len(stages)
     rules_dir = run.stage(n, RuleStage.name)
     rules_state = read_json(rules_dir.path / "state.json")
-    dedup_dir = run.stage(2, DedupStage.name) if dd else None
+    dedup_dir = run.stage(1, DedupStage.name) if dd else None
     dedup_state = read_json(dedup_dir.path / "state.json") if dd else None
     if report_dir is not None:
         base = Path(report_dir) / "purge"

@@ -1,16 +1,20 @@
-"""The purge as pipeline stages: ``purge-scores`` -> ``purge-dedup`` -> ``purge-rules``.
+"""The purge as pipeline stages: ``purge-dedup`` -> ``purge-scores`` -> ``purge-rules``.
 
+``purge-dedup``   FitMapStage: a shard-parallel ``prepare`` hashes every record (exact key, MinHash
+                  signature, the keep-by feature) into a small array file; the fit reads those arrays for
+                  every record of every input file and decides the duplicate groups; the shards then drop
+                  the non-kept members with ``duplicate_of``. It runs first, so neither the features nor
+                  the priors pay for (or are skewed by) the copies of a record.
 ``purge-scores``  MapStage, shard-parallel: writes every feature into ``scores["purge.<feature>"]``.
                   Its fingerprint depends on the scorers and the tokenizer only, never on the rules,
                   so changing rules (re-thresholding) reuses the stored scores.
-``purge-dedup``   FitMapStage: the fit sees every record of every input file and decides the
-                  duplicate groups; the shards then drop the non-kept members with ``duplicate_of``.
 ``purge-rules``   FitMapStage: the fit computes the priors (or takes reference priors) and resolves
                   every rule's threshold; the shards drop each record that fires any rule, with the
                   first rule as the reason and every rule that fired in ``rules``.
 
 Drop events carry the record itself (``record``), so the dropped records can be written out with
-their reasons without another pass over the data.
+their reasons without another pass over the data. A duplicate is dropped before it is scored, so its
+line in the dropped list has no ``scores``.
 """
 
 from __future__ import annotations
@@ -34,74 +38,22 @@ ROW_SAMPLE = 20_000  # records kept (as feature rows) during the fit to estimate
 @register_stage
 class ScoreStage(MapStage):
     name = "purge-scores"
-    version = "1"
+    version = "2"
     reads = ("messages", "meta._input")
     writes = ("scores.purge.*",)
 
-    def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex", num_perm: int | None = 128,
-                 ngram: int = 3, side: bool = False):
+    def __init__(self, scorers: list[str] | None = None, tokenizer: str = "regex"):
         self.scorers = list(scorers) if scorers else list(SCORERS)
         self.tokenizer = tokenizer
-        self.num_perm, self.ngram = num_perm, ngram  # None: no dedup sketch (the dedup stage computes it)
-        # side: the sketch goes to a per-shard numpy file (``SIDE_SUFFIX``) instead of ``meta``, so the dedup
-        # fit reads a few arrays per shard instead of decoding every record
-        self.side = side
 
     def params(self) -> dict[str, Any]:
-        sk = None if not self.num_perm else {"num_perm": self.num_perm, "ngram": self.ngram, "version": "2"}
-        if sk and self.side:
-            sk["side"] = SIDE_SUFFIX
-        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer, "sketch": sk}
+        return {"scorers": {n: SCORERS[n].version for n in self.scorers}, "tokenizer": self.tokenizer}
 
     def process(self, records: list[Record]) -> Result:
-        if records:
-            batch = Batch(records, tokenizer=self.tokenizer)
-            cols = score_batch(batch, self.scorers)
-            stored = _write_scores(records, cols)
-            if self.num_perm:
-                # the dedup sketch from the words the scorers already split (same as dedup.words_of)
-                from .dedup import SKETCH_KEY, MinHasher, sketch
-
-                ins, inp, res = batch.words("instruction"), batch.words("input"), batch.words("response")
-                words = [a + b + c for a, b, c in zip(ins, inp, res)]
-                if self.side:
-                    return Result(records=records, side={SIDE_SUFFIX: _side_file(records, words, cols, self)},
-                                  columns=stored)
-                for r, sk in zip(records, sketch(words, MinHasher(self.num_perm, self.ngram))):
-                    r["meta"][SKETCH_KEY] = sk
-            return Result(records=records, columns=stored)
-        return Result(records=records)
-
-
-SIDE_SUFFIX = "sketch.npz"
-SIDE_KEEP = ("response.words",)  # keep-by features stored in the side file (others: the fit reads records)
-
-
-def _side_file(records: list[Record], words: list[list[str]], cols: dict[str, Any], stage: ScoreStage) -> bytes:
-    """The dedup sketch of one shard as an uncompressed .npz: exact keys, signatures, their mask, 64-bit id
-    hashes, the ids and sources (JSON), and the keep-by features of ``SIDE_KEEP``."""
-    import io
-
-    import orjson
-
-    from ..ledger import hash_ids
-    from .dedup import MinHasher, exact_keys
-
-    sig, has = MinHasher(stage.num_perm, stage.ngram).signatures(words)
-    ids = [r["id"] for r in records]
-    names: dict[str, int] = {}
-    src = np.fromiter((names.setdefault(r.get("source", ""), len(names)) for r in records), dtype=np.int32,
-                      count=len(records))
-    arrays = {"exact": exact_keys(words), "sig": sig, "has": has, "idhash": hash_ids(ids), "src": src,
-              "ids": np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
-              "src_names": np.frombuffer(orjson.dumps(list(names)), dtype=np.uint8),
-              "params": np.array([stage.num_perm, stage.ngram], dtype=np.int64)}
-    for f in SIDE_KEEP:
-        if f in cols:
-            arrays["keep:" + f] = np.round(np.asarray(cols[f], dtype=np.float64), 4)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+        if not records:
+            return Result(records=records)
+        cols = score_batch(Batch(records, tokenizer=self.tokenizer), self.scorers)
+        return Result(records=records, columns=_write_scores(records, cols))
 
 
 def _write_scores(records: list[Record], cols: dict[str, Any]) -> dict[str, Any] | None:
@@ -133,45 +85,123 @@ def _write_scores(records: list[Record], cols: dict[str, Any]) -> dict[str, Any]
     return stored if fresh and len(set(keys)) == len(keys) else None
 
 
+SKETCH_SUFFIX = "sketch.npz"
+
+
 @register_stage
 class DedupStage(FitMapStage):
     name = "purge-dedup"
-    version = "1"
-    reads = ("messages", "scores.purge.*")
+    version = "2"
+    reads = ("messages",)
     writes = ()
     TABLE_MIN = 1000  # more dropped records than this: the decision table goes to a file
 
     def __init__(self, threshold: float = 0.7, num_perm: int = 128, ngram: int = 3, near: bool = True,
-                 keep_by: str = "response.words:max", workdir: str | None = None):
+                 keep_by: str = "response.words:max", workdir: str | None = None, tokenizer: str = "regex"):
         self.threshold, self.num_perm, self.ngram, self.near, self.keep_by = threshold, num_perm, ngram, near, keep_by
+        self.tokenizer = tokenizer  # for a keep-by feature counted in tokens
         # Where the decision table goes when there is one: the state then names the file instead of holding
         # the table, so it is not copied to every shard task (not part of the fingerprint).
         self.workdir = workdir
 
     def params(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "num_perm": self.num_perm, "ngram": self.ngram, "near": self.near,
-                "keep_by": self.keep_by}
+                "keep_by": self.keep_by, "tokenizer": self.tokenizer}
 
-    def fit_dir(self, prev: Any) -> Any:
-        """The fit from the scores stage's side files (ids, exact keys, signatures, keep feature) when every
-        shard has one that matches these settings; otherwise from the records."""
+    def _keep_feature(self) -> str | None:
+        f = self.keep_by.partition(":")[0]
+        return None if f == "first" else f
+
+    def keep_values(self, records: list[Record]) -> np.ndarray | None:
+        """The keep-by feature of each record: its stored score when every record has one (scored
+        upstream), else computed here by the one scorer that produces it."""
+        f = self._keep_feature()
+        if f is None:
+            return None
+        from .dedup import _num
+        from .features import feature_catalog, feature_column
+
+        key = PREFIX + f
+        if records and all(key in (r.get("scores") or {}) for r in records):
+            return np.array([_num(r["scores"][key]) for r in records], dtype=np.float64)
+        catalog = feature_catalog()
+        if f not in catalog:
+            raise ValueError(f"keep_by: unknown feature '{f}'; available: {', '.join(sorted(catalog))}")
+        if not records:
+            return np.zeros(0)
+        col = feature_column(Batch(records, tokenizer=self.tokenizer), f)
+        return np.round(np.asarray(col, dtype=np.float64), 4)
+
+    def _sketch(self, records: list[Record]) -> dict[str, Any]:
+        """Exact keys, signatures and their mask (near only), source codes with their names and the keep-by
+        feature of a batch of records."""
+        from .dedup import MinHasher, _dedup_text, hash_words, word_bytes
+
+        docs = word_bytes([_dedup_text(r) for r in records])
+        out: dict[str, Any] = {}
+        if self.near:
+            out["exact"], out["sig"], out["has"] = MinHasher(self.num_perm, self.ngram).sketch_docs(docs)
+        else:
+            out["exact"] = hash_words(docs)[2]
+        names: dict[str, int] = {}
+        out["src"] = np.fromiter((names.setdefault(r.get("source", ""), len(names)) for r in records),
+                                 dtype=np.int32, count=len(records))
+        out["src_names"] = list(names)
+        keep = self.keep_values(records)
+        if keep is not None:
+            out["keep"] = keep
+        return out
+
+    def _add(self, d: Deduplicator, sk: Any) -> None:
+        """Add one batch's sketch (``_sketch`` or a prepared file) to the deduplicator."""
+        names = sk["src_names"]
+        remap = np.array([d._source_codes.setdefault(nm, len(d._source_codes)) for nm in names] or [0],
+                         dtype=np.int32)
+        near = (sk["sig"], sk["has"]) if self.near else (None, None)
+        d.add_arrays(sk["exact"], *near, sk["keep"] if self._keep_feature() else None, remap[sk["src"]])
+
+    def prepare(self, records: list[Record]) -> dict[str, bytes]:
+        """One shard's sketch as an uncompressed .npz: ``_sketch`` plus the 64-bit id hashes, the ids (JSON)
+        and the settings it was made with."""
+        import io
+
         import orjson
 
+        from ..ledger import hash_ids
+
+        arrays = self._sketch(records)
+        ids = [r["id"] for r in records]
+        arrays.update(idhash=hash_ids(ids), ids=np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
+                      src_names=np.frombuffer(orjson.dumps(arrays["src_names"]), dtype=np.uint8),
+                      params=np.array(self._settings(), dtype=np.int64))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return {SKETCH_SUFFIX: buf.getvalue()}
+
+    def _settings(self) -> list[int]:
+        return [self.num_perm, self.ngram, int(self.near), int(self._keep_feature() is not None)]
+
+    def fit_dir(self, prev: Any, own: Any = None) -> Any:
+        """The fit from the prepared sketch files (``prepare``) in the stage's own folder when every shard
+        has one made with these settings; otherwise from the records. The decision table goes to
+        ``workdir``, by default the stage's own folder."""
+        import orjson
+
+        if own is not None and not self.workdir:
+            self.workdir = str(own.path)
         n_shards = prev.info()["shards"]
-        paths = [prev.path / f"{prev.shard_name(i)}.{SIDE_SUFFIX}" for i in range(n_shards)]
-        keep_key = None if self.keep_by.partition(":")[0] == "first" else "keep:" + self.keep_by.partition(":")[0]
-        if not self.near or not self.workdir or not all(p.exists() for p in paths):
+        paths = [own.path / f"{own.shard_name(i)}.prep.{SKETCH_SUFFIX}" for i in range(n_shards)] if own else []
+        if own is None or not all(p.exists() for p in paths):
             return self.fit(prev.iter_records())
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
         sizes, idhash = [], []
         for p in paths:
             with np.load(p) as z:
-                if z["params"].tolist() != [self.num_perm, self.ngram] or (keep_key and keep_key not in z.files):
+                if z["params"].tolist() != self._settings():
                     return self.fit(prev.iter_records())
-                names = orjson.loads(z["src_names"].tobytes())
-                remap = np.array([d._source_codes.setdefault(nm, len(d._source_codes)) for nm in names] or [0],
-                                 dtype=np.int32)
-                d.add_arrays(z["exact"], z["sig"], z["has"], z[keep_key] if keep_key else None, remap[z["src"]])
+                sk = {k: z[k] for k in z.files if k not in ("ids", "src_names")}
+                sk["src_names"] = orjson.loads(z["src_names"].tobytes())
+                self._add(d, sk)
                 sizes.append(len(z["exact"]))
                 idhash.append(z["idhash"])
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -196,7 +226,9 @@ class DedupStage(FitMapStage):
     def fit(self, batches: Iterable[list[Record]]) -> Any:
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
         for b in batches:
-            d.add(b)
+            if b:
+                d.ids.extend(r["id"] for r in b)
+                self._add(d, self._sketch(b))
         if not self.workdir:
             return d.decide()
         from ..ledger import hash_ids
@@ -228,12 +260,9 @@ class DedupStage(FitMapStage):
         return {"drop_file": str(path.resolve()), "stats": res["stats"]}
 
     def process(self, records: list[Record], state: Any) -> Result:
-        from .dedup import SKETCH_KEY
-
         res = Result()
         lookup = state["drop"].get if "drop" in state else _load_table(state["drop_file"])
         for r in records:
-            r.get("meta", {}).pop(SKETCH_KEY, None)
             hit = lookup(r["id"])
             if hit is None:
                 res.records.append(r)
@@ -333,7 +362,7 @@ class RuleStage(FitMapStage):
 
         return self._fit(parts())
 
-    def fit_dir(self, prev: Any) -> Any:
+    def fit_dir(self, prev: Any, own: Any = None) -> Any:
         """The fit from the previous stage's score columns (``StageDir.read_columns``): no record's scores are
         decoded. Falls back to ``fit`` when a shard stores its scores inline."""
         from .features import feature_catalog

@@ -96,9 +96,14 @@ class FitMapStage(Stage):
         """Return a JSON-serialisable state computed over all records."""
         raise NotImplementedError
 
-    # A stage may also define ``fit_dir(prev: StageDir) -> state``: the pipeline then calls it instead of
-    # ``fit`` with the previous stage's folder, so the fit can read side files (``Result.side``) instead
-    # of decoding every record.
+    # A stage may also define ``fit_dir(prev: StageDir, own: StageDir) -> state``: the pipeline then calls it
+    # instead of ``fit`` with the previous stage's folder and its own, so the fit can read side files
+    # instead of decoding every record.
+    #
+    # And ``prepare(records) -> dict[suffix, bytes]``: a shard-parallel pass over the previous stage's shards
+    # before the fit, whose files land in the stage's own folder as ``SHARD.prep.SUFFIX`` (a shard's
+    # ``SHARD.prep.json`` marks it done, so an interrupted prepare resumes). The heavy per-record part of a
+    # fit (e.g. hashing every text for dedup) then runs on every worker, and ``fit_dir`` only reads arrays.
 
     def process(self, records: list[Record], state: Any) -> Result:
         raise NotImplementedError
