@@ -113,3 +113,44 @@ def test_shape():
     assert shape("- apples\n- pears") == "list"
     assert shape("apples, pears") == "short"
     assert shape("x = 1", codeish=True) == "code"
+
+
+def test_fine_shape_records_the_writers_habit():
+    assert shape("One. Two. Three. And four", fine=True) == "prose/3"
+    assert shape("First line.\nSecond line.\nA third", fine=True) == "prose-lines/closed"
+    assert shape("- apples\n- pears\n- plums", fine=True) == "list/open"
+    assert shape("apples, pears, plums", fine=True) == "short/enum"
+
+
+def test_letter_closings_and_signatures_are_not_open_prose():
+    body = "Thank you for your letter. We would be delighted to welcome you to our programme next year."
+    for closing in ("\n\nSincerely,\n[Your Name]\nUniversity Recruiter", "\n\nYours affectionately,\n\nJane",
+                    " Best of luck! - Harry"):
+        assert flags(body + closing, False, {})[5] == 0
+    # a sign-off word inside a sentence does not excuse a cut
+    assert flags("Passion, love of art, exercise, money, personal expression,", False, {})[4] == 1
+
+
+def test_key_value_table_is_not_open_prose():
+    text = ("Here is the plan for the week ahead of us.\nDay 5: Visit the old town and the harbour\n"
+            "Day 6: Enjoy the museums and a dinner by the river\nDay 7: Shopping and a farewell dinner in the port")
+    assert flags(text, False, {})[5] == 0
+
+
+def test_prompt_match_classes():
+    from purgemix.purge.truncation import _prompt_match
+    prompt = "classify each as sit or stand: chair, couch, skis.\nwhich is lighter"
+    assert _prompt_match("skis", prompt) == 3
+    assert _prompt_match("couch", prompt) == 2
+    assert _prompt_match("which", prompt) == 1
+    assert _prompt_match("sofa", prompt) == 0
+    assert _prompt_match("cou", prompt) == 0
+
+
+def test_last_word_check_overruled_by_a_large_pool_that_ends_like_this():
+    # a pool of tables whose lines all end on "Stand On" / "Sit On": a function word that ends lines here
+    rows = ["Chair: Sit On\nCouch: Sit On\nSkis: Stand On", "Sofa: Sit On\nBoard: Stand On\nStool: Sit On"]
+    pool = (rows * 60) + ["Bench: Sit On\nSkateboard: Stand On\nPaddle Board: Stand On"]
+    _, tr = _evidence(pool)
+    assert tr[-1] == 0
+    assert flags(pool[-1], False, {})[4] == 1  # the check alone fires; the pool overrules it

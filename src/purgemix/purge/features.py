@@ -473,7 +473,7 @@ def _artefacts(b: Batch, role: str):
 from .truncation import CONNECTORS, columns as truncation_columns, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
-@scorer("response_checks", "2", ("response",), {
+@scorer("response_checks", "3", ("response",), {
     "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
                        "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
@@ -507,7 +507,8 @@ def _response_checks(b: Batch, role: str):
     code_task = [bool(_CODE_TASK.search(i)) for i in instr]
     vocab = b.cached("vocab", lambda: _vocab(b))
     trunc, evidence = truncation_columns(texts, lower, b.words("response"), code_task, vocab,
-                                         [a + c for a, c in zip(b.words("instruction"), b.words("input"))])
+                                         [a + c for a, c in zip(b.words("instruction"), b.words("input"))],
+                                         [a + "\n" + c for a, c in zip(b.lower("instruction"), b.lower("input"))])
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
     for i, (t, ins) in enumerate(zip(texts, b.lower("instruction"))):

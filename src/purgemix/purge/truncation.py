@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import zlib
 from collections import Counter
 from itertools import chain
 from typing import Sequence
@@ -45,8 +46,14 @@ than if because while although though whereas into onto about between through du
 via per versus vs so then also not no can could would should will shall may might must do does did""".split())
 
 # a letter's closing ("Yours sincerely,\nJane") or a hashtag legitimately ends without punctuation
-SIGNOFF = re.compile(r"(?:sincerely|regards|yours|faithfully|cordially|respectfully|cheers|best wishes|with love|"
-                     r"warmly|thank you|thanks|love),?\s*\n?[^\n]{0,60}$|#\w+$|\n[^\n]{1,40},\n[^\n]{1,40}$", re.I)
+SIGNOFF = re.compile(r"(?:^|[\n.!?][ \t]*)(?:(?:yours )?(?:sincerely|faithfully|truly|cordially|respectfully|"
+                     r"affectionately)|(?:(?:best|kind|warm|warmest) )?regards|yours|cheers|best wishes|with love|"
+                     r"warmly|thank you|thanks|love|with (?:respect|gratitude|appreciation))\b[^\n]{0,40}(?:\n[^\n]{0,60})?$|"
+                     r"#\w+$|"
+                     # a closing line that ends on a comma, then up to three short lines: "Yours,\n\nJane\nRecruiter"
+                     r"\n[^\n]{1,40},[ \t]*\n\s*(?:[^\n]{1,40}\n){0,2}[^\n]{1,40}$|"
+                     # a signature after the last sentence: "... Best of luck! - Harry"
+                     r"[.!?][ \t]+[-\u2013\u2014~][ \t]?(?-i:[A-Z])[\w.']*(?:[ \t](?-i:[A-Z])[\w.']*){0,2}$", re.I)
 
 WORD = re.compile(r"\w+")
 LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])(?:\s+|$)")
@@ -64,9 +71,16 @@ def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
     """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated, ends_open_prose, candidate);
     ``candidate`` is 1 for an open prose-or-list ending that ``end_evidence`` should judge (not code, not
     a letter closing)."""
+    return _flags(text, code_task, vocab)[:7]
+
+
+def _flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
+    """``flags`` plus ``soft``: 1 when ``truncated`` rests only on the last word or line (a function word, an
+    unseen fragment, an open line after closed sentence lines, a word continued elsewhere), checks that the
+    pool's own ending statistics may overrule (``columns``)."""
     t = text.rstrip()
     if not t:
-        return 0, 0, 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0, 0, 0
     fence = t.count("```") % 2
     unclosed = 0
     for o, c in ("()", "[]", "{}"):
@@ -91,6 +105,7 @@ def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
     truncated = 0
     prose = 0
     candidate = 0
+    soft = 0
     if fence or list_cut:
         truncated = 1
     elif ends_open and not codeish and not SIGNOFF.search(t[-120:]):
@@ -98,6 +113,8 @@ def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
         n = len(words)
         candidate = int(n >= MIN_WORDS)
         in_list = bool(items) and LIST_ITEM.match(last_line) is not None
+        # a "key: value" table ("Day 6: ...\nDay 7: ...") is a list too, not prose
+        in_list = in_list or (len(lines) >= 3 and all(_KEYED[0].match(ln.strip()) for ln in lines[-3:]))
         sentences = len(_SENTENCE_END.findall(t))
         if not in_list and n >= 12 and (sentences >= 1 or n >= 25) and last not in "0123456789":
             prose = 1  # a prose answer of a few sentences that stops open
@@ -108,23 +125,23 @@ def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
             truncated = 1  # stops on a colon, comma, dash or an opening mark
         elif len(prev) >= 2 and len(last_line.split()) >= 3 and all(
                 p[-1] in ".!" and 3 <= len(p.split()) <= 25 for p in prev[-3:]):
-            truncated = 1  # the earlier lines are sentences that end properly, the last one does not
+            truncated = soft = 1  # the earlier lines are sentences that end properly, the last one does not
         elif len(prev) >= 2 and len(last_line.split()) == 1 and len(last_line.strip()) <= 3 and \
                 min(len(p.split()) for p in prev[-3:]) >= 2:
             truncated = 1  # a list of multi-word lines that ends on a stub ("Syrah: Red\nR")
         elif lw in CONNECTORS and n >= 3 and "\n" not in t[-len(words[-1]) - 2:]:
-            truncated = 1  # stops on a function word: "... whereas a"
+            truncated = soft = 1  # stops on a function word: "... whereas a"
         elif lw and lw.isalpha() and len(lw) <= 8 and words[-1].isalpha() and words[-1].islower() \
                 and vocab.get(lw, 0) < 2 and n >= 5 \
                 and sentences >= 1:
-            truncated = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
+            truncated = soft = 1  # stops on a fragment seen nowhere else in the batch: cut mid-word
         elif unclosed and n >= 8:
             truncated = 1
         elif len(prev) >= 2 and _keyed_cut(prev[-3:], last_line):
             truncated = 1  # "Milan: Italy\nFlorence: Italy\nZurich"
         elif n >= 6 and len(lines) >= 3 and _continued_elsewhere(t, lw):
-            truncated = 1  # "... Judas Priest\nPainkiller - Judas"
-    return ends_open, fence, unclosed, list_cut, truncated, prose, candidate
+            truncated = soft = 1  # "... Judas Priest\nPainkiller - Judas"
+    return ends_open, fence, unclosed, list_cut, truncated, prose, candidate, soft
 
 
 def _keyed_cut(prev: list[str], last_line: str) -> bool:
@@ -177,22 +194,84 @@ def _endings(lower: str) -> list[tuple[str, str]]:
     return out
 OPEN_WEIGHT = 0.5  # the last word of an answer without final punctuation counts as half an ending
 SMOOTH = 3.0  # pseudo-counts of the backoff estimate
+LOCAL = 0.5  # weight of the answer's own words and its prompt's in the word and fragment probabilities
 UNSEEN = 0.05  # pseudo-count of a word the pool has never seen (a fragment is judged by its completions)
 SHAPES = ("prose", "prose-lines", "list", "long", "short", "code")
+FINE_PRIOR = 4.0  # pseudo-count of the coarse shape's open rate in a fine shape's rate
+SOFT_LIMIT = -1.5  # a last-word check (function word, fragment ...) is overruled at or above this evidence
+SOFT_MIN_POOL = 100  # ... in a pool of at least this many answers (a smaller one is too small to judge)
 
 
-def shape(text: str, codeish: bool = False) -> str:
-    """The answer's shape, judged without its final punctuation."""
+def shape(text: str, codeish: bool = False, fine: bool = False) -> str:
+    """The answer's shape, judged without its final punctuation. ``fine`` adds the writer's habit: for
+    prose, how many sentences end before the last one (``prose/1``, ``prose/2``, ``prose/3`` for three or
+    more); for multi-line answers, whether the earlier lines end with punctuation (``list/closed``,
+    ``list/mixed``, ``list/open``; header lines that end on a colon do not count)."""
     t = text.rstrip().rstrip(".!?)]}\"'\u201d\u2019>`*;|% \t\n")
     if codeish or "```" in t:
         return "code"
     last_line = t.rsplit("\n", 1)[-1]
     multi = "\n" in t
-    if _SENTENCE_END.search(t) and not LIST_ITEM.match(last_line):
-        return "prose-lines" if multi else "prose"
-    if multi:
-        return "list"
-    return "long" if t.count(" ") >= 11 else "short"
+    if _SENTENCE_END.search(t) and not (multi and LIST_ITEM.match(last_line)):
+        s = "prose-lines" if multi else "prose"
+    elif multi:
+        s = "list"
+    else:
+        s = "long" if t.count(" ") >= 11 else "short"
+        return f"{s}/{'enum' if t.count(',') >= 2 else 'plain'}" if fine else s
+    if not fine:
+        return s
+    if s == "prose":
+        return f"prose/{min(len(_SENTENCE_END.findall(t)), 3)}"
+    marks = [ln[-1] in TERMINAL for ln in (x.rstrip() for x in t.split("\n")[:-1]) if ln and ln[-1] != ":"]
+    return f"{s}/{'closed' if marks and all(marks) else 'mixed' if any(marks) else 'open'}"
+
+
+_AFTER_END = re.compile(r"[\"')\]*]*(?:[.!?]+(?:\s|$)|[ \t]*(?:\n|$))")
+_AFTER_MARK = re.compile(r"[\"')\]*]*[,;:]")
+ECHO_SAMPLE = 4000  # answers sampled to fit the prompt-echo odds
+
+
+def _prompt_match(w: str, prompt: str) -> int:
+    """Where the word ``w`` stands in the (lower-cased) prompt: 3 before a sentence or line end, 2 before a
+    comma, semicolon or colon, 1 elsewhere, 0 absent (as a whole word)."""
+    if not w or not prompt:
+        return 0
+    best = 0
+    n = len(w)
+    k = prompt.find(w)
+    while k >= 0:
+        e = k + n
+        if (k == 0 or not (prompt[k - 1].isalnum() or prompt[k - 1] == "_")) and \
+                (e >= len(prompt) or not (prompt[e].isalnum() or prompt[e] == "_")):
+            if _AFTER_END.match(prompt, e):
+                return 3
+            best = max(best, 2 if _AFTER_MARK.match(prompt, e) else 1)
+        k = prompt.find(w, k + 1)
+    return best
+
+
+def _prompt_echo_odds(words: Sequence[list[str]], prompts: Sequence[str]) -> np.ndarray:
+    """Log odds "complete" against "cut" of each ``_prompt_match`` class, fitted to the pool: the classes
+    of the answers' last words (complete answers, most of the pool) against those of the word a random
+    cut would leave in the same answers (a word at a random position, or half the time a prefix of it).
+    Answers to classification and extraction prompts end on the item that ends the prompt's list or
+    sentence far more often than a random word of them does."""
+    n = len(words)
+    idx = range(n) if n <= ECHO_SAMPLE else np.linspace(0, n - 1, ECHO_SAMPLE).astype(np.int64).tolist()
+    done = np.ones(4)
+    cut = np.ones(4)
+    for i in idx:
+        ws = words[i]
+        if len(ws) < 2 or not prompts[i]:
+            continue
+        done[_prompt_match(ws[-1], prompts[i])] += 1
+        h = zlib.crc32(ws[-1].encode()) + i  # deterministic pseudo-random position
+        w = ws[h % (len(ws) - 1)]
+        if h & 1 and len(w) > 1:
+            w = w[: 1 + (h >> 1) % (len(w) - 1)]
+        cut[_prompt_match(w, prompts[i])] += 1
+    return np.log(done / done.sum()) - np.log(cut / cut.sum())
 
 
 def _hash_pairs(words: list[list[str]]) -> np.ndarray:
@@ -218,23 +297,41 @@ def _pair_key(a: str, b: str) -> int:
 
 def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str]],
                  candidate: np.ndarray, codeish: np.ndarray,
-                 prompt_words: Sequence[list[str]] | None = None, vocab: dict[str, int] | None = None) -> np.ndarray:
+                 prompt_words: Sequence[list[str]] | None = None, vocab: dict[str, int] | None = None,
+                 explained: np.ndarray | None = None, prompts: Sequence[str] | None = None) -> np.ndarray:
     """Log Bayes factor "a complete ending" against "cut here" for every candidate (open, prose or list)
     response of the batch; NaN for the others. ``words``: lower-cased ``\\w+`` words of each response;
     ``prompt_words``: those of its instruction and input (a fragment that starts a word of the prompt is
     a cut word); ``vocab``: word counts over the whole batch, prompts included, without each response's
-    last word (a word the prompts use is a word, not a fragment, even if no answer uses it)."""
+    last word (a word the prompts use is a word, not a fragment, even if no answer uses it); ``explained``:
+    answers already judged cut by the structural checks, left out of the open-ending rates (they would
+    make an open ending look usual in the very shapes where cuts are common)."""
     n = len(texts)
     out = np.full(n, np.nan)
     cand = np.nonzero(candidate)[0]
     if cand.size == 0:
         return out
-    # how often answers of each shape end open in this pool
-    shapes = [shape(t, bool(c)) if t.strip() else "" for t, c in zip(texts, codeish)]
+    # how often answers of each shape end open in this pool: the fine shape (the writer's habit) backs off
+    # to the coarse one; the answer judged is left out of its own rate
+    fine = [shape(t, bool(c), True) if t.strip() else "" for t, c in zip(texts, codeish)]
     opened = [bool(t) and t[-1] not in TERMINAL for t in (x.rstrip() for x in texts)]
-    tot = Counter(shapes)
-    opn = Counter(s for s, o in zip(shapes, opened) if o)
-    open_rate = {s: (opn[s] + 1.0) / (tot[s] + 2.0) for s in tot}
+    keep = [True] * n if explained is None else (~np.asarray(explained, dtype=bool)).tolist()
+    tot_f = Counter(s for s, k in zip(fine, keep) if k)
+    opn_f = Counter(s for s, o, k in zip(fine, opened, keep) if o and k)
+    tot_c: Counter = Counter()
+    opn_c: Counter = Counter()
+    for s, c in tot_f.items():
+        tot_c[s.split("/")[0]] += c
+    for s, c in opn_f.items():
+        opn_c[s.split("/")[0]] += c
+
+    def open_rate(i: int) -> float:
+        s = fine[i]
+        own = int(keep[i])
+        oo = int(keep[i] and opened[i])
+        c = s.split("/")[0]
+        rc = (opn_c[c] - oo + 1.0) / (tot_c[c] - own + 2.0)
+        return (opn_f[s] - oo + FINE_PRIOR * rc) / (tot_f[s] - own + FINE_PRIOR)
 
     # word counts at any position and before an ending (sentence or line end)
     anyc: Counter = Counter(chain.from_iterable(words))
@@ -278,6 +375,7 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
         u, c = np.unique(hit, return_counts=True)
         pair_count = dict(zip(u.tolist(), c.tolist()))
 
+    echo = _prompt_echo_odds(words, prompts) if prompts is not None else None
     for i in cand.tolist():
         ws = words[i]
         if len(ws) < 1:
@@ -296,10 +394,39 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
         lo_ = bisect.bisect_right(known, w)
         hi_ = bisect.bisect_left(known, w + "\U0010ffff")
         completions = cum[hi_] - cum[lo_]
-        if prompt_words is not None:
-            completions += sum(1 for x in set(prompt_words[i]) if len(x) > len(w) and x.startswith(w))
         p_mid = completions / n_mid
+        # mixed with the answer's own words and its prompt's: a cut inside a word leaves a prefix of a word
+        # that this answer uses (or copies from its prompt) far more often than the pool at large does
+        local = ws[:-1] + (prompt_words[i] if prompt_words is not None else [])
+        if local:
+            joined = " " + " ".join(local) + " "
+            same = joined.count(" " + w + " ")
+            longer = joined.count(" " + w) - same
+            mid_pos = len(joined) - 2 * len(local) - 1 or 1
+            p_word = (1 - LOCAL) * p_word + LOCAL * same / len(local)
+            p_mid = (1 - LOCAL) * p_mid + LOCAL * longer / mid_pos
         p_complete = p / base * p_word  # P(the last word is w | an ending)
         p_cut = 0.5 * p_word + 0.5 * p_mid  # half of the cuts fall between words, half inside one
-        out[i] = math.log(p_complete / p_cut) + math.log(open_rate.get(shapes[i], 0.5))
+        out[i] = math.log(p_complete / p_cut) + math.log(open_rate(i))
+        if echo is not None:
+            out[i] += echo[_prompt_match(w, prompts[i])]
     return out
+
+
+def columns(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str]], code_task: Sequence[bool],
+            vocab: dict[str, int], prompt_words: Sequence[list[str]] | None = None,
+            prompts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The truncation columns of a batch: the ``flags`` (an int array, one row per response) and
+    ``end_evidence``. A ``truncated`` flag that rests only on the last word or line is dropped when the
+    pool's evidence says that answers here do end like this (``end_evidence >= SOFT_LIMIT``: a list of
+    song titles that ends on "Let it be", a table whose lines all end on "Stand On"), in a pool of at least
+    ``SOFT_MIN_POOL`` answers."""
+    n = len(texts)
+    f = np.array([_flags(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(n, 8)
+    ev = end_evidence(texts, lower, words, f[:, 6], np.asarray(code_task, dtype=bool), prompt_words, vocab,
+                      explained=f[:, 4] == 1, prompts=prompts)
+    with np.errstate(invalid="ignore"):
+        overruled = (f[:, 7] == 1) & (ev >= SOFT_LIMIT)
+    if n >= SOFT_MIN_POOL:
+        f[overruled, 4] = 0
+    return f[:, :7], ev
