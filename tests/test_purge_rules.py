@@ -111,3 +111,23 @@ def test_pool_condition_per_source():
     cond.resolve_sources({"a": 0.01, "b": 0.5})
     cols = {"response.ends_open": np.array([1.0, 1.0]), "__source__": np.array(["a", "b"], dtype=object)}
     assert list(rs.evaluate(cols)[:, 0]) == [True, False]
+
+
+def test_reservoir_keeps_a_uniform_sample_across_batches():
+    import numpy as np
+
+    from purgemix.purge.stages import _Reservoir
+
+    n, size = 50, 10
+    counts = np.zeros(n)
+    for seed in range(2000):
+        rng = np.random.default_rng(seed)
+        res = _Reservoir(size, ["x"])
+        for lo, hi in ((0, 7), (7, 30), (30, 31), (31, 50)):  # batches filling, crossing and past the size
+            res.add({"x": np.arange(lo, hi)}, hi - lo, rng)
+        got = dict(res.items())["x"]
+        assert len(got) == size and len(set(got)) == size and res.seen == n
+        counts[got] += 1
+    freq = counts / 2000
+    assert abs(freq.mean() - size / n) < 1e-9
+    assert np.all(np.abs(freq - size / n) < 0.04), freq  # each row kept with probability size/n

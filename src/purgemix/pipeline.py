@@ -70,8 +70,15 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     """Worker side of a map stage: read one shard, transform, write atomically."""
     t0 = time.perf_counter()
     src, dst = StageDir(Path(in_dir)), StageDir(Path(out_dir))
-    records = src.read_records(index)
-    result: Result = stage.process(records) if state is None else stage.process(records, state)
+    by_column = getattr(stage, "process_columns", None)
+    records = src.read_records(index, scores=by_column is None)
+    raw = src.read_columns(index) if by_column is not None and records else None
+    if raw is not None:
+        result: Result = by_column(records, raw, state)
+    else:
+        if by_column is not None and records:
+            records = src.read_records(index)  # the shard stores its scores inline
+        result = stage.process(records) if state is None else stage.process(records, state)
     counters = _count(len(records), result)
     counters["seconds"] = round(time.perf_counter() - t0, 4)
     for suffix, data in getattr(result, "side", {}).items():

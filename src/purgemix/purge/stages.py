@@ -261,9 +261,8 @@ class DedupStage(FitMapStage):
 
     def process(self, records: list[Record], state: Any) -> Result:
         res = Result()
-        lookup = state["drop"].get if "drop" in state else _load_table(state["drop_file"])
-        for r in records:
-            hit = lookup(r["id"])
+        hits = _lookup(state, [r["id"] for r in records])
+        for r, hit in zip(records, hits):
             if hit is None:
                 res.records.append(r)
             else:
@@ -314,24 +313,58 @@ def _release_memory() -> None:
 _TABLES: dict[str, Any] = {}
 
 
-def _load_table(path: str):
-    """A lookup id -> (kept id, reason) over the dedup table file, loaded once per worker process."""
+def _lookup(state: dict[str, Any], ids: list[str]) -> list[tuple[str, str] | None]:
+    """(kept id, reason) for each id the dedup decided to drop, None for the others. A large table (a file,
+    loaded once per worker process) is searched for the whole shard at once."""
+    if "drop" in state:
+        return [state["drop"].get(i) for i in ids]
+    path = state["drop_file"]
     if path not in _TABLES:
-        from ..stages.ingest import id_hash
-
         _TABLES.clear()
         with np.load(path) as z:
-            hashes, slot, exact, kept = z["hashes"], z["slot"], z["exact"], z["kept_ids"]
+            _TABLES[path] = z["hashes"], z["slot"], z["exact"], z["kept_ids"]
+    hashes, slot, exact, kept = _TABLES[path]
+    from ..ledger import hash_ids
 
-        def lookup(rid: str):
-            h = id_hash(rid)
-            j = int(np.searchsorted(hashes, h))
-            if j < hashes.size and hashes[j] == h:
-                return str(kept[slot[j]]), "exact-duplicate" if exact[j] else "near-duplicate"
-            return None
+    out: list[tuple[str, str] | None] = [None] * len(ids)
+    if not ids or not hashes.size:
+        return out
+    h = hash_ids(ids)
+    j = np.minimum(np.searchsorted(hashes, h), hashes.size - 1)
+    for i in np.nonzero(hashes[j] == h)[0].tolist():
+        k = int(j[i])
+        out[i] = str(kept[slot[k]]), "exact-duplicate" if exact[k] else "near-duplicate"
+    return out
 
-        _TABLES[path] = lookup
-    return _TABLES[path]
+
+class _Reservoir:
+    """A uniform sample of ``size`` rows (algorithm R), filled a batch of columns at a time."""
+
+    def __init__(self, size: int, names: list[str]):
+        self.size, self.seen = size, 0
+        self.cols: dict[str, list] = {f: [] for f in names}
+
+    def add(self, rows: dict[str, Any], n: int, rng: np.random.Generator) -> None:
+        take = max(0, min(n, self.size - self.seen))  # while the sample is not full: every row
+        for f, col in self.cols.items():
+            col.extend(list(rows[f][:take]))
+        if take < n:
+            # row number k (1-based, over the whole pool) replaces slot j ~ U[0, k) when j < size; a slot
+            # drawn twice in one batch ends with the later row, as it would row by row
+            k = np.arange(self.seen + take + 1, self.seen + n + 1)
+            j = rng.integers(0, k)
+            hit = np.nonzero(j < self.size)[0]
+            slot = j[hit]
+            last = np.unique(slot[::-1], return_index=True)[1]
+            rows_at, slots = (take + hit[::-1][last]).tolist(), slot[::-1][last].tolist()
+            for f, col in self.cols.items():
+                src = rows[f]
+                for r, s_ in zip(rows_at, slots):
+                    col[s_] = src[r]
+        self.seen += n
+
+    def items(self):
+        return self.cols.items()
 
 
 @register_stage
@@ -365,28 +398,11 @@ class RuleStage(FitMapStage):
     def fit_dir(self, prev: Any, own: Any = None) -> Any:
         """The fit from the previous stage's score columns (``StageDir.read_columns``): no record's scores are
         decoded. Falls back to ``fit`` when a shard stores its scores inline."""
-        from .features import feature_catalog
-        from .rules import _num
-
         n_shards = prev.info()["shards"]
         if not all(prev.done_info(i)["out"] == 0 or prev.read_columns(i) is not None for i in range(n_shards)):
             return self.fit(prev.iter_records())
-        catalog = feature_catalog()
         numeric, needed = self._features()
-
-        def column(raw: dict[str, Any], f: str, n: int) -> np.ndarray:
-            v = raw.get(PREFIX + f)
-            if f in catalog and catalog[f][1].kind == "category":  # as ``columns``: the values themselves
-                if v is None:
-                    return np.array([None] * n, dtype=object)
-                if not isinstance(v, list):
-                    v = [None if x != x else x for x in v.tolist()]
-                return np.array(v, dtype=object)
-            if v is None:
-                return np.full(n, np.nan)
-            if isinstance(v, list):
-                return np.array([_num(x) for x in v], dtype=np.float64)
-            return v.astype(np.float64)
+        column = _feature_column
 
         def parts():
             for i in range(n_shards):
@@ -413,7 +429,7 @@ class RuleStage(FitMapStage):
         catalog = feature_catalog()
         numeric, needed = self._features()
         fitter = PriorFitter(numeric)
-        sample: dict[str, list] = {f: [] for f in needed + ["__source__"]}
+        sample = _Reservoir(ROW_SAMPLE, needed + ["__source__"])
         pool_feats = self.rules.pool_features()
         by_source: dict[str, dict[str, list[float]]] = {f: {} for f in pool_feats}
         seen = 0
@@ -421,25 +437,19 @@ class RuleStage(FitMapStage):
         for n, cols, rows, sources in parts:
             fitter.add_columns(cols)
             rows["__source__"] = sources
-            for f in pool_feats:
-                for src in set(rows["__source__"]):
-                    mask = np.array([s == src for s in rows["__source__"]])
-                    v = cols[f][mask]
-                    v = v[~np.isnan(v)]
-                    acc = by_source[f].setdefault(src, [0.0, 0])
-                    acc[0] += float(v.sum())
-                    acc[1] += int(v.size)
+            if pool_feats:
+                src_arr = np.array(sources, dtype=object)
+                for src in set(sources):
+                    mask = src_arr == src
+                    for f in pool_feats:
+                        v = cols[f][mask]
+                        v = v[~np.isnan(v)]
+                        acc = by_source[f].setdefault(src, [0.0, 0])
+                        acc[0] += float(v.sum())
+                        acc[1] += int(v.size)
             # keep a uniform row sample (reservoir) to estimate each rule's hit rate before dropping
-            for i in range(n):
-                seen += 1
-                if seen <= ROW_SAMPLE:
-                    for f in sample:
-                        sample[f].append(rows[f][i])
-                else:
-                    j = int(rng.integers(0, seen))
-                    if j < ROW_SAMPLE:
-                        for f in sample:
-                            sample[f][j] = rows[f][i]
+            sample.add(rows, n, rng)
+            seen += n
         pool = fitter.finish("pool")
         priors = self.reference if self.reference is not None else pool
         self.rules.resolve(priors["features"])
@@ -491,6 +501,68 @@ class RuleStage(FitMapStage):
             res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
             res.events[-1]["record"] = r
         return _dropped_side(res)
+
+    def process_columns(self, records: list[Record], raw: dict[str, Any], state: Any) -> Result:
+        """``process`` for a shard whose scores are stored by column: the rules read the columns, the kept
+        records pass on with their columns (never turned into per-record dicts and back) and only the
+        dropped records get their ``scores`` back for the dropped list."""
+        res = Result()
+        n = len(records)
+        if not n:
+            return res
+        _apply_thresholds(self.rules, state["rules"])
+        cols = {f: _feature_column(raw, f, n) for f in self.rules.features()}
+        cols["__source__"] = np.array([r.get("source", "") for r in records], dtype=object)
+        fired = self.rules.evaluate(cols)
+        names = [r.name for r in self.rules.active]
+        feats = [r.features() for r in self.rules.active]
+        any_fired = fired.any(axis=1) if fired.size else np.zeros(n, dtype=bool)
+        for i in np.nonzero(any_fired)[0].tolist():
+            r = records[i]
+            r["scores"] = _score_row(raw, i)
+            hit = np.nonzero(fired[i])[0].tolist()
+            values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
+            res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
+            res.events[-1]["record"] = r
+        keep = np.nonzero(~any_fired)[0]
+        res.records = [records[i] for i in keep.tolist()]
+        res.columns = {k: (c[keep] if isinstance(c, np.ndarray) else [c[i] for i in keep.tolist()])
+                       for k, c in raw.items()}
+        return _dropped_side(res)
+
+
+def _feature_column(raw: dict[str, Any], f: str, n: int) -> np.ndarray:
+    """Feature ``f`` from a shard's score columns (``StageDir.read_columns``), as ``rules.columns`` gives it
+    from records: float64 with NaN for missing, or the values themselves for a category."""
+    from .features import feature_catalog
+    from .rules import _num
+
+    v = raw.get(PREFIX + f)
+    spec = feature_catalog().get(f)
+    if spec is not None and spec[1].kind == "category":
+        if v is None:
+            return np.array([None] * n, dtype=object)
+        if not isinstance(v, list):
+            v = [None if x != x else x for x in v.tolist()]
+        return np.array(v, dtype=object)
+    if v is None:
+        return np.full(n, np.nan)
+    if isinstance(v, list):
+        return np.array([_num(x) for x in v], dtype=np.float64)
+    return v.astype(np.float64)
+
+
+def _score_row(raw: dict[str, Any], i: int) -> dict[str, Any]:
+    """Record ``i``'s ``scores`` from the shard's columns, as ``StageDir.read_records`` would attach them."""
+    row = {}
+    for k, col in raw.items():
+        v = col[i]
+        if isinstance(col, np.ndarray):
+            v = v.item()
+            if isinstance(v, float) and v != v:
+                v = None
+        row[k] = v
+    return row
 
 
 def _apply_thresholds(rules: RuleSet, resolved: list[dict[str, Any]]) -> None:

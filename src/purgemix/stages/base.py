@@ -108,6 +108,10 @@ class FitMapStage(Stage):
     def process(self, records: list[Record], state: Any) -> Result:
         raise NotImplementedError
 
+    # And ``process_columns(records, columns, state) -> Result``: called instead of ``process`` when the shard
+    # stores its records' scores by column; the records then come with ``scores`` None and ``columns`` is
+    # ``StageDir.read_columns``. A stage that passes records on sets ``Result.columns`` for them.
+
 
 class GlobalStage(Stage):
     kind = "global"
