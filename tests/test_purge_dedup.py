@@ -329,4 +329,4 @@ def test_feature_column_alone_equals_the_scorers_column():
     full = score_batch(Batch(recs))
     for f in ("response.words", "instruction.words", "response.chars", "response.lines", "pair.overlap"):
         if f in full:
-            assert np.array_equal(np.asarray(feature_column(Batch(recs), f)), np.asarray(full[f])), f
+            assert np.array_equal(np.asarray(feature_column(recs, f)), np.asarray(full[f])), f

@@ -69,22 +69,52 @@ def package_versions() -> dict[str, str]:
 def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: Any = None) -> dict[str, Any]:
     """Worker side of a map stage: read one shard, transform, write atomically."""
     t0 = time.perf_counter()
-    src, dst = StageDir(Path(in_dir)), StageDir(Path(out_dir))
+    src = StageDir(Path(in_dir))
     by_column = getattr(stage, "process_columns", None)
     records = src.read_records(index, scores=by_column is None)
     raw = src.read_columns(index) if by_column is not None and records else None
     if raw is not None:
         result: Result = by_column(records, raw, state)
-    else:
-        if by_column is not None and records:
-            records = src.read_records(index)  # the shard stores its scores inline
-        result = stage.process(records) if state is None else stage.process(records, state)
-    counters = _count(len(records), result)
+        return _write_result(result, len(records), StageDir(Path(out_dir)), index, t0)
+    if by_column is not None and records:
+        records = src.read_records(index)  # the shard stores its scores inline
+    return _apply(stage, records, StageDir(Path(out_dir)), index, state, t0)[0]
+
+
+def _apply(stage: Stage, records: list[Record], dst: StageDir, index: int, state: Any, t0: float
+           ) -> tuple[dict[str, Any], list[Record]]:
+    result = stage.process(records) if state is None else stage.process(records, state)
+    return _write_result(result, len(records), dst, index, t0), result.records
+
+
+def _write_result(result: Result, n_in: int, dst: StageDir, index: int, t0: float) -> dict[str, Any]:
+    counters = _count(n_in, result)
     counters["seconds"] = round(time.perf_counter() - t0, 4)
     for suffix, data in getattr(result, "side", {}).items():
         atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
     dst.write_shard(index, result.records, result.events, counters, columns=getattr(result, "columns", None))
     return counters
+
+
+def _process_pair(stage: Stage, then: MapStage, in_dir: str, mid_dir: str, out_dir: str, index: int,
+                  state: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Worker side of two consecutive stages fused per shard (the second one a plain map): the first stage's
+    records go on to the second in memory instead of through a barrier and a second read. Each stage still
+    writes its own shard, so resuming, the ledger and reports see two ordinary stages."""
+    mid, out = StageDir(Path(mid_dir)), StageDir(Path(out_dir))
+    records = None
+    if mid.is_done(index):
+        first = mid.done_info(index)
+    elif getattr(stage, "process_columns", None) is not None:
+        first = _process_shard(stage, in_dir, mid_dir, index, state)
+    else:
+        t0 = time.perf_counter()
+        first, records = _apply(stage, StageDir(Path(in_dir)).read_records(index), mid, index, state, t0)
+    if out.is_done(index):
+        return first, out.done_info(index)
+    if records is None or getattr(then, "process_columns", None) is not None:
+        return first, _process_shard(then, mid_dir, out_dir, index)
+    return first, _apply(then, records, out, index, None, time.perf_counter())[0]
 
 
 def _prepare_shard(stage: FitMapStage, in_dir: str, out_dir: str, index: int) -> int:
@@ -235,9 +265,20 @@ class Pipeline:
         try:
             prev = self._ingest(executor, ingest_fp, manifest)
             upstream = ingest_fp
-            for pos, stage in enumerate(self.stages, start=1):
+            k = 0
+            while k < len(self.stages):
+                stage = self.stages[k]
                 upstream = stage.fingerprint(upstream)
-                prev = self._run_stage(executor, pos, stage, prev, upstream, manifest)
+                nxt = self.stages[k + 1] if k + 1 < len(self.stages) else None
+                if isinstance(nxt, MapStage) and not isinstance(stage, GlobalStage):
+                    # a plain map after a (fit-)map stage: both in one pass per shard
+                    fp2 = nxt.fingerprint(upstream)
+                    prev = self._run_pair(executor, k + 1, stage, nxt, prev, upstream, fp2, manifest)
+                    upstream = fp2
+                    k += 2
+                else:
+                    prev = self._run_stage(executor, k + 1, stage, prev, upstream, manifest)
+                    k += 1
             written = self._export(executor, prev, upstream, manifest) if self.output else None
         finally:
             executor.close()
@@ -318,6 +359,51 @@ class Pipeline:
         with Writer(path, "jsonl") as w:
             w.write(rows)
 
+    def _run_pair(self, executor, pos: int, stage: Stage, then: MapStage, prev: StageDir, fp: str, fp2: str,
+                  manifest) -> StageDir:
+        """``stage`` at ``pos`` and the map stage ``then`` after it, fused per shard (``_process_pair``)."""
+        mid, out = self.run.stage(pos, stage.name), self.run.stage(pos + 1, then.name)
+        mid.prepare(fp, self.force)
+        out.prepare(fp2, self.force)
+        if mid.complete:
+            return self._run_stage(executor, pos + 1, then, mid, fp2, manifest)
+        self._announce(stage.name)
+        t0 = time.perf_counter()
+        n_in = prev.info()["shards"]
+        state = self._fit_state(executor, stage, prev, mid, n_in)
+        self._announce(then.name)
+        pending = [i for i in range(n_in) if not (mid.is_done(i) and out.is_done(i))]
+        with progress_bar(f"{stage.name} + {then.name}", total=n_in, unit="shards") as bar:
+            bar.advance(n_in - len(pending))
+            args = [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending]
+            for _ in executor.map_shards(_process_pair, args):
+                bar.advance(1)
+        seconds = round(time.perf_counter() - t0, 3)
+        for d, st in ((mid, stage), (out, then)):
+            total = _sum_counters([d.done_info(i) for i in range(n_in)])
+            total["shards"] = n_in
+            total["seconds"] = seconds  # the two stages' time together
+            total["fused"] = [stage.name, then.name]
+            d.mark_complete(total)
+            manifest["stages"][st.name] = total
+        self.run.write_manifest(manifest)
+        return out
+
+    def _fit_state(self, executor, stage: Stage, prev: StageDir, out: StageDir, n_in: int) -> Any:
+        """A fit-map stage's state: the stored one on resume, else prepare (if any) and fit. None for a map."""
+        if not isinstance(stage, FitMapStage):
+            return None
+        state_path = out.path / "state.json"
+        if state_path.exists():
+            return read_json(state_path)
+        if getattr(stage, "prepare", None) is not None:
+            self._prepare(executor, stage, prev, out, n_in)
+        with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
+            fit_dir = getattr(stage, "fit_dir", None)
+            state = fit_dir(prev, out) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
+        atomic_write_json(state_path, state)
+        return state
+
     def _run_stage(self, executor, pos: int, stage: Stage, prev: StageDir, fp: str, manifest) -> StageDir:
         out = self.run.stage(pos, stage.name)
         out.prepare(fp, self.force)
@@ -329,18 +415,7 @@ class Pipeline:
         if isinstance(stage, GlobalStage):
             counters = self._run_global(stage, prev, out)
         else:
-            state = None
-            if isinstance(stage, FitMapStage):
-                state_path = out.path / "state.json"
-                if state_path.exists():
-                    state = read_json(state_path)
-                else:
-                    if getattr(stage, "prepare", None) is not None:
-                        self._prepare(executor, stage, prev, out, n_in)
-                    with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
-                        fit_dir = getattr(stage, "fit_dir", None)
-                        state = fit_dir(prev, out) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
-                    atomic_write_json(state_path, state)
+            state = self._fit_state(executor, stage, prev, out, n_in)
             pending = [i for i in range(n_in) if not out.is_done(i)]
             with progress_bar(stage.name, total=n_in, unit="shards") as bar:
                 bar.advance(n_in - len(pending))

@@ -218,15 +218,19 @@ def _word_counts(texts: list[str]) -> np.ndarray:
 _ALONE: dict[str, Callable[[list[str]], np.ndarray]] = {"words": _word_counts}
 
 
-def feature_column(batch: Batch, qualified: str) -> np.ndarray | list:
-    """One ``role.feature`` column: computed alone when it can be, else by its scorer for that role only."""
+_ROLE_TEXT = {"instruction": instruction_of, "input": input_of, "response": response_of}
+
+
+def feature_column(records: Sequence[Record], qualified: str, tokenizer: str = "regex") -> np.ndarray | list:
+    """One ``role.feature`` column of a batch of records: computed alone from that role's texts when it can
+    be, else by its scorer for that role only."""
     role, _, name = qualified.partition(".")
-    if name in _ALONE and role in batch.texts:
-        return _ALONE[name](batch.texts[role])
+    if name in _ALONE and role in _ROLE_TEXT:
+        return _ALONE[name]([_ROLE_TEXT[role](r) for r in records])
     catalog = feature_catalog()
     if qualified not in catalog:
         raise KeyError(qualified)
-    return catalog[qualified][0].fn(batch, role)[name]
+    return catalog[qualified][0].fn(Batch(records, tokenizer=tokenizer), role)[name]
 
 
 def _tokens(name: str, texts: list[str]) -> list[int]:

@@ -129,7 +129,7 @@ class DedupStage(FitMapStage):
             raise ValueError(f"keep_by: unknown feature '{f}'; available: {', '.join(sorted(catalog))}")
         if not records:
             return np.zeros(0)
-        col = feature_column(Batch(records, tokenizer=self.tokenizer), f)
+        col = feature_column(records, f, self.tokenizer)
         return np.round(np.asarray(col, dtype=np.float64), 4)
 
     def _sketch(self, records: list[Record]) -> dict[str, Any]:
