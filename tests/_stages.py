@@ -56,3 +56,9 @@ class MergePairsStage(MapStage):
         if len(records) % 2:
             res.records.append(records[-1])
         return res
+
+
+def sleep_then_return(value, seconds):
+    """A task for the executor tests."""
+    time.sleep(seconds)
+    return value

@@ -196,3 +196,21 @@ def test_a_global_stage_report_outlives_its_process(tmp_path):
     again.execute()  # resumed: the stage does not run again
     assert again.stages[0].report == {}
     assert RunDir(tmp_path / "run").manifest()["stages"]["counting"]["report"] == {"seen": 30}
+
+
+def test_unordered_map_shards_keeps_workers_busy_behind_a_slow_shard():
+    from purgemix.executors import make_executor
+
+    from _stages import sleep_then_return
+
+    ex = make_executor("local", 2)
+    try:
+        args = [((0, 3.0), {})] + [((i, 0.01), {}) for i in range(1, 12)]
+        t0 = time.perf_counter()
+        got = list(ex.map_shards(sleep_then_return, args, ordered=False))
+        assert sorted(got) == list(range(12))
+        # the other worker runs all eleven short tasks while the first one sleeps: they come back first
+        assert got[-1] == 0 and time.perf_counter() - t0 < 60
+        assert list(ex.map_shards(sleep_then_return, [((i, 0.0), {}) for i in range(5)])) == list(range(5))
+    finally:
+        ex.close()

@@ -376,7 +376,7 @@ class Pipeline:
         with progress_bar(f"{stage.name} + {then.name}", total=n_in, unit="shards") as bar:
             bar.advance(n_in - len(pending))
             args = [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending]
-            for _ in executor.map_shards(_process_pair, args):
+            for _ in executor.map_shards(_process_pair, args, ordered=False):
                 bar.advance(1)
         seconds = round(time.perf_counter() - t0, 3)
         for d, st in ((mid, stage), (out, then)):
@@ -420,7 +420,7 @@ class Pipeline:
             with progress_bar(stage.name, total=n_in, unit="shards") as bar:
                 bar.advance(n_in - len(pending))
                 args = [((stage, str(prev.path), str(out.path), i, state), {}) for i in pending]
-                for _ in executor.map_shards(_process_shard, args):
+                for _ in executor.map_shards(_process_shard, args, ordered=False):
                     bar.advance(1)
             counters = [out.done_info(i) for i in range(n_in)]
         total = _sum_counters(counters)
@@ -441,7 +441,7 @@ class Pipeline:
         with progress_bar(f"{stage.name}: prepare", total=n_in, unit="shards") as bar:
             bar.advance(n_in - len(pending))
             args = [((stage, str(prev.path), str(out.path), i), {}) for i in pending]
-            for _ in executor.map_shards(_prepare_shard, args):
+            for _ in executor.map_shards(_prepare_shard, args, ordered=False):
                 bar.advance(1)
 
     def _run_global(self, stage: GlobalStage, prev: StageDir, out: StageDir) -> list[dict]:

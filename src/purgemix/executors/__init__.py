@@ -4,7 +4,9 @@ Both executors expose the same two operations and return results in submission o
 driver's output is byte-identical whichever runs it:
 
 ``imap(fn, args)``        a stream of tasks with a bounded number in flight (memory stays flat).
-``map_shards(fn, args)``  a known list of shard tasks.
+``map_shards(fn, args, ordered=True)``  a known list of shard tasks. ``ordered=False`` yields each result
+                          as it completes: for callers that only wait for the tasks (their results are on
+                          disk), so one slow shard at the head does not hold back the tasks behind it.
 """
 
 from __future__ import annotations

@@ -35,8 +35,42 @@ class LocalExecutor:
         while window:
             yield window.popleft().get()
 
-    def map_shards(self, fn: Callable[..., Any], args: list[tuple[tuple, dict]]) -> Iterator[Any]:
-        return self.imap(fn, args)
+    def map_shards(self, fn: Callable[..., Any], args: list[tuple[tuple, dict]], ordered: bool = True
+                   ) -> Iterator[Any]:
+        if ordered or self.workers == 1:
+            return self.imap(fn, args)
+        return self._imap_unordered(fn, args)
+
+    def _imap_unordered(self, fn: Callable[..., Any], args: Iterable[tuple[tuple, dict]]) -> Iterator[Any]:
+        """Results in completion order, with the same bounded window as ``imap``: a new task is submitted
+        as soon as any task finishes, not when the oldest one does."""
+        import queue
+
+        pool = self._get_pool()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        todo = iter(args)
+        in_flight = 0
+
+        def submit() -> bool:
+            nonlocal in_flight
+            nxt = next(todo, None)
+            if nxt is None:
+                return False
+            a, kw = nxt
+            pool.apply_async(fn, a, kw, callback=lambda r: done.put((True, r)),
+                             error_callback=lambda e: done.put((False, e)))
+            in_flight += 1
+            return True
+
+        while in_flight < self.workers * 2 and submit():
+            pass
+        while in_flight:
+            ok, value = done.get()
+            in_flight -= 1
+            if not ok:
+                raise value
+            submit()
+            yield value
 
     def close(self) -> None:
         if self._pool is not None:

@@ -54,14 +54,15 @@ class RayExecutor:
         while window:
             yield ray.get(window.popleft())
 
-    def map_shards(self, fn: Callable[..., Any], args: list[tuple[tuple, dict]]) -> Iterator[Any]:
+    def map_shards(self, fn: Callable[..., Any], args: list[tuple[tuple, dict]], ordered: bool = True
+                   ) -> Iterator[Any]:
         if not args:
             return iter(())
         import cloudpickle
         import ray.data
 
         ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
+        ctx.execution_options.preserve_order = ordered
         ctx.enable_progress_bars = False
         items = [{"task": cloudpickle.dumps((fn, a, kw))} for a, kw in args]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
