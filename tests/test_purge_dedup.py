@@ -330,3 +330,36 @@ def test_feature_column_alone_equals_the_scorers_column():
     for f in ("response.words", "instruction.words", "response.chars", "response.lines", "pair.overlap"):
         if f in full:
             assert np.array_equal(np.asarray(feature_column(recs, f)), np.asarray(full[f])), f
+
+
+def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, monkeypatch):
+    """Exact copies get the same content id, renamed ``id.1`` by the driver after ingest; the dedup's
+    prepare pass run inside the ingest tasks must name them as the separate pass (force=True) does."""
+    import json
+
+    from purgemix.pipeline import InputSpec
+    from purgemix.purge.run import purge
+
+    src = tmp_path / "in.jsonl"
+    rows = [{"instruction": f"Question {i % 7}", "input": "", "output": LONG if i % 2 else f"Answer {i % 5}"}
+            for i in range(60)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import purgemix.pipeline as pipeline
+
+    separate = []
+    real = pipeline._prepare_shard
+    monkeypatch.setattr(pipeline, "_prepare_shard", lambda *a: separate.append(a[-1]) or real(*a))
+    out = {}
+    for force in (False, True):
+        d = tmp_path / f"f{force}"
+        separate.clear()
+        purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25, force=force)
+        prep = sorted(p.name for p in (d / "run" / "stages" / "01-purge-dedup").glob("*.prep.json"))
+        assert len(prep) == 3
+        assert separate == ([0, 1, 2] if force else [])  # without force: prepared inside the ingest tasks
+        renamed = [p for p in (d / "run" / "stages" / "00-ingest").glob("*.renames.json") if json.loads(p.read_text())]
+        assert renamed  # the copies were renamed
+        out[force] = ((d / "k.jsonl").read_bytes(), (d / "k.dropped.jsonl").read_bytes())
+    assert out[False] == out[True]
+    dropped = [json.loads(x) for x in out[False][1].splitlines()]
+    assert any("." in r["purge"].get("duplicate_of", "") or "." in r["id"] for r in dropped)

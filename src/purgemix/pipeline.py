@@ -119,13 +119,16 @@ def _process_pair(stage: Stage, then: MapStage, in_dir: str, mid_dir: str, out_d
 
 def _prepare_shard(stage: FitMapStage, in_dir: str, out_dir: str, index: int) -> int:
     """Worker side of a fit stage's prepare pass: one shard's records -> the stage's prep files."""
-    src, dst = StageDir(Path(in_dir)), StageDir(Path(out_dir))
-    records = src.read_records(index)
+    records = StageDir(Path(in_dir)).read_records(index)
+    _write_prepared(stage, records, StageDir(Path(out_dir)), index)
+    return len(records)
+
+
+def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, index: int) -> None:
     name = dst.shard_name(index)
     for suffix, data in stage.prepare(records).items():
         atomic_write_bytes(dst.path / f"{name}.prep.{suffix}", data)
     atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
-    return len(records)
 
 
 def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], Any, int]:
@@ -147,13 +150,19 @@ def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict
     return b"".join(lines), events, hashes, len(records)
 
 
-def _ingest_and_write(rows, out_dir: str, index: int, **kw) -> dict[str, Any]:
+def _ingest_and_write(rows, out_dir: str, index: int, prepare: tuple[FitMapStage, str] | None = None,
+                      **kw) -> dict[str, Any]:
+    """Worker side of ingest; ``prepare``: (the first stage, its folder) when that stage has a prepare pass,
+    which then runs here on the records just ingested instead of reading them back later. Their ids are the
+    ids before the driver's renames of repeated ids (``StageDir.renames``); the stage applies those."""
     import numpy as np
 
     records, events, counters, hashes = ingest_shard(rows, **kw)
     dst = StageDir(Path(out_dir))
     np.save(dst.path / f"{dst.shard_name(index)}.ids.npy", hashes)
     dst.write_shard(index, records, events, counters)
+    if prepare is not None:
+        _write_prepared(prepare[0], records, StageDir(Path(prepare[1])), index)
     return counters
 
 
@@ -263,7 +272,7 @@ class Pipeline:
         self.run.write_manifest(manifest)
         executor = make_executor(self.executor_name, self.workers)
         try:
-            prev = self._ingest(executor, ingest_fp, manifest)
+            prev = self._ingest(executor, ingest_fp, manifest, self._early_prepare(ingest_fp))
             upstream = ingest_fp
             k = 0
             while k < len(self.stages):
@@ -295,7 +304,19 @@ class Pipeline:
         if self.on_stage:
             self.on_stage(name)
 
-    def _ingest(self, executor, fp: str, manifest: dict[str, Any]) -> StageDir:
+    def _early_prepare(self, ingest_fp: str) -> tuple[FitMapStage, str] | None:
+        """The first stage and its folder when its prepare pass can run inside the ingest tasks: a fit stage
+        with a prepare pass right after ingest, not yet fitted (with ``force`` the folder is cleared later)."""
+        first = self.stages[0] if self.stages else None
+        if self.force or not isinstance(first, FitMapStage) or getattr(first, "prepare", None) is None:
+            return None
+        d = self.run.stage(1, first.name)
+        d.prepare(first.fingerprint(ingest_fp))
+        if d.complete or (d.path / "state.json").exists():
+            return None
+        return first, str(d.path)
+
+    def _ingest(self, executor, fp: str, manifest: dict[str, Any], prepare=None) -> StageDir:
         out = self.run.stage(0, INGEST)
         out.prepare(fp, self.force)
         if out.complete:
@@ -321,7 +342,7 @@ class Pipeline:
                         yield (_done_counters, (str(out.path), i), {})
                     else:
                         yield (_ingest_and_write,
-                               (rows, str(out.path), i),
+                               (rows, str(out.path), i, prepare),
                                {"source_name": src.name, "unit": src.unit, "mapping": spec.mapping,
                                 "shape": spec.shape})
 

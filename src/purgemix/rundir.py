@@ -256,6 +256,12 @@ class StageDir:
                 ids[int(pos)] = new_id
         return ids
 
+    def renames(self, index: int) -> dict[int, str]:
+        """Position -> new id for the records of an ingest shard whose id repeated an earlier one (the
+        driver renames them after the shard is written; ``read_records`` applies them)."""
+        path = self.path / f"{self.shard_name(index)}.renames.json"
+        return {int(k): v for k, v in read_json(path).items()} if path.exists() else {}
+
     def read_id_hashes(self, index: int):
         """64-bit hashes of a shard's ids: from the ingest's ``.ids.npy`` when present (renamed
         positions re-hashed), else computed from the ids."""

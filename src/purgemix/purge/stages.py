@@ -194,8 +194,12 @@ class DedupStage(FitMapStage):
         if own is None or not all(p.exists() for p in paths):
             return self.fit(prev.iter_records())
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
+        from ..ledger import id_hash
+
+        # a prepare pass that ran inside the ingest tasks saw the ids before the ingest's renames
+        renames = [prev.renames(i) for i in range(n_shards)]
         sizes, idhash = [], []
-        for p in paths:
+        for p, ren in zip(paths, renames):
             with np.load(p) as z:
                 if z["params"].tolist() != self._settings():
                     return self.fit(prev.iter_records())
@@ -203,7 +207,12 @@ class DedupStage(FitMapStage):
                 sk["src_names"] = orjson.loads(z["src_names"].tobytes())
                 self._add(d, sk)
                 sizes.append(len(z["exact"]))
-                idhash.append(z["idhash"])
+                h = z["idhash"]
+                if ren:
+                    h = h.copy()
+                    for pos, new_id in ren.items():
+                        h[pos] = id_hash(new_id)
+                idhash.append(h)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
         def ids_at(pos: np.ndarray) -> list[str]:
@@ -213,6 +222,8 @@ class DedupStage(FitMapStage):
             for s in sorted_unique(shard).tolist():
                 with np.load(paths[s]) as z:
                     ids = orjson.loads(z["ids"].tobytes())
+                for at, new_id in renames[s].items():
+                    ids[at] = new_id
                 for j in np.nonzero(shard == s)[0].tolist():
                     out[j] = ids[int(pos[j] - offsets[s])]
             return out
