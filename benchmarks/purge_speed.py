@@ -138,11 +138,12 @@ def run_dj(dj_python: Path, data: Path, workers: int, work: Path) -> dict:
     return {**r, "in": res["in"], "out": res["out"], "stdout": None}
 
 
-def minhash_compare(n: int, threshold: float = 0.7, num_perm: int = 128) -> dict:
+def minhash_compare(n: int, threshold: float = 0.7, num_perm: int = 128, repeat: int = 2) -> dict:
     """purgemix's numpy MinHash + banded LSH + verification vs datasketch MinHash + MinHashLSH, one process,
     the same texts and the same word 3-gram shingles. Both times cover the whole way from the texts to the
     duplicate decisions (purgemix: tokenising, hashing, signatures, band keys, candidate pairs, their check
-    against the signatures, groups; datasketch: tokenising, shingle strings, MinHash, LSH query and insert)."""
+    against the signatures, groups; datasketch: tokenising, shingle strings, MinHash, LSH query and insert).
+    Each side runs ``repeat`` times and its best time counts."""
     import re
 
     from purgemix.purge.dedup import Deduplicator
@@ -158,32 +159,45 @@ def minhash_compare(n: int, threshold: float = 0.7, num_perm: int = 128) -> dict
     records = [{"id": str(i), "source": "s", "scores": {},
                 "messages": [{"role": "user", "content": t}, {"role": "assistant", "content": ""}], "meta": {}}
                for i, t in enumerate(texts)]
-    t0 = time.perf_counter()
-    d = Deduplicator(threshold, num_perm, 3, True, "first")
-    for s in range(0, n, 10_000):
-        d.add(records[s:s + 10_000])
-    res = d.decide()
-    pm_s = time.perf_counter() - t0
-    pm_near = len(res["drop"])
+    def run_purgemix():
+        d = Deduplicator(threshold, num_perm, 3, True, "first")
+        for s in range(0, n, 10_000):
+            d.add(records[s:s + 10_000])
+        res = d.decide()
+        return len(res["drop"]), res["stats"]
 
     from datasketch import MinHash, MinHashLSH
 
     word = re.compile(r"\w+")
-    t0 = time.perf_counter()
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    dup = 0
-    for i, t in enumerate(texts):
-        ws = word.findall(t.lower())
-        sh = {" ".join(ws[j:j + 3]).encode() for j in range(max(1, len(ws) - 2))}
-        m = MinHash(num_perm=num_perm)
-        m.update_batch(sh)
-        if lsh.query(m):
-            dup += 1
-        else:
-            lsh.insert(str(i), m)
-    ds_s = time.perf_counter() - t0
+
+    def run_datasketch():
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        dup = 0
+        for i, t in enumerate(texts):
+            ws = word.findall(t.lower())
+            sh = {" ".join(ws[j:j + 3]).encode() for j in range(max(1, len(ws) - 2))}
+            m = MinHash(num_perm=num_perm)
+            m.update_batch(sh)
+            if lsh.query(m):
+                dup += 1
+            else:
+                lsh.insert(str(i), m)
+        return dup, None
+
+    def best(fn):
+        """Best of ``repeat`` runs: the first run in a process also pays one-off costs (first use of numpy
+        kernels, page faults of fresh memory), which the rerun shows to be 20-30% of a 20K-record run."""
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+        return min(times), out
+
+    pm_s, (pm_near, pm_stats) = best(run_purgemix)
+    ds_s, (dup, _) = best(run_datasketch)
     return {"records": n, "purgemix_s": pm_s, "purgemix_rps": n / pm_s, "purgemix_dropped": pm_near,
-            "purgemix_stats": res["stats"], "datasketch_s": ds_s, "datasketch_rps": n / ds_s,
+            "purgemix_stats": pm_stats, "datasketch_s": ds_s, "datasketch_rps": n / ds_s,
             "datasketch_dropped": dup, "ratio": ds_s / pm_s}
 
 
