@@ -392,6 +392,7 @@ class Pipeline:
         t0 = time.perf_counter()
         n_in = prev.info()["shards"]
         state = self._fit_state(executor, stage, prev, mid, n_in)
+        fitted = time.perf_counter() - t0
         self._announce(then.name)
         pending = [i for i in range(n_in) if not (mid.is_done(i) and out.is_done(i))]
         with progress_bar(f"{stage.name} + {then.name}", total=n_in, unit="shards") as bar:
@@ -399,11 +400,14 @@ class Pipeline:
             args = [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending]
             for _ in executor.map_shards(_process_pair, args, ordered=False):
                 bar.advance(1)
-        seconds = round(time.perf_counter() - t0, 3)
-        for d, st in ((mid, stage), (out, then)):
+        # each stage's share of the fused pass's wall time, in proportion to its workers' time per shard
+        passed = time.perf_counter() - t0 - fitted
+        own = [sum(d.done_info(i).get("seconds", 0) for i in range(n_in)) for d in (mid, out)]
+        share = [x / sum(own) if sum(own) else 0.5 for x in own]
+        for d, st, sec in ((mid, stage, fitted + passed * share[0]), (out, then, passed * share[1])):
             total = _sum_counters([d.done_info(i) for i in range(n_in)])
             total["shards"] = n_in
-            total["seconds"] = seconds  # the two stages' time together
+            total["seconds"] = round(sec, 3)
             total["fused"] = [stage.name, then.name]
             d.mark_complete(total)
             manifest["stages"][st.name] = total
