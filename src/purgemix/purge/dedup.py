@@ -188,11 +188,6 @@ def hash_words(docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return flat, lens, exact.view(np.int64)
 
 
-def exact_keys(words: Sequence[list[str]]) -> np.ndarray:
-    """64-bit key of the normalised text (the lower-cased \\w+ tokens): see ``hash_words``."""
-    return hash_words(join_words(words))[2]
-
-
 class MinHasher:
     BLOCK = 2048  # padded shingles per block of documents in ``minhash``
 
@@ -398,6 +393,14 @@ class IdList:
         return out
 
 
+def sketch_records(records: Sequence[Record], hasher: MinHasher | None) -> tuple[np.ndarray, Any, Any]:
+    """Exact keys of the records' texts and, with a hasher, their MinHash signatures and mask (else None)."""
+    docs = word_bytes([_dedup_text(r) for r in records])
+    if hasher is None:
+        return hash_words(docs)[2], None, None
+    return hasher.sketch_docs(docs)
+
+
 class Deduplicator:
     """Streams batches of records in, then decides which ones duplicate which."""
 
@@ -437,11 +440,7 @@ class Deduplicator:
     def add(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        docs = word_bytes([_dedup_text(r) for r in records])
-        if self.near:
-            exact, sig, has = self.hasher.sketch_docs(docs)
-        else:
-            exact, sig, has = hash_words(docs)[2], None, None
+        exact, sig, has = sketch_records(records, self.hasher if self.near else None)
         self.ids.extend(r["id"] for r in records)
         codes = self._source_codes
         src = np.fromiter((codes.setdefault(r.get("source", ""), len(codes)) for r in records),

@@ -135,14 +135,12 @@ class DedupStage(FitMapStage):
     def _sketch(self, records: list[Record]) -> dict[str, Any]:
         """Exact keys, signatures and their mask (near only), source codes with their names and the keep-by
         feature of a batch of records."""
-        from .dedup import MinHasher, _dedup_text, hash_words, word_bytes
+        from .dedup import MinHasher, sketch_records
 
-        docs = word_bytes([_dedup_text(r) for r in records])
-        out: dict[str, Any] = {}
+        exact, sig, has = sketch_records(records, MinHasher(self.num_perm, self.ngram) if self.near else None)
+        out: dict[str, Any] = {"exact": exact}
         if self.near:
-            out["exact"], out["sig"], out["has"] = MinHasher(self.num_perm, self.ngram).sketch_docs(docs)
-        else:
-            out["exact"] = hash_words(docs)[2]
+            out["sig"], out["has"] = sig, has
         names: dict[str, int] = {}
         out["src"] = np.fromiter((names.setdefault(r.get("source", ""), len(names)) for r in records),
                                  dtype=np.int32, count=len(records))
