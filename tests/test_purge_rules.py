@@ -131,3 +131,32 @@ def test_reservoir_keeps_a_uniform_sample_across_batches():
     freq = counts / 2000
     assert abs(freq.mean() - size / n) < 1e-9
     assert np.all(np.abs(freq - size / n) < 0.04), freq  # each row kept with probability size/n
+
+
+def test_rules_on_score_columns_match_rules_on_record_scores(tmp_path):
+    """``process_columns`` (scores stored by column) and ``process`` (scores inline) drop the same records
+    for the same rules, and the dropped records carry the same scores."""
+    from pathlib import Path
+
+    from purgemix.purge.stages import RuleStage, ScoreStage
+    from purgemix.record import make_record
+    from purgemix.rundir import StageDir
+
+    answers = ["Paris is the capital of France.", "", "As an AI language model, I cannot help with that.",
+               "The mitochondria is the powerhouse of the cell. " * 6, "<noinput> ### Response: ok",
+               "Water boils at 100 degrees Celsius at sea level, which is", "Sure."]
+    recs = [make_record([{"role": "user", "content": f"Question number {i}?"},
+                         {"role": "assistant", "content": answers[i % len(answers)]}], source="s")
+            for i in range(40)]
+    d = StageDir(Path(tmp_path) / "scores")
+    d.path.mkdir()
+    res = ScoreStage().process(recs)
+    d.write_shard(0, res.records, [], {"in": 40, "out": 40}, columns=res.columns)
+    d.mark_complete({"shards": 1})
+    stage = RuleStage()
+    state = stage.fit_dir(d)
+    by_cols = stage.process_columns(d.read_records(0, scores=False), d.read_columns(0), state)
+    inline = stage.process(d.read_records(0), state)
+    assert [r["id"] for r in by_cols.records] == [r["id"] for r in inline.records]
+    assert by_cols.events == inline.events and by_cols.events  # same reasons, values and record scores
+    assert by_cols.side == inline.side

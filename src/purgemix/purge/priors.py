@@ -21,6 +21,16 @@ SAMPLE = 200_000
 GRID = np.linspace(0.0, 1.0, 1001)
 
 
+def replacement_slots(seen: int, count: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Algorithm R for ``count`` new items arriving after ``seen`` (>= ``size``) others: the positions of
+    those that enter the sample and the slots they take, in arrival order (so assigning them in this order
+    lets a later item win a slot drawn twice, as the sequential algorithm does)."""
+    idx = np.arange(seen, seen + count)
+    j = (rng.random(count) * (idx + 1)).astype(np.int64)
+    pos = np.nonzero(j < size)[0]
+    return pos, j[pos]
+
+
 class Reservoir:
     """Uniform sample of a stream of floats (Vitter's algorithm R, vectorised per chunk).
 
@@ -66,10 +76,8 @@ class Reservoir:
             self.buf[self.n:self.n + take] = values[:take]
         rest = values[take:]
         if rest.size:
-            idx = np.arange(self.n + take, self.n + take + rest.size)
-            j = (self.rng.random(rest.size) * (idx + 1)).astype(np.int64)
-            keep = j < self.size
-            self.buf[j[keep]] = rest[keep]  # later values win ties, as in the sequential algorithm
+            pos, slots = replacement_slots(self.n + take, rest.size, self.size, self.rng)
+            self.buf[slots] = rest[pos]  # later values win ties, as in the sequential algorithm
         self.n += values.size
 
     def sample(self) -> np.ndarray:

@@ -347,7 +347,8 @@ def _lookup(state: dict[str, Any], ids: list[str]) -> list[tuple[str, str] | Non
 
 
 class _Reservoir:
-    """A uniform sample of ``size`` rows (algorithm R), filled a batch of columns at a time."""
+    """A uniform sample of ``size`` rows (algorithm R), filled a batch of columns at a time: the same rows
+    of every column, any value type (``priors.Reservoir`` samples one float column)."""
 
     def __init__(self, size: int, names: list[str]):
         self.size, self.seen = size, 0
@@ -358,17 +359,13 @@ class _Reservoir:
         for f, col in self.cols.items():
             col.extend(list(rows[f][:take]))
         if take < n:
-            # row number k (1-based, over the whole pool) replaces slot j ~ U[0, k) when j < size; a slot
-            # drawn twice in one batch ends with the later row, as it would row by row
-            k = np.arange(self.seen + take + 1, self.seen + n + 1)
-            j = rng.integers(0, k)
-            hit = np.nonzero(j < self.size)[0]
-            slot = j[hit]
-            last = np.unique(slot[::-1], return_index=True)[1]
-            rows_at, slots = (take + hit[::-1][last]).tolist(), slot[::-1][last].tolist()
+            from .priors import replacement_slots
+
+            pos, slots = replacement_slots(self.seen + take, n - take, self.size, rng)
+            rows_at, slots = (pos + take).tolist(), slots.tolist()
             for f, col in self.cols.items():
                 src = rows[f]
-                for r, s_ in zip(rows_at, slots):
+                for r, s_ in zip(rows_at, slots):  # in arrival order: a later row wins a slot drawn twice
                     col[s_] = src[r]
         self.seen += n
 
@@ -410,8 +407,13 @@ class RuleStage(FitMapStage):
         n_shards = prev.info()["shards"]
         if not all(prev.done_info(i)["out"] == 0 or prev.read_columns(i) is not None for i in range(n_shards)):
             return self.fit(prev.iter_records())
+        from .features import feature_catalog
+
         numeric, needed = self._features()
-        column = _feature_column
+        catalog = feature_catalog()
+
+        def column(raw: dict[str, Any], f: str, n: int) -> np.ndarray:
+            return _feature_column(raw, f, n, catalog)
 
         def parts():
             for i in range(n_shards):
@@ -493,61 +495,59 @@ class RuleStage(FitMapStage):
         res = Result()
         if not records:
             return res
-        _apply_thresholds(self.rules, state["rules"])
-        needed = self.rules.features()
-        cols = columns(records, needed)
-        cols["__source__"] = np.array([r.get("source", "") for r in records], dtype=object)
-        fired = self.rules.evaluate(cols)
-        names = [r.name for r in self.rules.active]
-        feats = [r.features() for r in self.rules.active]
-        any_fired = fired.any(axis=1) if fired.size else np.zeros(len(records), dtype=bool)
-        for i, r in enumerate(records):
-            if not any_fired[i]:
-                res.records.append(r)
-                continue
-            hit = np.nonzero(fired[i])[0].tolist()
-            values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
-            res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
-            res.events[-1]["record"] = r
+        fired = self._judge(records, columns(records, self.rules.features()), state, res)
+        res.records = [r for r, f in zip(records, fired.tolist()) if not f]
         return _dropped_side(res)
 
     def process_columns(self, records: list[Record], raw: dict[str, Any], state: Any) -> Result:
         """``process`` for a shard whose scores are stored by column: the rules read the columns, the kept
         records pass on with their columns (never turned into per-record dicts and back) and only the
         dropped records get their ``scores`` back for the dropped list."""
+        from .features import feature_catalog
+
         res = Result()
         n = len(records)
         if not n:
             return res
-        _apply_thresholds(self.rules, state["rules"])
-        cols = {f: _feature_column(raw, f, n) for f in self.rules.features()}
-        cols["__source__"] = np.array([r.get("source", "") for r in records], dtype=object)
-        fired = self.rules.evaluate(cols)
-        names = [r.name for r in self.rules.active]
-        feats = [r.features() for r in self.rules.active]
-        any_fired = fired.any(axis=1) if fired.size else np.zeros(n, dtype=bool)
-        for i in np.nonzero(any_fired)[0].tolist():
-            r = records[i]
-            r["scores"] = _score_row(raw, i)
-            hit = np.nonzero(fired[i])[0].tolist()
-            values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
-            res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
-            res.events[-1]["record"] = r
-        keep = np.nonzero(~any_fired)[0]
+        catalog = feature_catalog()
+        cols = {f: _feature_column(raw, f, n, catalog) for f in self.rules.features()}
+        fired = self._judge(records, cols, state, res, lambda i: _score_row(raw, i))
+        keep = np.nonzero(~fired)[0]
         res.records = [records[i] for i in keep.tolist()]
         res.columns = {k: (c[keep] if isinstance(c, np.ndarray) else [c[i] for i in keep.tolist()])
                        for k, c in raw.items()}
         return _dropped_side(res)
 
+    def _judge(self, records: list[Record], cols: dict[str, Any], state: Any, res: Result,
+               scores_of: Any = None) -> np.ndarray:
+        """Evaluate the fitted rules on a batch's feature columns and add a drop event, carrying the record
+        (given its ``scores`` by ``scores_of(i)`` when they are stored by column), for each record that fires
+        any rule. Returns the mask of those records."""
+        _apply_thresholds(self.rules, state["rules"])
+        cols["__source__"] = np.array([r.get("source", "") for r in records], dtype=object)
+        fired = self.rules.evaluate(cols)
+        names = [r.name for r in self.rules.active]
+        feats = [r.features() for r in self.rules.active]
+        any_fired = fired.any(axis=1) if fired.size else np.zeros(len(records), dtype=bool)
+        for i in np.nonzero(any_fired)[0].tolist():
+            r = records[i]
+            if scores_of is not None:
+                r["scores"] = scores_of(i)
+            hit = np.nonzero(fired[i])[0].tolist()
+            values = {f: _plain(cols[f][i]) for k in hit for f in feats[k]}
+            res.drop(r, "purge", names[hit[0]], rules=[names[k] for k in hit], values=values)
+            res.events[-1]["record"] = r
+        return any_fired
 
-def _feature_column(raw: dict[str, Any], f: str, n: int) -> np.ndarray:
+
+def _feature_column(raw: dict[str, Any], f: str, n: int, catalog: dict[str, Any]) -> np.ndarray:
     """Feature ``f`` from a shard's score columns (``StageDir.read_columns``), as ``rules.columns`` gives it
-    from records: float64 with NaN for missing, or the values themselves for a category."""
-    from .features import feature_catalog
+    from records: float64 with NaN for missing, or the values themselves for a category (``catalog``:
+    ``features.feature_catalog()``)."""
     from .rules import _num
 
     v = raw.get(PREFIX + f)
-    spec = feature_catalog().get(f)
+    spec = catalog.get(f)
     if spec is not None and spec[1].kind == "category":
         if v is None:
             return np.array([None] * n, dtype=object)
