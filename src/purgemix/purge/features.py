@@ -82,6 +82,9 @@ _LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])(?:\s+|$)"
 _TERMINAL = set(".!?)]}\"'\u201d\u2019>`*;\u3002\uff01\uff1f|%")
 
 
+ROLE_TEXT = {"instruction": instruction_of, "input": input_of, "response": response_of}  # role -> its text
+
+
 class Batch:
     """Per-role texts of a batch of records and lazily computed views shared by scorers."""
 
@@ -89,11 +92,7 @@ class Batch:
                  tokenizer: str = "regex"):
         if texts is None:
             assert records is not None
-            texts = {
-                "instruction": [instruction_of(r) for r in records],
-                "input": [input_of(r) for r in records],
-                "response": [response_of(r) for r in records],
-            }
+            texts = {role: [text_of(r) for r in records] for role, text_of in ROLE_TEXT.items()}
         self.texts = texts
         self.n = len(texts["response"])
         self.tokenizer = tokenizer
@@ -218,15 +217,12 @@ def _word_counts(texts: list[str]) -> np.ndarray:
 _ALONE: dict[str, Callable[[list[str]], np.ndarray]] = {"words": _word_counts}
 
 
-_ROLE_TEXT = {"instruction": instruction_of, "input": input_of, "response": response_of}
-
-
 def feature_column(records: Sequence[Record], qualified: str, tokenizer: str = "regex") -> np.ndarray | list:
     """One ``role.feature`` column of a batch of records: computed alone from that role's texts when it can
     be, else by its scorer for that role only."""
     role, _, name = qualified.partition(".")
-    if name in _ALONE and role in _ROLE_TEXT:
-        return _ALONE[name]([_ROLE_TEXT[role](r) for r in records])
+    if name in _ALONE and role in ROLE_TEXT:
+        return _ALONE[name]([ROLE_TEXT[role](r) for r in records])
     catalog = feature_catalog()
     if qualified not in catalog:
         raise KeyError(qualified)
