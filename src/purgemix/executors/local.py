@@ -6,6 +6,8 @@ import multiprocessing as mp
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
+from .malloc import keep_freed_memory
+
 
 class LocalExecutor:
     name = "local"
@@ -13,12 +15,18 @@ class LocalExecutor:
     def __init__(self, workers: int = 1):
         self.workers = max(1, int(workers))
         self._pool = None
+        keep_freed_memory()  # the driver runs the fits, the ledger and, with one worker, every shard
 
     def _get_pool(self):
         if self._pool is None:
             # spawn, not fork: workers may later load torch/llama.cpp, which do not survive fork.
-            self._pool = mp.get_context("spawn").Pool(self.workers)
+            self._pool = mp.get_context("spawn").Pool(self.workers, initializer=keep_freed_memory)
         return self._pool
+
+    def start(self) -> None:
+        """Start the worker processes now (they start on first use otherwise)."""
+        if self.workers > 1:
+            self._get_pool()
 
     def imap(self, fn: Callable[..., Any], args: Iterable[tuple[tuple, dict]]) -> Iterator[Any]:
         if self.workers == 1:

@@ -1,0 +1,49 @@
+"""Keep freed memory in the process instead of handing it back to the OS after every shard.
+
+A shard pass allocates and frees the same few hundred megabytes over and over (decoded records, numpy
+temporaries of the scorers and the MinHash). With glibc's defaults, every free of a block above the
+dynamic mmap threshold, and every free that leaves more than 128 KB at the top of the heap, returns the
+pages to the kernel, and the next shard faults them in again, zero-filled: 660K minor faults and 1.7 s
+of system time on the 100K-record purge benchmark. Raising both thresholds keeps those pages mapped
+for reuse: 226K faults, 1.0 s of system time, 0.5 s less wall time, and the same peak RSS (the pages
+are reused, not added to).
+
+Set ``PURGEMIX_MALLOC_DEFAULTS=1`` to leave the allocator as it is. A no-op where glibc's ``mallopt``
+is missing (macOS, musl).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+# below this many free bytes at the top of the heap, glibc keeps them (default 128 KB)
+TRIM_THRESHOLD = 256 << 20
+# blocks from this size up get their own mapping (glibc's largest allowed value on 64-bit; default: dynamic,
+# starting at 128 KB)
+MMAP_THRESHOLD = 32 << 20
+
+_done = False
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc's trim and mmap thresholds for this process (once). True when applied."""
+    global _done
+    if _done:
+        return True
+    if os.environ.get("PURGEMIX_MALLOC_DEFAULTS"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    _done = ok
+    return ok
