@@ -250,6 +250,16 @@ class Pipeline:
 
     def execute(self) -> dict[str, Any]:
         t_start = time.perf_counter()
+        executor = make_executor(self.executor_name, self.workers)
+        try:
+            return self._execute(executor, t_start)
+        finally:
+            executor.close()
+
+    def _execute(self, executor, t_start: float) -> dict[str, Any]:
+        # the workers start up (a fresh interpreter each, importing numpy and the stages) while the driver
+        # fingerprints the inputs and writes the manifest
+        executor.start()
         self.run.path.mkdir(parents=True, exist_ok=True)
         config = self.config()
         fingerprints = [fingerprint(s.path) for s in self.sources]
@@ -270,27 +280,23 @@ class Pipeline:
         )
         manifest.setdefault("stages", {})
         self.run.write_manifest(manifest)
-        executor = make_executor(self.executor_name, self.workers)
-        try:
-            prev = self._ingest(executor, ingest_fp, manifest, self._early_prepare(ingest_fp))
-            upstream = ingest_fp
-            k = 0
-            while k < len(self.stages):
-                stage = self.stages[k]
-                upstream = stage.fingerprint(upstream)
-                nxt = self.stages[k + 1] if k + 1 < len(self.stages) else None
-                if isinstance(nxt, MapStage) and not isinstance(stage, GlobalStage):
-                    # a plain map after a (fit-)map stage: both in one pass per shard
-                    fp2 = nxt.fingerprint(upstream)
-                    prev = self._run_pair(executor, k + 1, stage, nxt, prev, upstream, fp2, manifest)
-                    upstream = fp2
-                    k += 2
-                else:
-                    prev = self._run_stage(executor, k + 1, stage, prev, upstream, manifest)
-                    k += 1
-            written = self._export(executor, prev, upstream, manifest) if self.output else None
-        finally:
-            executor.close()
+        prev = self._ingest(executor, ingest_fp, manifest, self._early_prepare(ingest_fp))
+        upstream = ingest_fp
+        k = 0
+        while k < len(self.stages):
+            stage = self.stages[k]
+            upstream = stage.fingerprint(upstream)
+            nxt = self.stages[k + 1] if k + 1 < len(self.stages) else None
+            if isinstance(nxt, MapStage) and not isinstance(stage, GlobalStage):
+                # a plain map after a (fit-)map stage: both in one pass per shard
+                fp2 = nxt.fingerprint(upstream)
+                prev = self._run_pair(executor, k + 1, stage, nxt, prev, upstream, fp2, manifest)
+                upstream = fp2
+                k += 2
+            else:
+                prev = self._run_stage(executor, k + 1, stage, prev, upstream, manifest)
+                k += 1
+        written = self._export(executor, prev, upstream, manifest) if self.output else None
         ledger = check_ledger(self.run)
         atomic_write_json(self.run.path / "ledger.json", ledger)
         manifest["ledger"] = {k: ledger[k] for k in ("balanced", "inputs", "outputs")}

@@ -42,6 +42,9 @@ class RayExecutor:
             self._started = False
         self._remote = ray.remote(lambda fn, a, kw: fn(*a, **kw))
 
+    def start(self) -> None:
+        """Nothing to do: Ray starts its workers in ``__init__``."""
+
     def imap(self, fn: Callable[..., Any], args: Iterable[tuple[tuple, dict]]) -> Iterator[Any]:
         ray = self._ray
         window: deque = deque()
