@@ -167,6 +167,36 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
     assert d.read_records(0) == [orjson.loads(orjson.dumps(r)) for r in records]
 
 
+def test_score_columns_keep_the_records_sources(tmp_path):
+    """The sources of a shard whose scores are stored by column come back without parsing its records, in
+    record order; a column file written before sources were kept there falls back to the records."""
+    from purgemix.rundir import StageDir, _decode_columns, _encode
+
+    d = StageDir(tmp_path / "stage")
+    d.path.mkdir()
+    sources = ["a"] * 3 + ["b"] * 2 + ["a", ""]
+    records = [{"id": f"r{i}", "messages": [], "source": s, "scores": {"purge.x": i}} for i, s in enumerate(sources)]
+    d.write_shard(0, records, [], {"in": len(records)})
+    cols, got = d.read_columns_and_sources(0)
+    assert got == sources and cols["purge.x"].tolist() == list(range(len(records)))
+    header, _ = _decode_columns((d.path / "000000.scores.bin.zst").read_bytes())
+    assert header["sources"] == [["a", 3], ["b", 2], ["a", 1], ["", 1]]
+    # an older column file (no sources in its header)
+    (d.path / "000000.scores.bin.zst").write_bytes(_encode(["purge.x"], [list(range(len(records)))], len(records)))
+    assert d.read_columns_and_sources(0)[1] == sources
+
+
+def test_keep_freed_memory_is_idempotent_and_can_be_turned_off(monkeypatch):
+    import purgemix.executors.malloc as m
+
+    monkeypatch.setattr(m, "_done", False)
+    monkeypatch.setenv("PURGEMIX_MALLOC_DEFAULTS", "1")
+    assert m.keep_freed_memory() is False
+    monkeypatch.delenv("PURGEMIX_MALLOC_DEFAULTS")
+    first = m.keep_freed_memory()  # True on glibc, False where mallopt is missing
+    assert m.keep_freed_memory() is first
+
+
 def test_a_global_stage_report_outlives_its_process(tmp_path):
     """What a global stage learnt (its ``report``) is kept in the manifest with the stage, so a run
     resumed after that stage still has it (the run report and ``record_mix_info`` read it there)."""

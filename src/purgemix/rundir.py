@@ -152,6 +152,18 @@ def _decode_columns(blob: bytes, arrays: bool = False) -> tuple[dict[str, Any], 
     return header, cols
 
 
+def _runs(records: list[dict]) -> list[list]:
+    """The records' ``source`` values as [value, count] runs (a shard usually holds one or two sources)."""
+    runs: list[list] = []
+    for r in records:
+        src = r.get("source", "")
+        if runs and runs[-1][0] == src:
+            runs[-1][1] += 1
+        else:
+            runs.append([src, 1])
+    return runs
+
+
 def _attach(records: list[dict], keys: list[str], cols: list[list]) -> None:
     from itertools import repeat
 
@@ -181,12 +193,13 @@ class StageDir:
         name = self.shard_name(index)
         if columns and records:
             keys = tuple(columns)
-            atomic_write_bytes(self.path / f"{name}.{_SCORES}", _encode(keys, list(columns.values()), len(records)))
+            atomic_write_bytes(self.path / f"{name}.{_SCORES}", _encode(keys, list(columns.values()), len(records),
+                                                                        {"sources": _runs(records)}))
         else:
             keys = _uniform_scores([r.get("scores") for r in records])
             if keys:
                 atomic_write_bytes(self.path / f"{name}.{_SCORES}",
-                                   _encode_columns([r["scores"] for r in records], keys))
+                                   _encode_columns([r["scores"] for r in records], keys, {"sources": _runs(records)}))
         if keys:
             records = [{**r, "scores": None} for r in records]
         else:
@@ -282,13 +295,24 @@ class StageDir:
     def read_columns(self, index: int) -> dict[str, Any] | None:
         """The shard records' scores by column (key -> int64 / float64 array with NaN for None, or a list),
         or None when the shard stores them inline."""
+        got = self.read_columns_and_sources(index)
+        return None if got is None else got[0]
+
+    def read_columns_and_sources(self, index: int) -> tuple[dict[str, Any], list[str]] | None:
+        """``read_columns`` and the records' ``source`` values (kept beside the columns, so that a reader of
+        scores by source need not parse the records), or None when the shard stores its scores inline."""
         import numpy as np
 
         path = self.path / f"{self.shard_name(index)}.{_SCORES}"
         if not path.exists():
             return None
         header, cols = _decode_columns(path.read_bytes(), arrays=True)
-        return {k: (c if isinstance(c, list) else np.asarray(c)) for k, c in zip(header["keys"], cols)}
+        columns = {k: (c if isinstance(c, list) else np.asarray(c)) for k, c in zip(header["keys"], cols)}
+        if "sources" in header:
+            sources = [name for name, count in header["sources"] for _ in range(count)]
+        else:  # written before the sources were kept with the columns
+            sources = [r.get("source", "") for r in self.read_records(index, scores=False)]
+        return columns, sources
 
     def read_events(self, index: int, scores: bool = True, records: bool = True) -> list[dict]:
         """The shard's events. Cheaper reads for callers that need less: ``records=False`` leaves the

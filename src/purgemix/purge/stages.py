@@ -417,10 +417,10 @@ class RuleStage(FitMapStage):
 
         def parts():
             for i in range(n_shards):
-                raw = prev.read_columns(i)
-                if raw is None:
+                got = prev.read_columns_and_sources(i)
+                if got is None:
                     continue
-                sources = [r.get("source", "") for r in prev.read_records(i, scores=False)]
+                raw, sources = got
                 n = len(sources)
                 cols = {f: column(raw, f, n) for f in numeric}
                 yield n, cols, {f: (cols[f] if f in cols else column(raw, f, n)) for f in needed}, sources
