@@ -67,6 +67,48 @@ def test_purge_writes_kept_dropped_priors_and_report(tmp_path):
     assert priors["features"]["response.chars"]["count"] > 0
 
 
+def test_report_from_the_workers_counts_equals_the_report_from_the_events(tmp_path):
+    """The workers count each shard's drops for the report (a side file); a run directory without those files
+    (written before they existed) is counted from the events: the two reports and dropped lists agree."""
+    a, b = _files(tmp_path)
+    out = tmp_path / "kept.jsonl"
+    args = ("purge", a, b, "-o", out, "--run-dir", tmp_path / "run", "--shard-size", "3")
+    assert _run(*args).exit_code == 0
+    first = json.loads((tmp_path / "kept.report.json").read_text())
+    dropped = (tmp_path / "kept.dropped.jsonl").read_bytes()
+    side = list((tmp_path / "run").rglob("*.dropped.counts.json"))
+    assert len(side) > 2
+    for p in side:
+        p.unlink()
+    assert _run(*args).exit_code == 0  # resumes: every stage is done, only the report is made again
+    again = json.loads((tmp_path / "kept.report.json").read_text())
+    for rep in (first, again):
+        rep["summary"].pop("elapsed_seconds")
+    assert first == again and (tmp_path / "kept.dropped.jsonl").read_bytes() == dropped
+    assert sum(len(v) for v in first["examples"].values()) > 3
+
+
+def test_report_counts_merge_like_one_pass():
+    from purgemix.purge.report import EXAMPLES, ReportCounts
+
+    events = [{"id": f"r{i}", "outcome": "dropped", "reason": "x" if i % 3 else "y",
+               "rules": ["x", "y"] if i % 4 == 0 else ["x" if i % 3 else "y"],
+               "record": {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}],
+                          "meta": {}}}
+              for i in range(20)] + [{"id": "k", "outcome": "kept"}]
+    whole = ReportCounts()
+    for e in events:
+        whole.add(e)
+    merged = ReportCounts()
+    for chunk in (events[:7], events[7:8], events[8:]):
+        part = ReportCounts()
+        for e in chunk:
+            part.add(e)
+        merged.merge(json.loads(json.dumps(part.to_json())))
+    assert merged.to_json() == whole.to_json()
+    assert all(len(v) == EXAMPLES for v in merged.examples.values())
+
+
 def test_dry_run_and_rethreshold_reuse_scores(tmp_path):
     a, b = _files(tmp_path)
     run = tmp_path / "run"

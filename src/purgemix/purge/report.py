@@ -55,6 +55,22 @@ class ReportCounts:
                     ex["duplicate_of"] = e["duplicate_of"]
                 examples[a].append(ex)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"first": self.first, "fired": self.fired, "pairs": self.pairs, "examples": self.examples}
+
+    def merge(self, part: dict[str, Any]) -> None:
+        """Add the counts of a later part of the events (``to_json``, e.g. one shard's, counted by its worker):
+        the same result as adding its events here, examples included (the first ``EXAMPLES`` per rule in
+        event order)."""
+        self.first.update(part["first"])
+        self.fired.update(part["fired"])
+        for a, c in part["pairs"].items():
+            self.pairs[a].update(c)
+        for a, exs in part["examples"].items():
+            room = EXAMPLES - len(self.examples[a])
+            if room > 0:
+                self.examples[a].extend(exs[:room])
+
     def report(self, rules_state: dict[str, Any] | None, dedup_state: dict[str, Any] | None,
                summary: dict[str, Any]) -> dict[str, Any]:
         return _report(self.first, self.fired, self.pairs, self.examples, rules_state, dedup_state, summary)

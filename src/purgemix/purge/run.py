@@ -29,7 +29,7 @@ from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..rundir import atomic_write_bytes, atomic_write_json, read_json
 from .report import EXAMPLES, ReportCounts, render_html
 from .rules import RuleSet, load_rules
-from .stages import DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row
+from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row
 
 
 def stem_of(path: str | os.PathLike) -> Path:
@@ -111,9 +111,16 @@ def purge(
     with Writer(paths["dropped"], "jsonl") as w:
         for d in ([dedup_dir] if dedup_dir else []) + [rules_dir]:
             for i in range(d.info()["shards"]):
-                # the workers rendered each shard's dropped lines (a side file); a run directory written
-                # before that existed has only the events, and its lines are rendered here
+                # the workers rendered each shard's dropped lines and counted them (side files); a run
+                # directory written before that has only the events, which are rendered and counted here
                 side = d.path / f"{d.shard_name(i)}.{DROPPED_SUFFIX}"
+                counted = d.path / f"{d.shard_name(i)}.{COUNTS_SUFFIX}"
+                if side.exists() and counted.exists():
+                    part = orjson.loads(counted.read_bytes())
+                    counts.merge(part)
+                    w.write_jsonl_bytes(zstandard.ZstdDecompressor().decompress(side.read_bytes()),
+                                        sum(part["first"].values()))
+                    continue
                 rendered = side.exists()
                 events = d.read_events(i, scores=not rendered, records=not rendered)
                 if rendered and any(len(counts.examples.get(a, ())) < EXAMPLES

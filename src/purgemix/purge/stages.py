@@ -281,6 +281,7 @@ class DedupStage(FitMapStage):
 
 
 DROPPED_SUFFIX = "dropped.jsonl.zst"
+COUNTS_SUFFIX = "dropped.counts.json"  # the shard's share of the report (``ReportCounts.to_json``)
 
 
 def dropped_row(event: dict[str, Any]) -> dict[str, Any]:
@@ -297,13 +298,21 @@ def dropped_row(event: dict[str, Any]) -> dict[str, Any]:
 
 def _dropped_side(res: Result) -> Result:
     """Render the shard's dropped records as their ``STEM.dropped.jsonl`` lines in the worker (a side file),
-    so the driver only concatenates bytes instead of decoding and re-encoding every dropped record."""
+    and count them for the report (another), so the driver only concatenates bytes and adds up counts
+    instead of decoding and re-encoding every dropped record."""
     import orjson
     import zstandard
 
-    rows = b"".join(orjson.dumps(dropped_row(e), option=orjson.OPT_APPEND_NEWLINE)
-                    for e in res.events if e.get("outcome") == "dropped")
-    res.side[DROPPED_SUFFIX] = zstandard.ZstdCompressor(level=1).compress(rows)
+    from .report import ReportCounts
+
+    counts = ReportCounts()
+    rows = []
+    for e in res.events:
+        if e.get("outcome") == "dropped":
+            rows.append(orjson.dumps(dropped_row(e), option=orjson.OPT_APPEND_NEWLINE))
+            counts.add(e)
+    res.side[DROPPED_SUFFIX] = zstandard.ZstdCompressor(level=1).compress(b"".join(rows))
+    res.side[COUNTS_SUFFIX] = orjson.dumps(counts.to_json())
     return res
 
 
