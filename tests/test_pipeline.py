@@ -109,6 +109,34 @@ def test_ledger_balances_with_merges_and_catches_a_lost_record(tmp_path):
     assert not broken["balanced"] and any("vanished" in p for p in broken["problems"])
 
 
+def test_ledger_read_by_worker_processes_equals_the_serial_check(tmp_path):
+    """``check_ledger`` with a pool reads the shards' events in the workers: the same balance, counts and
+    problems as the serial check, on a healthy run and on one with several kinds of damage."""
+    import json as _json
+
+    from purgemix.executors import make_executor
+
+    src = tmp_path / "in.jsonl"
+    write_input(src, 101)
+    Pipeline([InputSpec(str(src))], [MergePairsStage()], OutputSpec(str(tmp_path / "o.jsonl"), "messages"),
+             tmp_path / "run", shard_size=20).execute()
+    run = RunDir(tmp_path / "run")
+    ex = make_executor("local", 2)
+    try:
+        assert check_ledger(run, ex) == check_ledger(run) and check_ledger(run)["balanced"]
+        events = sorted((tmp_path / "run" / "stages" / "01-merge-pairs").glob("*.events.jsonl"))
+        rows = [_json.loads(x) for x in events[1].read_text().splitlines()]
+        created = next(e for e in rows if e["outcome"] == "created")
+        rows.append({**created, "parents": ["nobody"]})  # created twice, from an unknown parent
+        rows.append({"id": rows[0]["id"], "outcome": "teleported"})
+        events[1].write_text("".join(_json.dumps(e) + "\n" for e in rows))
+        broken = check_ledger(run)
+        assert not broken["balanced"] and len(broken["problems"]) >= 3
+        assert check_ledger(run, ex) == broken
+    finally:
+        ex.close()
+
+
 @pytest.mark.ray
 def test_local_and_ray_outputs_are_identical(tmp_path):
     pytest.importorskip("ray")

@@ -58,7 +58,8 @@ def _repeated(a: np.ndarray) -> np.ndarray:
     return np.unique(s[1:][s[1:] == s[:-1]])
 
 
-def check_ledger(run: RunDir) -> dict[str, Any]:
+def check_ledger(run: RunDir, executor: Any = None) -> dict[str, Any]:
+    """The balance of a run; ``executor`` (``map_shards``): where the shards' events are read."""
     problems: list[str] = []
     stages = run.stage_dirs()
     if not stages:
@@ -83,47 +84,37 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
     if len(rep := _repeated(inputs)):
         suspects.append(("id {} ingested twice", rep))
 
-    created_h, parents_h, parentless = [], [], []
-    term_h, term_code, term_reason, into_h = [], [], [], []
+    tasks = [((str(stage.path), i), {}) for stage in stages[1:] for i in range(stage.info()["shards"])]
+    # each shard's events are read and hashed where the shards are processed (in the workers, when a
+    # pool is there); the driver only joins the arrays
+    parts = executor.map_shards(_shard_outcomes, tasks) if executor is not None else \
+        (_shard_outcomes(*a) for a, _ in tasks)
+    parts = list(parts)
     reasons: dict[tuple[str, str], int] = {}
-    for stage in stages[1:]:
-        for e in stage.iter_events(records=False):  # ids and outcomes only: no record bodies to decode
-            outcome = e["outcome"]
-            if outcome == "created":
-                h = id_hash(e["id"])
-                created_h.append(h)
-                parents = e.get("parents") or []
-                if not parents:
-                    parentless.append(h)
-                parents_h.extend(id_hash(p) for p in parents)
-            elif outcome in OUTCOME_CODES:
-                term_h.append(id_hash(e["id"]))
-                term_code.append(OUTCOME_CODES[outcome])
-                key = (e.get("stage", stage.path.name), str(e.get("reason", "?")))
-                term_reason.append(reasons.setdefault(key, len(reasons)))
-                if outcome in ("merged", "rewritten"):
-                    into_h.append(id_hash(e.get("into", "")))
-            else:
-                problems.append(f"{stage.path.name}: unknown outcome '{outcome}'")
-    created = np.sort(np.array(created_h, dtype=np.int64))
+    reason_l = []
+    for part in parts:
+        problems.extend(part["problems"])
+        remap = np.array([reasons.setdefault(tuple(k), len(reasons)) for k in part["reasons"]] or [0], np.int32)
+        reason_l.append(remap[part["reason_idx"]])
+    created_h, parents_h, parentless, term, into = (_join(parts, k) for k in ("created", "parents", "parentless",
+                                                                               "term", "into"))
+    codes = _join(parts, "codes", np.int8)
+    reason_idx = np.concatenate(reason_l) if reason_l else np.empty(0, np.int32)
+    created = np.sort(created_h)
     if len(rep := _repeated(created)):
         suspects.append(("created id {} created twice", rep))
     if len(clash := created[_isin(created, inputs)]):
         suspects.append(("created id {} is also an input id", clash))
-    if parentless:
-        suspects.append(("created id {} names no parents", np.array(parentless, dtype=np.int64)))
+    if len(parentless):
+        suspects.append(("created id {} names no parents", parentless))
     known = _union(inputs, created)
-    if len(missing := np.unique(np.array(parents_h, dtype=np.int64)[~_isin(np.array(parents_h, np.int64), known)])):
+    if len(missing := np.unique(parents_h[~_isin(parents_h, known)])):
         suspects.append(("a created record names unknown parent {}", missing))
 
-    term = np.array(term_h, dtype=np.int64)
-    codes = np.array(term_code, dtype=np.int8)
-    reason_idx = np.array(term_reason, dtype=np.int32)
     if len(rep := _repeated(term)):
         suspects.append(("id {} has two outcomes", rep))
     if len(unknown := np.unique(term[~_isin(term, known)])):
         suspects.append(("an event names unknown id {}", unknown))
-    into = np.array(into_h, dtype=np.int64)
     if len(bad_into := np.unique(into[~_isin(into, known)])):
         suspects.append(("a record was merged or rewritten into unknown id {}", bad_into))
 
@@ -182,6 +173,44 @@ def check_ledger(run: RunDir) -> dict[str, Any]:
         "problems": problems[:100],
         "problem_count": len(problems),
     }
+
+
+def _join(parts: list[dict[str, Any]], key: str, dtype: Any = np.int64) -> np.ndarray:
+    return np.concatenate([p[key] for p in parts]) if parts else np.empty(0, dtype)
+
+
+def _shard_outcomes(stage_path: str, index: int) -> dict[str, Any]:
+    """One stage shard's events as hash arrays: created ids, their parents, the parentless ones, the ids
+    that ended (dropped, merged, rewritten) with their outcome codes and reasons, and merge/rewrite targets."""
+    from pathlib import Path
+
+    from .rundir import StageDir
+
+    stage = StageDir(Path(stage_path))
+    created, parents, parentless, term, codes, reason_idx, into = [], [], [], [], [], [], []
+    reasons: dict[tuple[str, str], int] = {}
+    problems = []
+    for e in stage.read_events(index, records=False):  # ids and outcomes only: no record bodies to decode
+        outcome = e["outcome"]
+        if outcome == "created":
+            created.append(e["id"])
+            ps = e.get("parents") or []
+            if not ps:
+                parentless.append(e["id"])
+            parents.extend(ps)
+        elif outcome in OUTCOME_CODES:
+            term.append(e["id"])
+            codes.append(OUTCOME_CODES[outcome])
+            key = (e.get("stage", stage.path.name), str(e.get("reason", "?")))
+            reason_idx.append(reasons.setdefault(key, len(reasons)))
+            if outcome in ("merged", "rewritten"):
+                into.append(e.get("into", ""))
+        else:
+            problems.append(f"{stage.path.name}: unknown outcome '{outcome}'")
+    return {"created": hash_ids(created), "parents": hash_ids(parents), "parentless": hash_ids(parentless),
+            "term": hash_ids(term), "codes": np.array(codes, dtype=np.int8),
+            "reason_idx": np.array(reason_idx, dtype=np.int32), "reasons": list(reasons),
+            "into": hash_ids(into), "problems": problems}
 
 
 def _name_problems(stages, suspects: list[tuple[str, np.ndarray]], per_problem: int = 5) -> list[str]:

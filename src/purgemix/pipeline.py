@@ -297,7 +297,7 @@ class Pipeline:
                 prev = self._run_stage(executor, k + 1, stage, prev, upstream, manifest)
                 k += 1
         written = self._export(executor, prev, upstream, manifest) if self.output else None
-        ledger = check_ledger(self.run)
+        ledger = check_ledger(self.run, executor)
         atomic_write_json(self.run.path / "ledger.json", ledger)
         manifest["ledger"] = {k: ledger[k] for k in ("balanced", "inputs", "outputs")}
         manifest["elapsed_seconds"] = round(time.perf_counter() - t_start, 3)
