@@ -172,6 +172,14 @@ def test_duplicate_ids_are_made_unique_and_stable(tmp_path):
     ids = [json.loads(l)["id"] for l in (tmp_path / "r1.jsonl").read_text().splitlines()]
     assert ids[2] == ids[0] + ".1" and ids[3] == ids[0] + ".2" and len(set(ids)) == 4
     assert (tmp_path / "r1.jsonl").read_text() == (tmp_path / "r2.jsonl").read_text()
+    # the ingest lists its ids beside the records: the same as scanning the records, renames applied on top
+    from purgemix.rundir import RunDir
+
+    ingest = RunDir(tmp_path / "r1").stage_dirs()[0]
+    assert (ingest.path / "000001.ids.json").exists()
+    for i in range(2):
+        assert ingest.read_ids(i, renamed=False) == ingest._scan_ids(i, renamed=False)
+    assert ingest.read_ids(0) + ingest.read_ids(1) == ids
 
 
 def test_shared_alpaca_roundtrip(tmp_path, shared_data):

@@ -160,6 +160,9 @@ def _ingest_and_write(rows, out_dir: str, index: int, prepare: tuple[FitMapStage
     records, events, counters, hashes = ingest_shard(rows, **kw)
     dst = StageDir(Path(out_dir))
     np.save(dst.path / f"{dst.shard_name(index)}.ids.npy", hashes)
+    # the ids as text too: the driver needs them for every shard with a repeated id (content-hash ids of
+    # duplicate records), and a JSON list reads 40x faster than scanning the compressed records
+    atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.ids.json", orjson.dumps([r["id"] for r in records]))
     dst.write_shard(index, records, events, counters)
     if prepare is not None:
         _write_prepared(prepare[0], records, StageDir(Path(prepare[1])), index)

@@ -253,6 +253,15 @@ class StageDir:
     def read_ids(self, index: int, renamed: bool = True) -> list[str]:
         """Ids of one shard without parsing whole records (the ledger check reads only these);
         ``renamed=False``: as written, before the ingest's renames."""
+        listed = self.path / f"{self.shard_name(index)}.ids.json"  # the ingest writes its ids beside the records
+        ids = orjson.loads(listed.read_bytes()) if listed.exists() else self._scan_ids(index, renamed)
+        renames = self.path / f"{self.shard_name(index)}.renames.json"
+        if renamed and renames.exists():
+            for pos, new_id in read_json(renames).items():
+                ids[int(pos)] = new_id
+        return ids
+
+    def _scan_ids(self, index: int, renamed: bool) -> list[str]:
         data = (self.path / f"{self.shard_name(index)}.records.jsonl.zst").read_bytes()
         raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
         ids = []
@@ -263,10 +272,6 @@ class StageDir:
                 ids.append(line[7:end].decode())
             else:
                 ids.append(orjson.loads(line)["id"] if not renamed else str(orjson.loads(line)["id"]))
-        renames = self.path / f"{self.shard_name(index)}.renames.json"
-        if renamed and renames.exists():
-            for pos, new_id in read_json(renames).items():
-                ids[int(pos)] = new_id
         return ids
 
     def renames(self, index: int) -> dict[int, str]:
