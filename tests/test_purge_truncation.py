@@ -154,3 +154,35 @@ def test_last_word_check_overruled_by_a_large_pool_that_ends_like_this():
     _, tr = _evidence(pool)
     assert tr[-1] == 0
     assert flags(pool[-1], False, {})[4] == 1  # the check alone fires; the pool overrules it
+
+
+def test_caught_share_measures_the_structural_checks_on_random_cuts():
+    from purgemix.purge.truncation import caught_share
+    pool = _pool(120)
+    share = caught_share(pool, [False] * len(pool), {})
+    assert share is not None and 0.0 < share < 1.0
+    assert caught_share(pool, [False] * len(pool), {}) == share  # deterministic
+    assert caught_share(pool[:10], [False] * 10, {}) is None  # too few answers to cut
+
+
+def test_missed_cuts_are_taken_out_of_the_open_rate():
+    # a pool that ends with a full stop, except for cuts: some the structural checks explain (a function word),
+    # and as many that stop on a plausible word; the latter must not make open endings look usual
+    import numpy as np
+    from purgemix.purge.features import _vocab
+    from purgemix.purge.truncation import columns, end_evidence
+
+    pool = _pool(200)
+    explained_cuts = [p.rsplit(" ", 4)[0] + " and the" for p in pool[:12]]  # "... the view of the park and the"
+    missed_cuts = [p.rsplit(" ", 4)[0] for p in pool[12:24]]  # "... the view of the park"
+    texts = explained_cuts + missed_cuts + pool[24:]
+    b = Batch(texts={"instruction": ["Describe the walk."] * len(texts), "input": [""] * len(texts),
+                     "response": texts})
+    f, _ = columns(texts, b.lower("response"), b.words("response"), [False] * len(texts), _vocab(b))
+    args = (texts, b.lower("response"), b.words("response"), f[:, 6], np.zeros(len(texts), dtype=bool))
+    kw = dict(vocab=_vocab(b), explained=f[:, 4] == 1)
+    without = end_evidence(*args, **kw)
+    with_ = end_evidence(*args, caught=0.5, **kw)
+    i = len(explained_cuts)  # the first missed cut
+    assert f[i, 4] == 0 and not math.isnan(without[i])
+    assert with_[i] < without[i] - 0.3

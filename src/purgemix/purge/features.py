@@ -473,7 +473,7 @@ def _artefacts(b: Batch, role: str):
 from .truncation import CONNECTORS, columns as truncation_columns, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
-@scorer("response_checks", "3", ("response",), {
+@scorer("response_checks", "4", ("response",), {
     "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
                        "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
@@ -492,7 +492,8 @@ from .truncation import CONNECTORS, columns as truncation_columns, end_evidence,
     "end_evidence": Feature("log Bayes factor 'complete' vs 'cut here' of an open answer (>= 4 words, not code): "
                             "how often the pool ends a sentence or line on its last word(s) against how often a "
                             "random cut would leave them, plus the log share of open endings among the pool's "
-                            "answers of the same shape; NaN for answers that end closed", "low"),
+                            "answers of the same shape (without the cuts the structural checks find, nor the "
+                            "share of cuts they miss); NaN for answers that end closed", "low"),
     "sentence_repeats": Feature("most occurrences of one sentence or line of >= 3 words (case-folded)", "high",
                                 "int"),
     "python_invalid": Feature("1 if a Python code block (```python, or Python-looking code for a Python task) does "

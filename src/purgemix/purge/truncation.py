@@ -21,7 +21,9 @@ Two kinds of evidence, both cheap:
     response's own ending. It is added to the log of how often answers of the same shape (prose,
     multi-line prose, list, long or short single line) end without punctuation in the pool: in
     a pool of human answers that often stop without a full stop, an open ending costs little; in a
-    pool that almost always ends with punctuation, it is evidence in itself. The result is the log
+    pool that almost always ends with punctuation, it is evidence in itself. Those rates leave out the
+    answers the structural checks judge cut and, as a weight, the cuts they miss (``caught_share``: how
+    many random cuts of the pool's own answers the checks catch). The result is the log
     Bayes factor "complete" against "cut here" of an open-ended answer (NaN when the answer ends
     closed, is code, a letter closing or shorter than four words): strongly negative values mean
     the answer stops on words that the pool almost never ends on.
@@ -200,6 +202,9 @@ SHAPES = ("prose", "prose-lines", "list", "long", "short", "code")
 FINE_PRIOR = 4.0  # pseudo-count of the coarse shape's open rate in a fine shape's rate
 SOFT_LIMIT = -1.5  # a last-word check (function word, fragment ...) is overruled at or above this evidence
 SOFT_MIN_POOL = 100  # ... in a pool of at least this many answers (a smaller one is too small to judge)
+CUT_SAMPLE = 600  # answers cut at random to measure how many cuts the structural checks catch
+CUT_SAMPLE_MIN = 50  # ... at least this many (a smaller pool keeps the explained cuts only out of its rates)
+MISSED_CAP = 0.8  # at most this share of a shape's open answers is taken for missed cuts
 
 
 def shape(text: str, codeish: bool = False, fine: bool = False) -> str:
@@ -295,10 +300,71 @@ def _pair_key(a: str, b: str) -> int:
                    ^ np.uint64(np.int64(hash(b)).view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)))
 
 
+def _shape_ids(fine: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids of each answer's fine shape and of its coarse shape."""
+    fi: dict[str, int] = {}
+    ci: dict[str, int] = {}
+    f = np.fromiter((fi.setdefault(s, len(fi)) for s in fine), dtype=np.int64, count=len(fine))
+    coarse_of = np.array([ci.setdefault(s.split("/")[0], len(ci)) for s in fi], dtype=np.int64)
+    return f, coarse_of[f] if len(f) else f
+
+
+def _log_open_rates(fine_id: np.ndarray, coarse_id: np.ndarray, opened: np.ndarray, weight: np.ndarray
+                     ) -> np.ndarray:
+    """log of the share of open endings among the answers of each answer's fine shape, each answer counted
+    with its ``weight`` (its probability of being complete), backed off to its coarse shape (``FINE_PRIOR``
+    pseudo-counts, the coarse rate with add-one smoothing); each answer is left out of its own rate."""
+    k = weight
+    o = weight * opened
+    tot_f = np.bincount(fine_id, k)[fine_id] - k
+    opn_f = np.bincount(fine_id, o)[fine_id] - o
+    tot_c = np.bincount(coarse_id, k)[coarse_id] - k
+    opn_c = np.bincount(coarse_id, o)[coarse_id] - o
+    rc = (opn_c + 1.0) / (tot_c + 2.0)
+    return np.log((opn_f + FINE_PRIOR * rc) / (tot_f + FINE_PRIOR))
+
+
+def _less_missed_cuts(fine_id: np.ndarray, opened: np.ndarray, keep: np.ndarray, ratio: float) -> np.ndarray:
+    """Weights of the answers in the open rates: 0 for the explained cuts, and for the other open answers of a
+    shape 1 - missed / open, where missed = ratio * (explained cuts of the shape), at most MISSED_CAP of them."""
+    k = np.bincount(fine_id, keep & opened)
+    x = np.bincount(fine_id, ~keep)
+    share = np.minimum(ratio * x / np.maximum(k, 1.0), MISSED_CAP)
+    w = keep.astype(np.float64)
+    sel = keep & opened
+    w[sel] -= share[fine_id[sel]]
+    return w
+
+
+def caught_share(texts: Sequence[str], code_task: Sequence[bool], vocab: dict[str, int]) -> float | None:
+    """The share of random cuts that the structural checks (``_flags``) catch in this pool: answers of the pool
+    cut at a pseudo-random character (half of the time moved back to the word boundary before it) and left
+    open. None when the pool has too few answers to cut."""
+    long_ = [i for i, t in enumerate(texts) if t.count(" ") >= 3 * MIN_WORDS]
+    if len(long_) < CUT_SAMPLE_MIN:
+        return None
+    step = -(-len(long_) // CUT_SAMPLE)  # at most CUT_SAMPLE of them, spread over the pool
+    hit = tried = 0
+    for i in long_[::step]:
+        t = texts[i].rstrip()
+        h = zlib.crc32(t.encode())
+        start = len(" ".join(t.split(" ", MIN_WORDS)[:MIN_WORDS]))
+        cut = start + h % max(1, len(t) - start)
+        if h & (1 << 20):
+            cut = max(t.rfind(" ", 0, cut), start)
+        f = _flags(t[:cut].rstrip(), code_task[i], vocab)
+        if not f[0] or not f[6] and not f[4]:
+            continue  # left closed, or code: no open ending to judge
+        tried += 1
+        hit += f[4]
+    return hit / tried if tried >= CUT_SAMPLE_MIN else None
+
+
 def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str]],
                  candidate: np.ndarray, codeish: np.ndarray,
                  prompt_words: Sequence[list[str]] | None = None, vocab: dict[str, int] | None = None,
-                 explained: np.ndarray | None = None, prompts: Sequence[str] | None = None) -> np.ndarray:
+                 explained: np.ndarray | None = None, prompts: Sequence[str] | None = None,
+                 caught: float | None = None) -> np.ndarray:
     """Log Bayes factor "a complete ending" against "cut here" for every candidate (open, prose or list)
     response of the batch; NaN for the others. ``words``: lower-cased ``\\w+`` words of each response;
     ``prompt_words``: those of its instruction and input (a fragment that starts a word of the prompt is
@@ -314,30 +380,15 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
     # how often answers of each shape end open in this pool: the fine shape (the writer's habit) backs off
     # to the coarse one; the answer judged is left out of its own rate
     fine = [shape(t, bool(c), True) if t.strip() else "" for t, c in zip(texts, codeish)]
-    opened = [bool(t) and t[-1] not in TERMINAL for t in (x.rstrip() for x in texts)]
-    keep = [True] * n if explained is None else (~np.asarray(explained, dtype=bool)).tolist()
-    tot_f = Counter(s for s, k in zip(fine, keep) if k)
-    opn_f = Counter(s for s, o, k in zip(fine, opened, keep) if o and k)
-    tot_c: Counter = Counter()
-    opn_c: Counter = Counter()
-    for s, c in tot_f.items():
-        tot_c[s.split("/")[0]] += c
-    for s, c in opn_f.items():
-        opn_c[s.split("/")[0]] += c
-
-    def open_rate(i: int) -> float:
-        s = fine[i]
-        own = int(keep[i])
-        oo = int(keep[i] and opened[i])
-        c = s.split("/")[0]
-        rc = (opn_c[c] - oo + 1.0) / (tot_c[c] - own + 2.0)
-        return (opn_f[s] - oo + FINE_PRIOR * rc) / (tot_f[s] - own + FINE_PRIOR)
+    opened = np.array([bool(t) and t[-1] not in TERMINAL for t in (x.rstrip() for x in texts)], dtype=bool)
+    keep = np.ones(n, dtype=bool) if explained is None else ~np.asarray(explained, dtype=bool)
+    fine_id, coarse_id = _shape_ids(fine)
 
     # word counts at any position and before an ending (sentence or line end)
     anyc: Counter = Counter(chain.from_iterable(words))
     endc: Counter = Counter()
     pend: Counter = Counter()
-    for lo, ws, o in zip(lower, words, opened):
+    for lo, ws, o in zip(lower, words, opened.tolist()):
         pairs = _endings(lo)
         endc.update(p[1] for p in pairs)
         pend.update(p for p in pairs if p[0])
@@ -376,9 +427,11 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
         pair_count = dict(zip(u.tolist(), c.tolist()))
 
     echo = _prompt_echo_odds(words, prompts) if prompts is not None else None
+    words_term = np.zeros(n)
     for i in cand.tolist():
         ws = words[i]
         if len(ws) < 1:
+            words_term[i] = np.nan
             continue
         w = ws[-1]
         own = OPEN_WEIGHT if opened[i] else 0.0
@@ -407,9 +460,18 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
             p_mid = (1 - LOCAL) * p_mid + LOCAL * longer / mid_pos
         p_complete = p / base * p_word  # P(the last word is w | an ending)
         p_cut = 0.5 * p_word + 0.5 * p_mid  # half of the cuts fall between words, half inside one
-        out[i] = math.log(p_complete / p_cut) + math.log(open_rate(i))
+        words_term[i] = math.log(p_complete / p_cut)
         if echo is not None:
-            out[i] += echo[_prompt_match(w, prompts[i])]
+            words_term[i] += echo[_prompt_match(w, prompts[i])]
+    # the open rates are those of complete answers: besides the answers the structural checks explain, the
+    # pool holds the cuts they miss, about explained * (1 - caught) / caught of them in each shape; they are
+    # taken out of the shape's open answers (as a uniform weight), or the cuts in a pool would make open
+    # endings look usual in the very shapes where they are common
+    weight = keep.astype(np.float64)
+    if caught is not None and 0.0 < caught < 1.0 and explained is not None:
+        weight = _less_missed_cuts(fine_id, opened, keep, (1.0 - caught) / caught)
+    rate = _log_open_rates(fine_id, coarse_id, opened, weight)
+    out[cand] = words_term[cand] + rate[cand]
     return out
 
 
@@ -424,7 +486,7 @@ def columns(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str
     n = len(texts)
     f = np.array([_flags(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(n, 8)
     ev = end_evidence(texts, lower, words, f[:, 6], np.asarray(code_task, dtype=bool), prompt_words, vocab,
-                      explained=f[:, 4] == 1, prompts=prompts)
+                      explained=f[:, 4] == 1, prompts=prompts, caught=caught_share(texts, code_task, vocab))
     with np.errstate(invalid="ignore"):
         overruled = (f[:, 7] == 1) & (ev >= SOFT_LIMIT)
     if n >= SOFT_MIN_POOL:
