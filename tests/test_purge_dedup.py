@@ -363,3 +363,37 @@ def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, m
     assert out[False] == out[True]
     dropped = [json.loads(x) for x in out[False][1].splitlines()]
     assert any("." in r["purge"].get("duplicate_of", "") or "." in r["id"] for r in dropped)
+
+
+def test_dedup_on_stored_lines_writes_what_the_record_path_writes(tmp_path, monkeypatch):
+    """The dedup's ``process_lines`` (records kept as their stored JSON lines, none decoded but the report's
+    examples) leaves the same shard files, dropped list and report as ``process`` on decoded records: with
+    renamed ids, a record that has a ``purge`` key of its own, and more duplicates than examples."""
+    import json
+
+    from purgemix.pipeline import InputSpec
+    from purgemix.purge.run import purge
+    from purgemix.purge.stages import DedupStage
+
+    src = tmp_path / "in.jsonl"
+    rows = [{"instruction": f"Question {i % 7}", "input": "", "output": LONG if i % 2 else f"Answer {i % 5}"}
+            for i in range(60)]
+    rows[13] = {"messages": [{"role": "user", "content": "Question 6"}, {"role": "assistant", "content": LONG}],
+                "meta": {"purge": "an input's own field"}}
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs = {}
+    for by_lines in (True, False):
+        if not by_lines:
+            monkeypatch.delattr(DedupStage, "process_lines")
+        d = tmp_path / f"lines{by_lines}"
+        purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25)
+        stage = d / "run" / "stages" / "01-purge-dedup"
+        files = {p.name: p.read_bytes() for p in sorted(stage.iterdir()) if not p.name.endswith("done.json")}
+        report = json.loads((d / "k.report.json").read_text())
+        report["summary"].pop("elapsed_seconds")
+        runs[by_lines] = files, (d / "k.jsonl").read_bytes(), (d / "k.dropped.jsonl").read_bytes(), report
+    assert runs[True] == runs[False]
+    dropped = [json.loads(x) for x in runs[True][2].splitlines()]
+    assert len([r for r in dropped if r["purge"]["reason"].endswith("duplicate")]) > 3
+    assert any(r["meta"].get("purge") for r in dropped) or any(
+        json.loads(x)["meta"].get("purge") for x in runs[True][1].splitlines())

@@ -70,6 +70,9 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     """Worker side of a map stage: read one shard, transform, write atomically."""
     t0 = time.perf_counter()
     src = StageDir(Path(in_dir))
+    by_lines = _apply_lines(stage, src, StageDir(Path(out_dir)), index, state, t0, decode=False)
+    if by_lines is not None:
+        return by_lines[0]
     by_column = getattr(stage, "process_columns", None)
     records = src.read_records(index, scores=by_column is None)
     raw = src.read_columns(index) if by_column is not None and records else None
@@ -79,6 +82,25 @@ def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: A
     if by_column is not None and records:
         records = src.read_records(index)  # the shard stores its scores inline
     return _apply(stage, records, StageDir(Path(out_dir)), index, state, t0)[0]
+
+
+def _apply_lines(stage: Stage, src: StageDir, dst: StageDir, index: int, state: Any, t0: float,
+                 decode: bool = True) -> tuple[dict[str, Any], list[Record]] | None:
+    """``_apply`` by ``process_lines`` (a stage that drops records by id and changes none): kept and dropped
+    records are stored as the lines they were read as, and only the kept ones are decoded (returned for a
+    fused next stage). None when the stage has no such hook or the shard stores scores by column."""
+    by_lines = getattr(stage, "process_lines", None)
+    lines = src.read_lines(index) if by_lines is not None else None
+    if lines is None:
+        return None
+    res = by_lines(lines, src.read_ids(index), state) if state is not None else by_lines(lines, src.read_ids(index))
+    kept_lines = [lines[i] for i in res.keep]
+    counters = _count(len(lines), Result(records=kept_lines, events=res.events))
+    counters["seconds"] = round(time.perf_counter() - t0, 4)
+    for suffix, data in res.side.items():
+        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
+    dst.write_shard_lines(index, kept_lines, res.events, {e: lines[i] for e, i in res.carried.items()}, counters)
+    return counters, [orjson.loads(x) for x in kept_lines] if decode else []
 
 
 def _apply(stage: Stage, records: list[Record], dst: StageDir, index: int, state: Any, t0: float
@@ -109,7 +131,10 @@ def _process_pair(stage: Stage, then: MapStage, in_dir: str, mid_dir: str, out_d
         first = _process_shard(stage, in_dir, mid_dir, index, state)
     else:
         t0 = time.perf_counter()
-        first, records = _apply(stage, StageDir(Path(in_dir)).read_records(index), mid, index, state, t0)
+        src = StageDir(Path(in_dir))
+        by_lines = _apply_lines(stage, src, mid, index, state, t0)
+        first, records = by_lines if by_lines is not None else \
+            _apply(stage, src.read_records(index), mid, index, state, t0)
     if out.is_done(index):
         return first, out.done_info(index)
     if records is None or getattr(then, "process_columns", None) is not None:

@@ -233,6 +233,42 @@ class StageDir:
         atomic_write_bytes(self.path / f"{name}.events.jsonl", _jsonl(events))
         atomic_write_json(self.path / f"{name}.done.json", counters)
 
+    def write_shard_lines(self, index: int, lines: list[bytes], events: list[dict], carried: dict[int, bytes],
+                          counters: dict) -> None:
+        """``write_shard`` for records given as their JSON lines (``lines``; ``carried``: event position -> the
+        line of the record that event carries, whose ``record`` is None in ``events``). The lines are stored
+        as they are; their scores stay inline (the readers give back the same records either way)."""
+        name = self.shard_name(index)
+        for stale in (_SCORES, _EVENT_SCORES):
+            (self.path / f"{name}.{stale}").unlink(missing_ok=True)  # left by an interrupted earlier attempt
+        atomic_write_bytes(self.path / f"{name}.records.jsonl.zst",
+                           zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(b"".join(x + b"\n" for x in lines)))
+        if carried:
+            pos = sorted(carried)
+            body = b"\n".join([orjson.dumps({"pos": pos})] + [carried[i] for i in pos])
+            atomic_write_bytes(self.path / f"{name}.{_EVENT_RECORDS}",
+                               zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(body))
+        else:
+            (self.path / f"{name}.{_EVENT_RECORDS}").unlink(missing_ok=True)
+        atomic_write_bytes(self.path / f"{name}.events.jsonl", _jsonl(events))
+        atomic_write_json(self.path / f"{name}.done.json", counters)
+
+    def read_lines(self, index: int) -> list[bytes] | None:
+        """The shard's records as their stored JSON lines, ids renamed; None when the shard stores scores by
+        column (its lines are not whole records)."""
+        name = self.shard_name(index)
+        if (self.path / f"{name}.{_SCORES}").exists():
+            return None
+        data = (self.path / f"{name}.records.jsonl.zst").read_bytes()
+        lines = (zstandard.ZstdDecompressor().decompress(data) if data else b"").splitlines()
+        renames = self.path / f"{name}.renames.json"
+        if renames.exists():
+            for pos, new_id in read_json(renames).items():
+                r = orjson.loads(lines[int(pos)])
+                r["id"] = new_id
+                lines[int(pos)] = orjson.dumps(r)
+        return lines
+
     def read_records(self, index: int, scores: bool = True) -> list[Record]:
         """The shard's records; ``scores=False`` leaves ``scores`` as ``None`` where the shard stores them by
         column (for readers that take them from ``read_columns``)."""

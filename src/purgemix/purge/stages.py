@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..record import Record
-from ..stages.base import FitMapStage, MapStage, Result, register_stage
+from ..stages.base import FitMapStage, LinesResult, MapStage, Result, register_stage
 from . import PREFIX
 from .dedup import Deduplicator, sorted_unique
 from .features import SCORERS, Batch, score_batch
@@ -278,6 +278,42 @@ class DedupStage(FitMapStage):
                 res.drop(r, "purge", hit[1], rules=[hit[1]], duplicate_of=hit[0])
                 res.events[-1]["record"] = r
         return _dropped_side(res)
+
+
+    def process_lines(self, lines: list[bytes], ids: list[str], state: Any) -> LinesResult:
+        """``process`` on the records' JSON lines: the decision needs only the ids, a dropped record's line
+        in ``STEM.dropped.jsonl`` is its stored line with the ``purge`` object appended, and only the records
+        the report shows as examples are decoded."""
+        import orjson
+        import zstandard
+
+        from .report import EXAMPLES, ReportCounts
+
+        res = LinesResult()
+        counts = ReportCounts()
+        rows = []
+        for i, hit in enumerate(_lookup(state, ids)):
+            if hit is None:
+                res.keep.append(i)
+                continue
+            e = {"id": ids[i], "outcome": "dropped", "stage": "purge", "reason": hit[1], "rules": [hit[1]],
+                 "duplicate_of": hit[0], "record": None}
+            res.carried[len(res.events)] = i
+            res.events.append(e)
+            line = lines[i]
+            if len(counts.examples.get(hit[1], ())) < EXAMPLES:
+                counts.add({**e, "record": orjson.loads(line)})
+            else:
+                counts.add(e)
+            if len(line) > 2 and line.endswith(b"}") and b'"purge":' not in line:  # no "purge" key anywhere
+                info = {"reason": hit[1], "rules": [hit[1]], "duplicate_of": hit[0]}
+                rows.append(line[:-1] + b',"purge":' + orjson.dumps(info) + b"}\n")
+            else:
+                rows.append(orjson.dumps(dropped_row({**e, "record": orjson.loads(line)}),
+                                         option=orjson.OPT_APPEND_NEWLINE))
+        res.side[DROPPED_SUFFIX] = zstandard.ZstdCompressor(level=1).compress(b"".join(rows))
+        res.side[COUNTS_SUFFIX] = orjson.dumps(counts.to_json())
+        return res
 
 
 DROPPED_SUFFIX = "dropped.jsonl.zst"

@@ -111,6 +111,24 @@ class FitMapStage(Stage):
     # And ``process_columns(records, columns, state) -> Result``: called instead of ``process`` when the shard
     # stores its records' scores by column; the records then come with ``scores`` None and ``columns`` is
     # ``StageDir.read_columns``. A stage that passes records on sets ``Result.columns`` for them.
+    #
+    # And ``process_lines(lines, ids, state) -> LinesResult``, for a stage that never changes a record and
+    # drops records by id alone (dedup): called instead of ``process`` with the shard's records as their
+    # stored JSON lines and their ids. The pipeline stores kept and dropped records as the lines they were
+    # read as, and decodes only the kept ones (for a stage fused after this one): a shard that is mostly
+    # duplicates is then neither decoded nor encoded again.
+
+
+@dataclass
+class LinesResult:
+    """What ``process_lines`` decided: the positions of the kept lines, the events (a drop event that
+    carries its record names the line in ``carried``, event position -> line position, and has
+    ``"record": None`` where ``process`` would put the record) and side files."""
+
+    keep: list[int] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    carried: dict[int, int] = field(default_factory=dict)
+    side: dict[str, bytes] = field(default_factory=dict)
 
 
 class GlobalStage(Stage):
