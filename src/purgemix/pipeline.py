@@ -93,7 +93,8 @@ def _apply_lines(stage: Stage, src: StageDir, dst: StageDir, index: int, state: 
     lines = src.read_lines(index) if by_lines is not None else None
     if lines is None:
         return None
-    res = by_lines(lines, src.read_ids(index), state) if state is not None else by_lines(lines, src.read_ids(index))
+    ids, hashes = src.read_ids(index), src.read_id_hashes(index)
+    res = by_lines(lines, ids, hashes, state) if state is not None else by_lines(lines, ids, hashes)
     kept_lines = [lines[i] for i in res.keep]
     counters = _count(len(lines), Result(records=kept_lines, events=res.events))
     counters["seconds"] = round(time.perf_counter() - t0, 4)

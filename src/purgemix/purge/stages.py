@@ -280,10 +280,10 @@ class DedupStage(FitMapStage):
         return _dropped_side(res)
 
 
-    def process_lines(self, lines: list[bytes], ids: list[str], state: Any) -> LinesResult:
-        """``process`` on the records' JSON lines: the decision needs only the ids, a dropped record's line
-        in ``STEM.dropped.jsonl`` is its stored line with the ``purge`` object appended, and only the records
-        the report shows as examples are decoded."""
+    def process_lines(self, lines: list[bytes], ids: list[str], hashes: np.ndarray, state: Any) -> LinesResult:
+        """``process`` on the records' JSON lines: the decision needs only the ids (``hashes``: their 64-bit
+        hashes), a dropped record's line in ``STEM.dropped.jsonl`` is its stored line with the ``purge``
+        object appended, and only the records the report shows as examples are decoded."""
         import orjson
         import zstandard
 
@@ -292,22 +292,28 @@ class DedupStage(FitMapStage):
         res = LinesResult()
         counts = ReportCounts()
         rows = []
-        for i, hit in enumerate(_lookup(state, ids)):
+        tails: dict[str, bytes] = {}  # reason -> the purge object's bytes up to the kept id
+        for i, hit in enumerate(_lookup(state, ids, hashes)):
             if hit is None:
                 res.keep.append(i)
                 continue
-            e = {"id": ids[i], "outcome": "dropped", "stage": "purge", "reason": hit[1], "rules": [hit[1]],
-                 "duplicate_of": hit[0], "record": None}
+            kept, reason = hit[0], hit[1]
+            e = {"id": ids[i], "outcome": "dropped", "stage": "purge", "reason": reason, "rules": [reason],
+                 "duplicate_of": kept, "record": None}
             res.carried[len(res.events)] = i
             res.events.append(e)
             line = lines[i]
-            if len(counts.examples.get(hit[1], ())) < EXAMPLES:
+            if len(counts.examples.get(reason, ())) < EXAMPLES:
                 counts.add({**e, "record": orjson.loads(line)})
-            else:
-                counts.add(e)
+            else:  # what ``add`` counts for an event with one rule
+                counts.first[reason] += 1
+                counts.fired[reason] += 1
             if len(line) > 2 and line.endswith(b"}") and b'"purge":' not in line:  # no "purge" key anywhere
-                info = {"reason": hit[1], "rules": [hit[1]], "duplicate_of": hit[0]}
-                rows.append(line[:-1] + b',"purge":' + orjson.dumps(info) + b"}\n")
+                tail = tails.get(reason)
+                if tail is None:
+                    tail = tails[reason] = b',"purge":' + orjson.dumps({"reason": reason, "rules": [reason],
+                                                                        "duplicate_of": ""})[:-3]
+                rows.append(b"".join((line[:-1], tail, orjson.dumps(kept), b"}}\n")))
             else:
                 rows.append(orjson.dumps(dropped_row({**e, "record": orjson.loads(line)}),
                                          option=orjson.OPT_APPEND_NEWLINE))
@@ -367,9 +373,11 @@ def _release_memory() -> None:
 _TABLES: dict[str, Any] = {}
 
 
-def _lookup(state: dict[str, Any], ids: list[str]) -> list[tuple[str, str] | None]:
+def _lookup(state: dict[str, Any], ids: list[str], hashes: np.ndarray | None = None
+            ) -> list[tuple[str, str] | None]:
     """(kept id, reason) for each id the dedup decided to drop, None for the others. A large table (a file,
-    loaded once per worker process) is searched for the whole shard at once."""
+    loaded once per worker process) is searched for the whole shard at once, by the ids' 64-bit hashes
+    (``hashes`` when the caller has them, e.g. from the ingest's ``.ids.npy``)."""
     if "drop" in state:
         return [state["drop"].get(i) for i in ids]
     path = state["drop_file"]
@@ -377,12 +385,18 @@ def _lookup(state: dict[str, Any], ids: list[str]) -> list[tuple[str, str] | Non
         _TABLES.clear()
         with np.load(path) as z:
             _TABLES[path] = z["hashes"], z["slot"], z["exact"], z["kept_ids"]
-    hashes, slot, exact, kept = _TABLES[path]
+    table, slot, exact, kept = _TABLES[path]
     from ..ledger import hash_ids
 
     out: list[tuple[str, str] | None] = [None] * len(ids)
-    if not ids or not hashes.size:
+    if not ids or not table.size:
         return out
+    h = hash_ids(ids) if hashes is None else hashes
+    j = np.minimum(np.searchsorted(table, h), table.size - 1)
+    for i in np.nonzero(table[j] == h)[0].tolist():
+        k = int(j[i])
+        out[i] = str(kept[slot[k]]), "exact-duplicate" if exact[k] else "near-duplicate"
+    return out
     h = hash_ids(ids)
     j = np.minimum(np.searchsorted(hashes, h), hashes.size - 1)
     for i in np.nonzero(hashes[j] == h)[0].tolist():

@@ -112,9 +112,9 @@ class FitMapStage(Stage):
     # stores its records' scores by column; the records then come with ``scores`` None and ``columns`` is
     # ``StageDir.read_columns``. A stage that passes records on sets ``Result.columns`` for them.
     #
-    # And ``process_lines(lines, ids, state) -> LinesResult``, for a stage that never changes a record and
-    # drops records by id alone (dedup): called instead of ``process`` with the shard's records as their
-    # stored JSON lines and their ids. The pipeline stores kept and dropped records as the lines they were
+    # And ``process_lines(lines, ids, hashes, state) -> LinesResult``, for a stage that never changes a record
+    # and drops records by id alone (dedup): called instead of ``process`` with the shard's records as their
+    # stored JSON lines, their ids and the ids' 64-bit hashes (``ledger.hash_ids``). The pipeline stores kept and dropped records as the lines they were
     # read as, and decodes only the kept ones (for a stage fused after this one): a shard that is mostly
     # duplicates is then neither decoded nor encoded again.
 
