@@ -161,3 +161,23 @@ def test_markdown_headings_are_not_template_markers():
     ])
     assert c["response.template_markers"][0] == 0 and c["response.template_markers"][1] == 0
     assert c["response.template_markers"][2] >= 2
+
+
+def test_char_classes_match_a_plain_reference():
+    import random
+
+    from purgemix.purge.features import _char_classes
+
+    rng = random.Random(3)
+    alphabet = "aZ9_ \t\n\u00e9\u00c9\u0661\u3000\u00a0\u2009!?.\u5b57\ud83d\ude00\ud800\u00b2"
+    texts = [""] + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    got = _char_classes(texts)
+
+    def plain(c):  # astral characters and lone surrogates count as none of the classes
+        ok = ord(c) < 65536 and not 0xD800 <= ord(c) < 0xE000
+        return {"alpha": ok and c.isalpha(), "digit": ok and c.isdigit(), "upper": ok and c.isupper(),
+                "space": ok and c.isspace(), "alnum": ok and c.isalnum()}
+
+    for k in ("alpha", "digit", "upper", "space", "alnum"):
+        assert got[k].tolist() == [sum(plain(c)[k] for c in t) for t in texts], k
+    assert got["chars"].tolist() == [len(t) for t in texts]
