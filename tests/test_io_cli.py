@@ -190,3 +190,28 @@ def test_shared_alpaca_roundtrip(tmp_path, shared_data):
     original = json.loads(src.read_text())
     assert len(original) == 9229
     assert json.loads(back.read_text()) == original
+
+
+@pytest.mark.parametrize("name", ["o.jsonl", "o.jsonl.gz", "o.json", "o.parquet", "o.csv"])
+def test_appending_part_files_writes_what_appending_bytes_writes(tmp_path, name):
+    """``Writer.append_jsonl_file`` (the export's part files, copied by the kernel where the bytes go in as
+    they are) gives the same output as ``write_jsonl_bytes``, mixed with ``write`` calls, in every format."""
+    from purgemix.io.writers import Writer
+
+    rows = [good_record(i) for i in range(30)]
+    parts = []
+    for k, chunk in enumerate((rows[:10], [], rows[10:25])):
+        p = tmp_path / f"part{k}.jsonl"
+        p.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in chunk))
+        parts.append((p, len(chunk)))
+    outputs = []
+    for how in ("file", "bytes"):
+        (tmp_path / how).mkdir()
+        with Writer(tmp_path / how / name) as w:
+            for p, n in parts:
+                w.append_jsonl_file(p, n) if how == "file" else w.write_jsonl_bytes(p.read_bytes(), n)
+            w.write(rows[25:])
+            assert w.count == 30
+        outputs.append([orjson.loads(x) if isinstance(x, bytes) else x
+                        for _, x, _ in Source.open(tmp_path / how / name).rows()])
+    assert outputs[0] == outputs[1] == rows

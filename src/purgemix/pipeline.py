@@ -157,8 +157,11 @@ def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, in
     atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
 
 
-def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict], Any, int]:
-    """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events)."""
+def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None
+                  ) -> tuple[bytes | str, list[dict], Any, int]:
+    """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events); with
+    ``part``, the bytes go to that file and its path comes back instead (the driver appends the file to the
+    output without reading it)."""
     src = StageDir(Path(in_dir))
     records = src.read_records(index)
     lines, exported, events = [], [], []
@@ -173,6 +176,9 @@ def _export_shard(in_dir: str, index: int, shape: str) -> tuple[bytes, list[dict
     hashes = src.read_id_hashes(index) if records else hash_ids([])
     if events:
         hashes = hashes[exported]
+    if part is not None:
+        Path(part).write_bytes(b"".join(lines))
+        return part, events, hashes, len(records)
     return b"".join(lines), events, hashes, len(records)
 
 
@@ -543,12 +549,14 @@ class Pipeline:
         kept_ids = []  # 64-bit id hashes, 8 bytes a record
         n_in = 0
         n_shards = prev.info()["shards"]
-        # Workers turn shards into serialised rows; the driver only concatenates them in order.
-        args = [((str(prev.path), i, self.output.shape), {}) for i in range(n_shards)]
+        # Workers turn shards into serialised rows, in part files; the driver only appends them in order
+        args = [((str(prev.path), i, self.output.shape, str(out.path / f"{out.shard_name(i)}.part.jsonl")), {})
+                for i in range(n_shards)]
         with Writer(target, self.output.format) as w, progress_bar("export", total=n_shards, unit="shards") as bar:
-            for blob, shard_events, ids, n in executor.map_shards(_export_shard, args):
+            for part, shard_events, ids, n in executor.map_shards(_export_shard, args):
                 n_in += n
-                w.write_jsonl_bytes(blob, len(ids))
+                w.append_jsonl_file(part, len(ids))
+                os.unlink(part)
                 kept_ids.append(ids)
                 events.extend(shard_events)
                 bar.advance(1)

@@ -81,7 +81,10 @@ class LocalExecutor:
             yield value
 
     def close(self) -> None:
+        """Stop the workers. Every result the caller used has been collected by now (and on an error, work
+        still queued is no longer wanted; shards are written atomically), so the workers are terminated
+        instead of being asked to finish and then waited for as each tears its interpreter down."""
         if self._pool is not None:
-            self._pool.close()
+            self._pool.terminate()
             self._pool.join()
             self._pool = None

@@ -80,6 +80,30 @@ class Writer:
             self._fh.write(blob)
         self.count += count
 
+    def append_jsonl_file(self, path: str | os.PathLike, count: int) -> None:
+        """Append a file of rows already serialised as JSON Lines: copied by the kernel (``sendfile``) when
+        the output takes JSON Lines bytes as they are (uncompressed JSONL, or the spool of a two-pass format),
+        so the rows never pass through this process."""
+        size = os.path.getsize(path)
+        if not size:
+            return
+        plain = self.format != "json" and (self._spooled or compression_of(self.path) is None)
+        if plain and hasattr(os, "sendfile"):
+            self._fh.flush()
+            with open(path, "rb") as src:
+                done, out = 0, self._fh.fileno()
+                while done < size:
+                    sent = os.sendfile(out, src.fileno(), done, size - done)
+                    if sent == 0:
+                        break
+                    done += sent
+            if done == size:
+                self._fh.seek(0, os.SEEK_END)  # sendfile wrote past the Python file object's position
+                self.count += count
+                return
+            raise OSError(f"sendfile copied {done} of {size} bytes of {path}")
+        self.write_jsonl_bytes(Path(path).read_bytes(), count)
+
     def close(self) -> None:
         if self.format == "json":
             self._fh.write(b"\n]\n")
