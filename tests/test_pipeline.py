@@ -272,3 +272,32 @@ def test_unordered_map_shards_keeps_workers_busy_behind_a_slow_shard():
         assert list(ex.map_shards(sleep_then_return, [((i, 0.0), {}) for i in range(5)])) == list(range(5))
     finally:
         ex.close()
+
+
+def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch):
+    """Large shards are exported in parts (``EXPORT_PART`` records each, possibly by different workers):
+    the output and the ledger are the same as exporting whole shards; ``read_records(rows=...)`` gives the
+    same records as slicing the whole shard, scores by column and renamed ids included."""
+    import purgemix.pipeline as pipeline
+    from purgemix.purge.run import purge
+
+    src = tmp_path / "in.jsonl"
+    rows = [{"instruction": f"Question number {i % 40}", "input": "", "output": f"Answer {i} is a sentence of words."}
+            for i in range(90)]
+    rows += rows[2:50:3]  # exact copies: the same content ids, renamed by the ingest
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outs = []
+    for part in (10_000, 7):
+        monkeypatch.setattr(pipeline, "EXPORT_PART", part)
+        d = tmp_path / f"p{part}"
+        summary = purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=40, workers=2)
+        assert summary["ledger_balanced"]
+        outs.append((d / "k.jsonl").read_bytes())
+    assert outs[0] == outs[1] and outs[0].count(b"\n") > 14
+    run = RunDir(tmp_path / "p7" / "run")
+    assert any(json.loads(p.read_text()) for p in run.stage_dirs()[0].path.glob("*.renames.json"))
+    for stage in run.stage_dirs()[:-1]:
+        for i in range(stage.info()["shards"]):
+            whole = stage.read_records(i)
+            assert stage.read_records(i, rows=slice(3, 11)) == whole[3:11]
+            assert stage.read_records(i, rows=slice(5, None), scores=False) == stage.read_records(i, scores=False)[5:]

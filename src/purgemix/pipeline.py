@@ -157,13 +157,17 @@ def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, in
     atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
 
 
-def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None
+EXPORT_PART = 2500  # records per export task: a shard with many survivors is split between the workers
+
+
+def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None, rows: tuple[int, int] | None = None
                   ) -> tuple[bytes | str, list[dict], Any, int]:
-    """Worker side of export: one shard -> JSONL bytes in the output shape (+ unexportable events); with
-    ``part``, the bytes go to that file and its path comes back instead (the driver appends the file to the
-    output without reading it)."""
+    """Worker side of export: one shard (``rows``: the records from..to of it) -> JSONL bytes in the output
+    shape (+ unexportable events); with ``part``, the bytes go to that file and its path comes back instead
+    (the driver appends the file to the output without reading it)."""
     src = StageDir(Path(in_dir))
-    records = src.read_records(index)
+    span = slice(*rows) if rows is not None else None
+    records = src.read_records(index, rows=span)
     lines, exported, events = [], [], []
     for r in records:
         try:
@@ -173,7 +177,8 @@ def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None
             exported.append(False)
             events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
                            "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
-    hashes = src.read_id_hashes(index) if records else hash_ids([])
+    hashes = (src.read_id_hashes(index) if span is None else src.read_id_hashes(index)[span]) if records \
+        else hash_ids([])
     if events:
         hashes = hashes[exported]
     if part is not None:
@@ -549,9 +554,17 @@ class Pipeline:
         kept_ids = []  # 64-bit id hashes, 8 bytes a record
         n_in = 0
         n_shards = prev.info()["shards"]
-        # Workers turn shards into serialised rows, in part files; the driver only appends them in order
-        args = [((str(prev.path), i, self.output.shape, str(out.path / f"{out.shard_name(i)}.part.jsonl")), {})
-                for i in range(n_shards)]
+        # Workers turn shards into serialised rows, in part files; the driver only appends them in order. A
+        # shard with many records (the first shards of a pool hold most of the survivors of the dedup) is
+        # split into parts, so one worker does not export it alone while the other waits.
+        args = []
+        for i in range(n_shards):
+            n = prev.done_info(i).get("out", 0)
+            cuts = list(range(0, n, EXPORT_PART)) or [0]
+            for k, lo in enumerate(cuts):
+                rows = (lo, lo + EXPORT_PART) if len(cuts) > 1 else None
+                args.append(((str(prev.path), i, self.output.shape, str(out.path / f"{out.shard_name(i)}.{k}.part.jsonl"),
+                              rows), {}))
         with Writer(target, self.output.format) as w, progress_bar("export", total=n_shards, unit="shards") as bar:
             for part, shard_events, ids, n in executor.map_shards(_export_shard, args):
                 n_in += n

@@ -142,14 +142,18 @@ def _decode_columns(blob: bytes, arrays: bool = False) -> tuple[dict[str, Any], 
             cols.append(orjson.loads(chunk))
             continue
         arr = np.frombuffer(chunk, dtype=np.int64 if kind == "i8" else np.float64)
-        if arrays:
-            cols.append(arr)
-            continue
-        values = arr.tolist()
-        if kind == "f8" and np.isnan(arr).any():
-            values = [None if v != v else v for v in values]
-        cols.append(values)
+        cols.append(arr if arrays else _column_values(arr, kind))
     return header, cols
+
+
+def _column_values(arr, kind: str) -> list:
+    """A stored numeric column as the values a JSON round trip gives (NaN as None)."""
+    import numpy as np
+
+    values = arr.tolist()
+    if kind == "f8" and np.isnan(arr).any():
+        values = [None if v != v else v for v in values]
+    return values
 
 
 def _runs(records: list[dict]) -> list[list]:
@@ -269,21 +273,31 @@ class StageDir:
                 lines[int(pos)] = orjson.dumps(r)
         return lines
 
-    def read_records(self, index: int, scores: bool = True) -> list[Record]:
-        """The shard's records; ``scores=False`` leaves ``scores`` as ``None`` where the shard stores them by
-        column (for readers that take them from ``read_columns``)."""
+    def read_records(self, index: int, scores: bool = True, rows: slice | None = None) -> list[Record]:
+        """The shard's records (``rows``: only those positions, e.g. one part of a large shard; the others
+        are not decoded); ``scores=False`` leaves ``scores`` as ``None`` where the shard stores them by column
+        (for readers that take them from ``read_columns``)."""
         data = (self.path / f"{self.shard_name(index)}.records.jsonl.zst").read_bytes()
         raw = zstandard.ZstdDecompressor().decompress(data) if data else b""
-        records = [orjson.loads(line) for line in raw.splitlines()]
+        lines = raw.splitlines()
+        start = 0
+        if rows is not None:
+            start = rows.indices(len(lines))[0]
+            lines = lines[rows]
+        records = [orjson.loads(line) for line in lines]
         columns = self.path / f"{self.shard_name(index)}.{_SCORES}"
         if scores and records and columns.exists():
-            header, cols = _decode_columns(columns.read_bytes())
+            header, cols = _decode_columns(columns.read_bytes(), arrays=rows is not None)
+            if rows is not None:
+                cols = [c[rows] if isinstance(c, list) else _column_values(c[rows], kind)
+                        for c, (kind, _) in zip(cols, header["cols"])]
             _attach(records, header["keys"], cols)
         renames = self.path / f"{self.shard_name(index)}.renames.json"
         if renames.exists():
             mapping = read_json(renames)
             for pos, new_id in mapping.items():
-                records[int(pos)]["id"] = new_id
+                if 0 <= int(pos) - start < len(records):
+                    records[int(pos) - start]["id"] = new_id
         return records
 
     def read_ids(self, index: int, renamed: bool = True) -> list[str]:
