@@ -453,9 +453,10 @@ class Deduplicator:
         self.add_arrays(exact, sig, has, keep, src)
 
     def add_arrays(self, exact: np.ndarray, sig: np.ndarray | None, has: np.ndarray | None,
-                   keep: np.ndarray | None, sources: np.ndarray) -> None:
+                   keep: np.ndarray | None, sources: np.ndarray, band_keys: np.ndarray | None = None) -> None:
         """Add a batch given as arrays: exact keys, signatures and their mask (``near`` only), the raw
-        keep-by feature values (None for ``first``) and source codes (``self._source_codes``)."""
+        keep-by feature values (None for ``first``) and source codes (``self._source_codes``); ``band_keys``:
+        the signatures' ``_band_keys_t`` when the caller computed them already (e.g. in a worker)."""
         n = len(exact)
         self.sources.append(np.asarray(sources, dtype=np.int32))
         self.exact.append(np.asarray(exact, dtype=np.int64))
@@ -468,7 +469,8 @@ class Deduplicator:
             sig = np.asarray(sig, dtype=np.uint32)
             for f, (c0, c1) in zip(self._tmps, self._groups):
                 f.write(np.ascontiguousarray(sig[:, c0:c1]).tobytes())
-            for f, col in zip(self._band_tmps, _band_keys_t(sig, self.bands, self.rows)):
+            keys = _band_keys_t(sig, self.bands, self.rows) if band_keys is None else band_keys
+            for f, col in zip(self._band_tmps, keys):
                 f.write(col.tobytes())
             self.has.append(np.asarray(has, dtype=bool))
         self.n += n

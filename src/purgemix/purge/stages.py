@@ -135,12 +135,14 @@ class DedupStage(FitMapStage):
     def _sketch(self, records: list[Record]) -> dict[str, Any]:
         """Exact keys, signatures and their mask (near only), source codes with their names and the keep-by
         feature of a batch of records."""
-        from .dedup import MinHasher, sketch_records
+        from .dedup import MinHasher, _band_keys_t, optimal_bands, sketch_records
 
         exact, sig, has = sketch_records(records, MinHasher(self.num_perm, self.ngram) if self.near else None)
         out: dict[str, Any] = {"exact": exact}
         if self.near:
             out["sig"], out["has"] = sig, has
+            # the LSH band keys too, here in the worker rather than in the driver's fit
+            out["bandkeys"] = _band_keys_t(sig, *optimal_bands(self.threshold, self.num_perm))
         names: dict[str, int] = {}
         out["src"] = np.fromiter((names.setdefault(r.get("source", ""), len(names)) for r in records),
                                  dtype=np.int32, count=len(records))
@@ -156,7 +158,8 @@ class DedupStage(FitMapStage):
         remap = np.array([d._source_codes.setdefault(nm, len(d._source_codes)) for nm in names] or [0],
                          dtype=np.int32)
         near = (sk["sig"], sk["has"]) if self.near else (None, None)
-        d.add_arrays(sk["exact"], *near, sk["keep"] if self._keep_feature() else None, remap[sk["src"]])
+        d.add_arrays(sk["exact"], *near, sk["keep"] if self._keep_feature() else None, remap[sk["src"]],
+                     sk.get("bandkeys"))
 
     def prepare(self, records: list[Record]) -> dict[str, bytes]:
         """One shard's sketch as an uncompressed .npz: ``_sketch`` plus the 64-bit id hashes, the ids (JSON)
@@ -177,7 +180,10 @@ class DedupStage(FitMapStage):
         return {SKETCH_SUFFIX: buf.getvalue()}
 
     def _settings(self) -> list[int]:
-        return [self.num_perm, self.ngram, int(self.near), int(self._keep_feature() is not None)]
+        from .dedup import optimal_bands
+
+        return [self.num_perm, self.ngram, int(self.near), int(self._keep_feature() is not None),
+                *optimal_bands(self.threshold, self.num_perm)]
 
     def fit_dir(self, prev: Any, own: Any = None) -> Any:
         """The fit from the prepared sketch files (``prepare``) in the stage's own folder when every shard
