@@ -158,11 +158,14 @@ def test_last_word_check_overruled_by_a_large_pool_that_ends_like_this():
 
 def test_caught_share_measures_the_structural_checks_on_random_cuts():
     from purgemix.purge.truncation import caught_share
+    from purgemix.purge.features import _vocab
     pool = _pool(120)
-    share = caught_share(pool, [False] * len(pool), {})
+    vocab = _vocab(Batch(texts={"instruction": ["Describe the walk."] * len(pool), "input": [""] * len(pool),
+                                "response": pool}))
+    share = caught_share(pool, [False] * len(pool), vocab)
     assert share is not None and 0.0 < share < 1.0
-    assert caught_share(pool, [False] * len(pool), {}) == share  # deterministic
-    assert caught_share(pool[:10], [False] * 10, {}) is None  # too few answers to cut
+    assert caught_share(pool, [False] * len(pool), vocab) == share  # deterministic
+    assert caught_share(pool[:10], [False] * 10, vocab) is None  # too few answers to cut
 
 
 def test_missed_cuts_are_taken_out_of_the_open_rate():
@@ -180,9 +183,73 @@ def test_missed_cuts_are_taken_out_of_the_open_rate():
                      "response": texts})
     f, _ = columns(texts, b.lower("response"), b.words("response"), [False] * len(texts), _vocab(b))
     args = (texts, b.lower("response"), b.words("response"), f[:, 6], np.zeros(len(texts), dtype=bool))
-    kw = dict(vocab=_vocab(b), explained=f[:, 4] == 1)
+    # the structural checks' verdicts before the pool may overrule the last-word checks
+    explained = np.array([flags(t, False, _vocab(b))[4] for t in texts]) == 1
+    kw = dict(vocab=_vocab(b), explained=explained)
     without = end_evidence(*args, **kw)
     with_ = end_evidence(*args, caught=0.5, **kw)
     i = len(explained_cuts)  # the first missed cut
     assert f[i, 4] == 0 and not math.isnan(without[i])
     assert with_[i] < without[i] - 0.3
+
+
+def _prompted(responses: list[str], instructions: list[str], inputs: list[str] | None = None) -> np.ndarray:
+    b = Batch(texts={"instruction": instructions, "input": inputs or [""] * len(responses), "response": responses})
+    return np.asarray(score_batch(b, ["response_checks"])["response.truncated"])
+
+
+def test_label_list_cut_inside_a_label_or_ending_on_one():
+    from purgemix.purge.truncation import _label_list
+    lines = ["Hiking: Outdoor Activity", "Watching TV: Indoor Activity", "Cooking: Indoor Activity"]
+    assert _label_list(lines + ["Surfing: Outdoor"]) == -1  # a label cut short
+    assert _label_list(lines + ["Surfing"]) == -1  # no label
+    assert _label_list(lines + ["Surfing: Outdoor Activity"]) == 1  # ends on a label the list uses
+    assert _label_list(["container: heavy, couch: heavy, pillow: light, mattress: heavy"]) == 1  # on one line
+    assert _label_list(["Lettuce: vegetable, tomato: fruit, avocado: fruit, rice"]) == -1
+    assert _label_list(["Paris: France", "Rome: Italy", "Madrid: Spain", "Lisbon: Port"]) == 0  # labels all differ
+    # the flag: cut inside the label; a complete table that ends on "Sit On" is no candidate for end_evidence
+    assert flags("Pizza: Hot\nPasta: Hot\nTiramisu: Cold\nIce Cream: Cold\nRibs: H", False, {})[4] == 1
+    done = flags("Chair: Sit On\nCouch: Sit On\nSkis: Stand On\nBench: Sit On", False, {})
+    assert done[4] == 0 and done[6] == 0
+
+
+def test_answer_that_stops_before_what_the_prompt_asks_for():
+    from purgemix.purge.truncation import asked
+    ask = asked("Tell me whether you wear each of the following on your hand or face: ring, glove, glasses, mask")
+    assert ask.items == ("ring", "glove", "glasses", "mask") and ask.count == 0
+    assert asked("Give me a list of the ten best rock guitarists of all time").count == 10
+    assert asked("Name 3 cities").count == 3
+    assert asked("What happened in the last 10 years in Peru").count == 0  # a span of time, not a number of things
+    assert asked("Tell me which of these are fruits: apple, kale, pear").items == ()  # a subset is a full answer
+    assert asked("Classify the post into one of the following categories: sports, arts, or news").items == ()
+    instr = ["Tell me whether you wear each of the following on your hand or face: ring, glove, glasses, mask",
+             "Tell me whether you wear each of the following on your hand or face: ring, glove, glasses, mask",
+             "Give me a list of the ten best rock guitarists of all time",
+             "Give me a list of the four best rock guitarists of all time"]
+    resp = ["Ring: Hand, Glove: Hand, Glasses",  # stops before the last item
+            "Ring: Hand, Gloves: Hand, Glasses: Face, Mask: Face",  # all of them (a plural still names the item)
+            "Jimi Hendrix, Stevie Ray Vaughan, Jimmy Page, Eddie Van Halen, Eric Clapton, Jeff Beck, David",
+            "Jimi Hendrix, Stevie Ray Vaughan, Jimmy Page and Eddie Van Halen"]
+    assert _prompted(resp, instr).tolist() == [1, 0, 1, 0]
+
+
+def test_cut_right_after_a_sentence_began():
+    from purgemix.purge.truncation import _stub_sentence
+    assert _stub_sentence(["Oh, great Julius Caesar, I foresee misfortune approaching on the Ides of March. Betrayal"])
+    assert _stub_sentence(["He often preferred to play all of the instruments on his recordings.", "Prince"])
+    assert not _stub_sentence(["Zach, Kelly, Lisa, Slater, Screech, Mr. Belding"])  # an abbreviation
+    assert not _stub_sentence(["The Great Gatsby was written by F. Scott Fitzgerald"])  # an initial
+    assert not _stub_sentence(["1. Car 2. Bus"])  # list numbers
+    assert not _stub_sentence(["You can roast it overnight and serve it the day after. enjoy"])  # not a sentence start
+    assert not _stub_sentence(["I love this a lot and so do my friends. Yes/No"])
+
+
+def test_name_copied_from_the_prompt_and_cut():
+    from purgemix.purge.truncation import _name_continues
+    ctx = "The team is owned by Force 10 Hoops LLC, composed of Dawn Trudeau, Lisa Brummel, Ginny Gilder."
+    assert _name_continues("Force 10 Hoops LLC: Dawn Trudeau, Lisa Brummel, Ginny", "Who owns it?\n" + ctx)
+    assert not _name_continues("Force 10 Hoops LLC: Dawn Trudeau, Lisa Brummel", ctx)  # then a comma
+    assert not _name_continues("They live in New York", "Is it New York or New York City?")  # once it ends there
+    assert not _name_continues("They live in New York", "Where do they live?")  # not in the prompt
+    resp = ["The owner is Force 10 Hoops LLC, composed of Dawn Trudeau, Lisa Brummel, Ginny"]
+    assert _prompted(resp, ["Extract the owners from the paragraph."], [ctx]).tolist() == [1]

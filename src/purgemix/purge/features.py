@@ -468,7 +468,7 @@ def _artefacts(b: Batch, role: str):
 from .truncation import CONNECTORS, columns as truncation_columns, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
-@scorer("response_checks", "4", ("response",), {
+@scorer("response_checks", "5", ("response",), {
     "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
                        "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",
@@ -481,7 +481,9 @@ from .truncation import CONNECTORS, columns as truncation_columns, end_evidence,
                         "are closed", "high", "flag"),
     "truncated": Feature("1 if unbalanced_fence or list_cut, or a non-code answer that ends open on a comma/dash, "
                          "on a function word (the, and, of, whereas ...), on a lower-case fragment seen fewer than "
-                         "twice in the batch (a word cut in half), or with unclosed brackets", "high", "flag"),
+                         "twice in the batch (a word cut in half), with unclosed brackets, or short of what the "
+                         "prompt asks for (the last item to classify, the number of items, a name it continues)",
+                         "high", "flag"),
     "ends_open_prose": Feature("1 if a prose answer (>= 12 words, >= 1 full sentence, not code, not a list) ends "
                                "open (no final punctuation)", "high", "flag"),
     "end_evidence": Feature("log Bayes factor 'complete' vs 'cut here' of an open answer (>= 4 words, not code): "
@@ -504,7 +506,8 @@ def _response_checks(b: Batch, role: str):
     vocab = b.cached("vocab", lambda: _vocab(b))
     trunc, evidence = truncation_columns(texts, lower, b.words("response"), code_task, vocab,
                                          [a + c for a, c in zip(b.words("instruction"), b.words("input"))],
-                                         [a + "\n" + c for a, c in zip(b.lower("instruction"), b.lower("input"))])
+                                         [a + "\n" + c for a, c in zip(b.lower("instruction"), b.lower("input"))],
+                                         instr, b.texts["input"])
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
     for i, (t, ins) in enumerate(zip(texts, b.lower("instruction"))):

@@ -6,7 +6,11 @@ Two kinds of evidence, both cheap:
     Structural checks of one response: it ends open (no final punctuation), inside an unclosed code
     fence or bracket, on an empty or open list item, on a comma or function word, on a fragment seen
     nowhere else in the batch, on a list line that lacks the ``key: value`` shape of the lines before
-    it, or on words that the same response continues everywhere else ("... Judas Priest\\n... Judas").
+    it, or on words that the same response continues everywhere else ("... Judas Priest\\n... Judas");
+    on a label list item without its label ("Cooking: Indoor Activity\\nSurfing: Outdoor"), on a new
+    sentence of a word or two ("... of March. Betrayal"), or short of what the prompt asks for: before the
+    last item it asks to classify each of, with fewer items than it asks for, or on a name of the prompt
+    that it always continues ("... Lisa Brummel, Ginny" / "Ginny Gilder").
 
 ``end_evidence(...)``
     A likelihood ratio fitted to the pool itself (the batch of records scored together, one shard
@@ -37,7 +41,7 @@ import re
 import zlib
 from collections import Counter
 from itertools import chain
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -49,7 +53,8 @@ via per versus vs so then also not no can could would should will shall may migh
 
 # a letter's closing ("Yours sincerely,\nJane") or a hashtag legitimately ends without punctuation
 SIGNOFF = re.compile(r"(?:^|[\n.!?][ \t]*)(?:(?:yours )?(?:sincerely|faithfully|truly|cordially|respectfully|"
-                     r"affectionately)|(?:(?:best|kind|warm|warmest) )?regards|yours|cheers|best wishes|with love|"
+                     r"affectionately)|(?:(?:best|kind|warm|warmest) )?regards|yours|cheers|best wishes|with love|good luck|enjoy|"
+                     r"bon app[e\u00e9]tit|happy \w+ing|"
                      r"warmly|thank you|thanks|love|with (?:respect|gratitude|appreciation))\b[^\n]{0,40}(?:\n[^\n]{0,60})?$|"
                      r"#\w+$|"
                      # a closing line that ends on a comma, then up to three short lines: "Yours,\n\nJane\nRecruiter"
@@ -69,14 +74,28 @@ _KEYED = (re.compile(r"^[^:\n]{1,60}:\s*\S"), re.compile(r"^[^\n]{1,60}\s[-\u201
 MIN_WORDS = 4  # end_evidence is computed for open answers of at least this many words
 
 
-def flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
+class Asked(NamedTuple):
+    """What a prompt asks the answer to cover: ``items``, the items of a list it asks to classify or label each
+    of ("Classify each as hot or cold: snow, fire, lava"), ``count``, the number of things it asks for ("Name ten
+    Shakespeare plays"; 0 when it names none), and ``text``, the prompt itself (instruction and input)."""
+
+    items: tuple[str, ...] = ()
+    count: int = 0
+    text: str = ""
+
+
+NO_ASK = Asked()
+
+
+def flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_ASK) -> tuple[int, ...]:
     """(ends_open, unbalanced_fence, unclosed_brackets, list_cut, truncated, ends_open_prose, candidate);
     ``candidate`` is 1 for an open prose-or-list ending that ``end_evidence`` should judge (not code, not
-    a letter closing)."""
-    return _flags(text, code_task, vocab)[:7]
+    a letter closing, not a label list that ends on one of its labels). ``ask``: what the prompt asks the
+    answer to cover (``asked``)."""
+    return _flags(text, code_task, vocab, ask)[:7]
 
 
-def _flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]:
+def _flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_ASK) -> tuple[int, ...]:
     """``flags`` plus ``soft``: 1 when ``truncated`` rests only on the last word or line (a function word, an
     unseen fragment, an open line after closed sentence lines, a word continued elsewhere), checks that the
     pool's own ending statistics may overrule (``columns``)."""
@@ -123,8 +142,19 @@ def _flags(text: str, code_task: bool, vocab: dict[str, int]) -> tuple[int, ...]
         tail = WORD.findall(words[-1].lower())
         lw = tail[-1] if tail else ""
         prev = [ln.rstrip() for ln in lines[:-1]]
+        labels = _label_list(lines)
         if last in ":,-(/&+=\u2013\u2014" and n >= 3:
             truncated = 1  # stops on a colon, comma, dash or an opening mark
+        elif labels > 0:
+            candidate = 0  # "Soup: Hot\nIce Cream: Cold\nPasta: Hot": ends on a label the list repeats
+        elif labels < 0:
+            truncated = 1  # "Hiking: Outdoor Activity\nCooking: Indoor Activity\nSurfing: Outdoor"
+        elif _stops_short(t, lines, items, ask):
+            truncated = 1  # "Classify ...: ring, glove, mask" answered "Ring: Hand\nGlove"
+        elif _stub_sentence(lines):
+            truncated = 1  # a new sentence cut after a word or two: "... on the Ides of March. Betrayal"
+        elif ask.text and _name_continues(t, ask.text):
+            truncated = 1  # "... Lisa Brummel, Ginny" where the prompt only has "Ginny Gilder"
         elif len(prev) >= 2 and len(last_line.split()) >= 3 and all(
                 p[-1] in ".!" and 3 <= len(p.split()) <= 25 for p in prev[-3:]):
             truncated = soft = 1  # the earlier lines are sentences that end properly, the last one does not
@@ -156,6 +186,174 @@ def _keyed_cut(prev: list[str], last_line: str) -> bool:
             if sep is None or sep not in last_line:
                 return True
     return False
+
+
+# "key: value", "key - value", "key is value" segments of a label list (lines, or comma-separated on one line)
+_LABEL_SEP = re.compile(r"\s*(?::|\s[-\u2013\u2014]|\s(?:is|are)\b)\s+")
+_SEGMENTS = re.compile(r"[,;]\s+")
+
+
+def _label(seg: str) -> str | None:
+    m = _LABEL_SEP.search(seg)
+    if m is None or m.start() == 0:
+        return None
+    return seg[m.end():].strip().rstrip(".!?;,\"' \t").lower()
+
+
+def _label_list(lines: list[str]) -> int:
+    """A list that gives each item one of a few labels ("Pizza: Hot\nIce Cream: Cold\nSoup: Hot", or the same
+    on one line, separated by commas): +1 when the last item's label is one the earlier items use, -1 when
+    the last item has no label or a label that only starts one of theirs ("Surfing: Outdoor", "Sevilla: La"),
+    0 when the answer is no such list. At least three earlier items, all labelled, at most half as many
+    distinct labels as items (at least two allowed) and one used twice."""
+    if not lines:
+        return 0
+    candidates = []
+    if len(lines) >= 4:
+        candidates.append([ln.strip() for ln in lines])
+    one_line = _SEGMENTS.split(lines[-1].strip())
+    if len(one_line) >= 4:
+        candidates.append(one_line)
+    for segs in candidates:
+        seen = [_label(s) for s in segs[-9:-1]]
+        if not all(seen):
+            continue
+        counts = Counter(seen)
+        if len(counts) > max(3, len(seen) // 2) or max(counts.values()) < 2:
+            continue
+        last = _label(segs[-1])
+        if last is None:
+            return -1
+        if last in counts:
+            return 1
+        if any(v.startswith(last) for v in counts):
+            return -1
+    return 0
+
+
+_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                       "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
+# a number of things asked for: the number (not of years, times, ...), then an asking word up to 30 characters before it
+_ASK_NUMBER = re.compile(r"\b(\d{1,2}|" + "|".join(list(_NUMBERS)[3:]) + r")\b(?!\s*(?:%|percent|years?|months?|weeks?|"
+                         r"days?|hours?|minutes?|seconds?|times|-|:|th\b|st\b|nd\b|rd\b|and\b|or\b|to\b))")
+_ASK_VERB = re.compile(r"\b(?:list|name|give|tell|provide|suggest|recommend|write|what are|top|best|first|last|me)\b"
+                       r"[^.?!\n]{0,30}$")
+# a prompt that wants every item of its list in the answer: "classify each", "tell me whether", "hot or cold"
+_ASK_EACH = re.compile(r"\b(?:classify|categori[sz]e|label|sort|group|whether|each|either|or)\b")
+# ... unless the list holds the labels: "classify the text into one of the following categories: news, sports"
+_ASK_ONE = re.compile(r"\bone of\b|\b(?:categor(?:y|ies)|class(?:es)?|labels?|options?|choices?|areas?|types?)\s*$")
+_ITEM_SPLIT = re.compile(r"\s*[,;]\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+_INLINE_NUMBER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s+\S")
+
+
+def asked(instruction: str, input_: str = "") -> Asked:
+    """``Asked`` of an instruction (the items and count are read from its first paragraph) and its input."""
+    first = instruction.split("\n\n", 1)[0].lower()
+    count = 0
+    for m in _ASK_NUMBER.finditer(first):
+        if _ASK_VERB.search(first, max(0, m.start() - 40), m.start()):
+            g = m.group(1)
+            count = _NUMBERS.get(g) or int(g)
+            count = count if 3 <= count <= 20 else 0
+            break
+    items: tuple[str, ...] = ()
+    k = max(first.rfind(":"), first.rfind("?"))
+    if k > 0 and _ASK_EACH.search(first, 0, k) and not _ASK_ONE.search(first, 0, k):
+        tail = first[k + 1:].strip().rstrip(".?!")
+        parts = [p.strip() for p in (tail.split("\n") if "\n" in tail else _ITEM_SPLIT.split(tail))]
+        parts = [p for p in parts if p]
+        if len(parts) >= 3 and all(len(p.split()) <= 5 for p in parts):
+            items = tuple(parts)
+    return Asked(items, count, instruction + "\n" + input_ if input_ else instruction)
+
+
+def _answer_items(t: str, lines: list[str], items: list[str]) -> int:
+    """How many items a list answer gives: its list-item lines, its lines (less headers that end on a colon), its
+    inline numbers ("1. ... 2. ..."), or the comma-separated items of its last line; 0 when it is no list."""
+    if len(items) >= 2:
+        return len(items)
+    body = [ln for ln in lines if not ln.rstrip().endswith(":")]
+    if len(body) >= 3:
+        return len(body)
+    nums = [int(x) for x in _INLINE_NUMBER.findall(t)]
+    if nums and nums == list(range(1, len(nums) + 1)):
+        return len(nums)
+    segs = _ITEM_SPLIT.split(lines[-1].rsplit(":", 1)[-1].strip()) if lines else []
+    return len(segs) if len(segs) >= 3 else 0
+
+
+def _starts_word(text: str, prefix: str) -> bool:
+    k = text.find(prefix)
+    while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "_"):
+        k = text.find(prefix, k + 1)
+    return k >= 0
+
+
+def _stops_short(t: str, lines: list[str], items: list[str], ask: Asked) -> bool:
+    """An open answer that stops before it covers what the prompt asks for: it names two or more of the items the
+    prompt asks to classify each of, but not the last one, or it lists fewer things than the prompt asks for."""
+    if ask.items:
+        low = t.lower()
+        # an item counts as named when its first four letters start a word (plurals, typos: "fireeworks")
+        found = [_starts_word(low, p[:4]) for p in ask.items]
+        if sum(found) >= 2 and not found[-1]:
+            return True
+    if ask.count:
+        k = _answer_items(t, lines, items)
+        if 0 < k < ask.count:
+            return True
+    return False
+
+
+# a full stop after a lower-case letter (not a list number, not an initial), then white space
+_FULL_STOP = re.compile(r"(?<=[a-z)\"'\u201d%])[.!?][\"')\]\u201d\u2019]*\s+")
+_ABBREVIATIONS = frozenset("mr mrs ms dr st jr sr vs mt ft no co etc inc ltd vol approx".split())
+_STUB = re.compile(r"[A-Z][\w'\u2019-]*(?: [A-Za-z][\w'\u2019-]*)?")
+
+
+def _stub_sentence(lines: list[str]) -> bool:
+    """The answer ends on a sentence of one or two words (the first capitalised) after a full sentence of at
+    least six words, on the same line or the line before: a cut right after the next sentence began."""
+    parts = _FULL_STOP.split(lines[-1].strip())
+    if _STUB.fullmatch(parts[-1].strip()) is None:
+        return False
+    if len(parts) >= 2:
+        before = parts[-2].split()
+        return len(before) >= 6 and before[-1].lower() not in _ABBREVIATIONS
+    prev = lines[-2].strip() if len(lines) >= 2 else ""
+    return prev[-1:] in (".", "!", "?") and len(prev.split()) >= 6
+
+
+_NAME_WORD = re.compile(r"[\w'\u2019-]+")
+
+
+def _name_continues(t: str, prompt: str) -> bool:
+    """The answer ends on two capitalised words that the prompt has, but always followed by another capitalised
+    word: a name copied from the prompt and cut ("... Lisa Brummel, Ginny" / "Ginny Gilder", "Yas Marina" /
+    "Yas Marina Blue")."""
+    ws = _NAME_WORD.findall(t[-60:])
+    if len(ws) < 2 or not (ws[-1][:1].isupper() and ws[-2][:1].isupper()):
+        return False
+    first, last = ws[-2], ws[-1]
+    found = False
+    k = prompt.find(last)
+    while k >= 0:
+        e = k + len(last)
+        if (k == 0 or not _is_word_char(prompt[k - 1])) and (e >= len(prompt) or not _is_word_char(prompt[e])):
+            gap = prompt[max(0, k - len(first) - 3):k]
+            j = gap.rfind(first)
+            sep = gap[j + len(first):] if j >= 0 else ""
+            if j >= 0 and 1 <= len(sep) <= 3 and not any(c.isalnum() or c == "_" or c == "\n" for c in sep) and \
+                    (k - len(gap) + j == 0 or not _is_word_char(prompt[k - len(gap) + j - 1])):
+                if prompt[e:e + 1] != " " or not prompt[e + 1:e + 2].isupper():
+                    return False
+                found = True
+        k = prompt.find(last, k + 1)
+    return found
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c in "_'\u2019-"
 
 
 _ENDS_IN = re.compile(r"(\w+)[\"')\]*]*(?:[.!?,;:]|[ \t]*\n)")
@@ -336,7 +534,8 @@ def _less_missed_cuts(fine_id: np.ndarray, opened: np.ndarray, keep: np.ndarray,
     return w
 
 
-def caught_share(texts: Sequence[str], code_task: Sequence[bool], vocab: dict[str, int]) -> float | None:
+def caught_share(texts: Sequence[str], code_task: Sequence[bool], vocab: dict[str, int],
+                 asks: Sequence[Asked] | None = None) -> float | None:
     """The share of random cuts that the structural checks (``_flags``) catch in this pool: answers of the pool
     cut at a pseudo-random character (half of the time moved back to the word boundary before it) and left
     open. None when the pool has too few answers to cut."""
@@ -352,7 +551,7 @@ def caught_share(texts: Sequence[str], code_task: Sequence[bool], vocab: dict[st
         cut = start + h % max(1, len(t) - start)
         if h & (1 << 20):
             cut = max(t.rfind(" ", 0, cut), start)
-        f = _flags(t[:cut].rstrip(), code_task[i], vocab)
+        f = _flags(t[:cut].rstrip(), code_task[i], vocab, asks[i] if asks is not None else NO_ASK)
         if not f[0] or not f[6] and not f[4]:
             continue  # left closed, or code: no open ending to judge
         tried += 1
@@ -477,16 +676,22 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
 
 def columns(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str]], code_task: Sequence[bool],
             vocab: dict[str, int], prompt_words: Sequence[list[str]] | None = None,
-            prompts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            prompts: Sequence[str] | None = None, instructions: Sequence[str] | None = None,
+            inputs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The truncation columns of a batch: the ``flags`` (an int array, one row per response) and
     ``end_evidence``. A ``truncated`` flag that rests only on the last word or line is dropped when the
     pool's evidence says that answers here do end like this (``end_evidence >= SOFT_LIMIT``: a list of
     song titles that ends on "Let it be", a table whose lines all end on "Stand On"), in a pool of at least
-    ``SOFT_MIN_POOL`` answers."""
+    ``SOFT_MIN_POOL`` answers. ``instructions``, ``inputs``: the prompts as written, for what they ask the answers
+    to cover (``asked``)."""
     n = len(texts)
-    f = np.array([_flags(t, c, vocab) for t, c in zip(texts, code_task)], dtype=np.int64).reshape(n, 8)
+    if instructions is None:
+        asks = [NO_ASK] * n
+    else:
+        asks = [asked(i, c) for i, c in zip(instructions, inputs if inputs is not None else [""] * n)]
+    f = np.array([_flags(t, c, vocab, a) for t, c, a in zip(texts, code_task, asks)], dtype=np.int64).reshape(n, 8)
     ev = end_evidence(texts, lower, words, f[:, 6], np.asarray(code_task, dtype=bool), prompt_words, vocab,
-                      explained=f[:, 4] == 1, prompts=prompts, caught=caught_share(texts, code_task, vocab))
+                      explained=f[:, 4] == 1, prompts=prompts, caught=caught_share(texts, code_task, vocab, asks))
     with np.errstate(invalid="ignore"):
         overruled = (f[:, 7] == 1) & (ev >= SOFT_LIMIT)
     if n >= SOFT_MIN_POOL:
