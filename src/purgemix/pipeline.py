@@ -150,9 +150,11 @@ def _prepare_shard(stage: FitMapStage, in_dir: str, out_dir: str, index: int) ->
     return len(records)
 
 
-def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, index: int) -> None:
+def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, index: int, id_hashes=None) -> None:
     name = dst.shard_name(index)
-    for suffix, data in stage.prepare(records).items():
+    # the records' id hashes when the caller has them (the ingest just computed them)
+    files = stage.prepare(records) if id_hashes is None else stage.prepare(records, id_hashes=id_hashes)
+    for suffix, data in files.items():
         atomic_write_bytes(dst.path / f"{name}.prep.{suffix}", data)
     atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
 
@@ -202,7 +204,7 @@ def _ingest_and_write(rows, out_dir: str, index: int, prepare: tuple[FitMapStage
     atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.ids.json", orjson.dumps([r["id"] for r in records]))
     dst.write_shard(index, records, events, counters)
     if prepare is not None:
-        _write_prepared(prepare[0], records, StageDir(Path(prepare[1])), index)
+        _write_prepared(prepare[0], records, StageDir(Path(prepare[1])), index, id_hashes=hashes)
     return counters
 
 

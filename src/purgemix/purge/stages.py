@@ -161,9 +161,9 @@ class DedupStage(FitMapStage):
         d.add_arrays(sk["exact"], *near, sk["keep"] if self._keep_feature() else None, remap[sk["src"]],
                      sk.get("bandkeys"))
 
-    def prepare(self, records: list[Record]) -> dict[str, bytes]:
-        """One shard's sketch as an uncompressed .npz: ``_sketch`` plus the 64-bit id hashes, the ids (JSON)
-        and the settings it was made with."""
+    def prepare(self, records: list[Record], id_hashes: np.ndarray | None = None) -> dict[str, bytes]:
+        """One shard's sketch as an uncompressed .npz: ``_sketch`` plus the 64-bit id hashes (``id_hashes``
+        when the caller has them), the ids (JSON) and the settings it was made with."""
         import io
 
         import orjson
@@ -172,7 +172,7 @@ class DedupStage(FitMapStage):
 
         arrays = self._sketch(records)
         ids = [r["id"] for r in records]
-        arrays.update(idhash=hash_ids(ids), ids=np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
+        arrays.update(idhash=hash_ids(ids) if id_hashes is None else id_hashes, ids=np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
                       src_names=np.frombuffer(orjson.dumps(arrays["src_names"]), dtype=np.uint8),
                       params=np.array(self._settings(), dtype=np.int64))
         buf = io.BytesIO()

@@ -100,7 +100,8 @@ class FitMapStage(Stage):
     # instead of ``fit`` with the previous stage's folder and its own, so the fit can read side files
     # instead of decoding every record.
     #
-    # And ``prepare(records) -> dict[suffix, bytes]``: a shard-parallel pass over the previous stage's shards
+    # And ``prepare(records[, id_hashes=...]) -> dict[suffix, bytes]`` (the pipeline passes ``id_hashes``, the
+    # records' ``ledger.hash_ids``, when it has them): a shard-parallel pass over the previous stage's shards
     # before the fit, whose files land in the stage's own folder as ``SHARD.prep.SUFFIX`` (a shard's
     # ``SHARD.prep.json`` marks it done, so an interrupted prepare resumes). The heavy per-record part of a
     # fit (e.g. hashing every text for dedup) then runs on every worker, and ``fit_dir`` only reads arrays.
