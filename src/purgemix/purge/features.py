@@ -505,8 +505,8 @@ def _response_checks(b: Batch, role: str):
     code_task = [bool(_CODE_TASK.search(i)) for i in instr]
     vocab = b.cached("vocab", lambda: _vocab(b))
     trunc, evidence = truncation_columns(texts, lower, b.words("response"), code_task, vocab,
-                                         [a + c for a, c in zip(b.words("instruction"), b.words("input"))],
-                                         [a + "\n" + c for a, c in zip(b.lower("instruction"), b.lower("input"))],
+                                         _Joined(b.words("instruction"), b.words("input")),
+                                         _Joined(b.lower("instruction"), b.lower("input"), "\n"),
                                          instr, b.texts["input"])
     py = np.full(b.n, np.nan)
     js = np.full(b.n, np.nan)
@@ -532,6 +532,20 @@ def _response_checks(b: Batch, role: str):
     }
 
 
+class _Joined:
+    """``a[i] + sep + b[i]`` made when item i is asked for: the truncation evidence reads the prompts (the
+    instruction and input joined) of the open answers and of a sample, not of every record."""
+
+    def __init__(self, a: Sequence, b: Sequence, sep=None):
+        self.a, self.b, self.sep = a, b, sep
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, i: int):
+        return self.a[i] + self.b[i] if self.sep is None else self.a[i] + self.sep + self.b[i]
+
+
 def _vocab(b: Batch) -> dict[str, int]:
     """Word counts over the batch (instructions, inputs, responses), minus each response's last word."""
     from collections import Counter
@@ -555,6 +569,8 @@ def _sentence_repeats(lower: str) -> int:
     parts = [p for p in parts if p.count(" ") >= 2]
     if len(parts) < 3:
         return 0
+    if len(set(parts)) == len(parts):
+        return 1  # the usual case, without counting
     from collections import Counter
 
     return max(Counter(parts).values())
