@@ -301,3 +301,22 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
             whole = stage.read_records(i)
             assert stage.read_records(i, rows=slice(3, 11)) == whole[3:11]
             assert stage.read_records(i, rows=slice(5, None), scores=False) == stage.read_records(i, scores=False)[5:]
+
+
+def test_a_warm_pool_is_taken_by_the_next_executor_of_its_size():
+    """``warm_up`` (called by the commands before they import their stages) starts the workers early; the next
+    local executor with that many workers takes that pool instead of starting its own."""
+    from purgemix.executors import local
+
+    local.warm_up(2)
+    pool = local._WARM[2]
+    local.warm_up(2)  # a second call starts nothing more
+    assert local._WARM[2] is pool
+    ex = local.LocalExecutor(2)
+    try:
+        assert ex._get_pool() is pool and 2 not in local._WARM
+        assert list(ex.map_shards(pow, [((2, k), {}) for k in range(5)])) == [1, 2, 4, 8, 16]
+    finally:
+        ex.close()
+    local.warm_up(1)  # one worker runs in-process: no pool
+    assert 1 not in local._WARM

@@ -34,6 +34,14 @@ InFormatOpt = typer.Option(None, "--in-format", help="Force the input format: js
 OutFormatOpt = typer.Option(None, "--format", help="Force the output format (default: from the output's suffix).")
 
 
+def start_workers(executor: str, workers: int) -> None:
+    """Start the local worker pool before the command imports its stages (see ``executors.local.warm_up``)."""
+    if executor == "local" and workers > 1:
+        from ..executors.local import warm_up
+
+        warm_up(workers)
+
+
 def emit(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(orjson.dumps(summary, default=str).decode() + "\n")

@@ -9,7 +9,7 @@ import typer
 from ..formats import parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
-    WorkersOpt, default_run_dir, emit, fail, friendly_errors,
+    WorkersOpt, default_run_dir, emit, fail, friendly_errors, start_workers,
 )
 
 
@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
+        start_workers(executor, workers)
         from ..datasets_builtin import resolve
         from ..pipeline import InputSpec, Pipeline, config_hash
         from ..profile import profile_pipeline

@@ -9,7 +9,7 @@ import typer
 from ..formats import parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
-    ShardOpt, StrictOpt, ToOpt, WorkersOpt, console, emit, fail, friendly_errors, report_summary,
+    ShardOpt, StrictOpt, ToOpt, WorkersOpt, console, emit, fail, friendly_errors, report_summary, start_workers,
 )
 
 
@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Score every record with cheap features, drop duplicates and rule hits, and report why."""
+        if not list_features and inputs:
+            start_workers(executor, workers)
         from ..pipeline import InputSpec
         from ..purge.rules import RuleError, load_rules
 

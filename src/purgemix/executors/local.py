@@ -9,6 +9,22 @@ from typing import Any, Callable, Iterable, Iterator
 from .malloc import keep_freed_memory
 
 
+_WARM: dict[int, Any] = {}  # pools started ahead of their executor (``warm_up``), by size
+
+
+def _new_pool(workers: int):
+    # spawn, not fork: workers may later load torch/llama.cpp, which do not survive fork.
+    return mp.get_context("spawn").Pool(workers, initializer=keep_freed_memory)
+
+
+def warm_up(workers: int) -> None:
+    """Start ``workers`` worker processes now for the next ``LocalExecutor`` of that size. A command calls this
+    first thing, so the workers start their interpreters and import while the command loads its own modules
+    and reads its options (0.1-0.2 s sooner at work). An unused pool is terminated at exit."""
+    if workers > 1 and workers not in _WARM:
+        _WARM[workers] = _new_pool(workers)
+
+
 class LocalExecutor:
     name = "local"
 
@@ -19,8 +35,7 @@ class LocalExecutor:
 
     def _get_pool(self):
         if self._pool is None:
-            # spawn, not fork: workers may later load torch/llama.cpp, which do not survive fork.
-            self._pool = mp.get_context("spawn").Pool(self.workers, initializer=keep_freed_memory)
+            self._pool = _WARM.pop(self.workers, None) or _new_pool(self.workers)
         return self._pool
 
     def start(self) -> None:
