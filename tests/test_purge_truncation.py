@@ -253,3 +253,40 @@ def test_name_copied_from_the_prompt_and_cut():
     assert not _name_continues("They live in New York", "Where do they live?")  # not in the prompt
     resp = ["The owner is Force 10 Hoops LLC, composed of Dawn Trudeau, Lisa Brummel, Ginny"]
     assert _prompted(resp, ["Extract the owners from the paragraph."], [ctx]).tolist() == [1]
+
+
+def test_initials_and_abbreviations_do_not_end_sentences_in_the_shape():
+    assert shape("George W. Bush, Bill Clinton, Barack Obama, Donald Trump", fine=True) == "short/enum"
+    assert shape("Dr. Simone Whitmore, Toya Bush-Harris and Quad Webb", fine=True) == "short/plain"
+    assert shape("He met Dr. Smith at noon. Then he left for the station", fine=True) == "prose/1"
+
+
+def test_code_shape_needs_code_in_the_answer():
+    from purgemix.purge.truncation import _code_shaped
+    texts = ["Sleep, exercise and a good diet help you live longer", "arr.sort() // Java syntax sort",
+             "print the list in order"]
+    got = _code_shaped(texts, [True, True, False], np.array([0, 0, 0]))
+    assert got.tolist() == [False, True, False]  # a prompt that mentions a "program" does not make prose code
+    assert _code_shaped(texts[:1], [False], np.array([1])).tolist() == [True]  # code lines found by the flags
+
+
+def test_enumeration_items_and_their_ends():
+    from purgemix.purge.truncation import _enum_tail, _item_ends
+    assert _enum_tail("Four cities in California are San Francisco, San Diego, Santa Barbara and Los Angeles")
+    assert _enum_tail("Jaws, Heat, Star Wars")
+    assert not _enum_tail("Jaws, Heat")  # two items
+    assert not _enum_tail("It rained, so we stayed in the house, read old books and played a long game of chess")
+    c = _item_ends(["alien, star wars, jaws and fargo.", "one sentence, with a comma.", "a, b\nheat, rocky, die hard"])
+    assert c["wars"] == 1 and c["fargo"] == 1 and c["hard"] == 1 and c["comma"] == 0
+
+
+def test_enumeration_ending_on_an_item_of_the_pool_lists_is_complete():
+    # "Star Wars" ends items of the pool's lists but never a sentence: an answer whose list ends on it is not cut,
+    # an answer that stops inside the item is
+    films = ["Alien", "Star Wars", "Jaws", "Heat", "Rocky", "Top Gun", "Die Hard", "Psycho", "Vertigo"]
+    lists = [", ".join(films[(i + j * 2) % 9] for j in range(4)) + " and Fargo." for i in range(40)]
+    pool = _pool(120) + lists + ["Good films include Jaws, Heat, Rocky, Alien, Star Wars",
+                                 "Good films include Jaws, Heat, Rocky, Alien, Star"]
+    ev, tr = _evidence(pool)
+    assert not _rule_fires(ev[-2], tr[-2])
+    assert _rule_fires(ev[-1], tr[-1])

@@ -22,7 +22,8 @@ Two kinds of evidence, both cheap:
         log P(last word, previous word | a complete ending) / P(... | a random cut),
 
     is smoothed (bigram -> word -> the word's last two letters -> the pool rate) and left out the
-    response's own ending. It is added to the log of how often answers of the same shape (prose,
+    response's own ending. An answer that ends on an enumeration of short items ends on an item, so the
+    word may instead be one that ends the items of the pool's enumerations ("..., Dune, Star Wars"). It is added to the log of how often answers of the same shape (prose,
     multi-line prose, list, long or short single line) end without punctuation in the pool: in
     a pool of human answers that often stop without a full stop, an open ending costs little; in a
     pool that almost always ends with punctuation, it is evidence in itself. Those rates leave out the
@@ -98,10 +99,10 @@ def flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_ASK
 def _flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_ASK) -> tuple[int, ...]:
     """``flags`` plus ``soft``: 1 when ``truncated`` rests only on the last word or line (a function word, an
     unseen fragment, an open line after closed sentence lines, a word continued elsewhere), checks that the
-    pool's own ending statistics may overrule (``columns``)."""
+    pool's own ending statistics may overrule (``columns``), and ``codeish``: 1 when the answer holds code."""
     t = text.rstrip()
     if not t:
-        return 0, 0, 0, 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
     fence = t.count("```") % 2
     unclosed = 0
     for o, c in ("()", "[]", "{}"):
@@ -173,7 +174,7 @@ def _flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_AS
             truncated = 1  # "Milan: Italy\nFlorence: Italy\nZurich"
         elif n >= 6 and len(lines) >= 3 and _continued_elsewhere(t, lw):
             truncated = soft = 1  # "... Judas Priest\nPainkiller - Judas"
-    return ends_open, fence, unclosed, list_cut, truncated, prose, candidate, soft
+    return ends_open, fence, unclosed, list_cut, truncated, prose, candidate, soft, int(codeish)
 
 
 def _keyed_cut(prev: list[str], last_line: str) -> bool:
@@ -405,6 +406,68 @@ CUT_SAMPLE_MIN = 50  # ... at least this many (a smaller pool keeps the explaine
 MISSED_CAP = 0.8  # at most this share of a shape's open answers is taken for missed cuts
 
 
+# a sentence end that is no initial ("George W. Bush") nor abbreviation ("Dr. Simone Whitmore")
+_FULL_SENTENCE_END = re.compile(r"[.!?](?<!\b[A-Z]\.)(?<!\b(?i:mr|ms|dr|st|jr|sr|vs|mt|ft|no|co)\.)"
+                                r"(?<!\b(?i:mrs|etc|inc|ltd|vol)\.)(?<!\b(?i:approx)\.)(?=\s|$)")
+
+
+_CODE_MARK = re.compile(r"[=;{}<>]|\(\)|//|\w\.\w+\(")
+
+
+def _code_shaped(texts: Sequence[str], code_task: Sequence[bool], codeish: np.ndarray) -> np.ndarray:
+    """The answers whose shape is ``code``: code by ``_flags`` (a fence, code lines), or answers to a code task
+    with code marks ("arr.sort() // Java"); an answer to a prompt that only mentions a "program" is text."""
+    return np.array([bool(k) or (bool(c) and _CODE_MARK.search(t) is not None)
+                     for t, c, k in zip(texts, code_task, codeish.tolist())], dtype=bool)
+
+
+def _items(line: str) -> list[str]:
+    """The items of an enumeration line: separated by commas, the last ones also by "and" / "or"."""
+    segs = line.split(", ")
+    tail = segs.pop()
+    if " and " in tail or " or " in tail:
+        segs.extend(p for p in tail.replace(" or ", " and ").split(" and ") if p)
+    else:
+        segs.append(tail)
+    return segs
+
+
+def _enum_tail(t: str) -> bool:
+    """The answer ends on an enumeration of short items: its last line holds at least three items separated by
+    commas (the last ones also by "and" / "or"), the earlier ones of at most three words (median), the last of at
+    most four."""
+    line = t.rstrip().rsplit("\n", 1)[-1]
+    if line.count(", ") < 2:
+        return False
+    items = _items(line)
+    last = items[-1].split()
+    if len(items) < 3 or len(last) - (last[:1] in (["and"], ["or"])) > 4:
+        return False
+    lens = sorted(s.count(" ") for s in items[:-1])
+    return lens[len(lens) // 2] <= 2
+
+
+def _item_ends(lower: Sequence[str]) -> Counter:
+    """Counts of the last word of every item (at most five words) of the pool's enumeration lines (lines with at
+    least two commas): the words that end an item of a list, as opposed to a sentence."""
+    c: Counter = Counter()
+    for lo in lower:
+        if lo.count(", ") < 2:
+            continue
+        for line in lo.split("\n"):
+            if line.count(", ") < 2:
+                continue
+            for seg in _items(line):
+                if seg.count(" ") <= 4:
+                    w = seg.rsplit(None, 1)[-1] if seg.strip() else ""
+                    if not w.isalnum():
+                        ws = WORD.findall(w)
+                        w = ws[-1] if ws else ""
+                    if w:
+                        c[w] += 1
+    return c
+
+
 def shape(text: str, codeish: bool = False, fine: bool = False) -> str:
     """The answer's shape, judged without its final punctuation. ``fine`` adds the writer's habit: for
     prose, how many sentences end before the last one (``prose/1``, ``prose/2``, ``prose/3`` for three or
@@ -415,7 +478,8 @@ def shape(text: str, codeish: bool = False, fine: bool = False) -> str:
         return "code"
     last_line = t.rsplit("\n", 1)[-1]
     multi = "\n" in t
-    if _SENTENCE_END.search(t) and not (multi and LIST_ITEM.match(last_line)):
+    ends = len(_FULL_SENTENCE_END.findall(t))
+    if ends and not (multi and LIST_ITEM.match(last_line)):
         s = "prose-lines" if multi else "prose"
     elif multi:
         s = "list"
@@ -425,7 +489,7 @@ def shape(text: str, codeish: bool = False, fine: bool = False) -> str:
     if not fine:
         return s
     if s == "prose":
-        return f"prose/{min(len(_SENTENCE_END.findall(t)), 3)}"
+        return f"prose/{min(ends, 3)}"
     marks = [ln[-1] in TERMINAL for ln in (x.rstrip() for x in t.split("\n")[:-1]) if ln and ln[-1] != ":"]
     return f"{s}/{'closed' if marks and all(marks) else 'mixed' if any(marks) else 'open'}"
 
@@ -595,11 +659,13 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
             endc[ws[-1]] += OPEN_WEIGHT
             if len(ws) > 1:
                 pend[(ws[-2], ws[-1])] += OPEN_WEIGHT
+    itemc = _item_ends(lower)
     n_any = sum(anyc.values())
     n_end = sum(endc.values())
     if not n_any or not n_end:
         return out
     base = n_end / n_any
+    base_item = (sum(itemc.values()) or 1) / n_any
     suf_any: Counter = Counter()
     suf_end: Counter = Counter()
     for w, c in anyc.items():
@@ -642,6 +708,11 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
             e2 = max(pend.get((ws[-2], w), 0) - own, 0.0)
             c2 = max(pair_count.get(queries.get(i, -1), 0) - 1, 0)
             p = (e2 + SMOOTH * p) / (c2 + SMOOTH)  # P(an ending follows | previous word, w)
+        if _enum_tail(texts[i]):
+            # an enumeration ends on an item: the word may be one that ends the pool's list items ("..., Star
+            # Wars", "New Zealand") rather than its sentences (the answer's own last item left out)
+            pi = (max(itemc.get(w, 0) - 1, 0) + SMOOTH * base_item) / (c + SMOOTH)
+            p = max(p / base, pi / base_item) * base
         p_word = (max(c, vocab.get(w, 0) if vocab is not None else 0) + UNSEEN) / n_any
         lo_ = bisect.bisect_right(known, w)
         hi_ = bisect.bisect_left(known, w + "\U0010ffff")
@@ -689,8 +760,8 @@ def columns(texts: Sequence[str], lower: Sequence[str], words: Sequence[list[str
         asks = [NO_ASK] * n
     else:
         asks = [asked(i, c) for i, c in zip(instructions, inputs if inputs is not None else [""] * n)]
-    f = np.array([_flags(t, c, vocab, a) for t, c, a in zip(texts, code_task, asks)], dtype=np.int64).reshape(n, 8)
-    ev = end_evidence(texts, lower, words, f[:, 6], np.asarray(code_task, dtype=bool), prompt_words, vocab,
+    f = np.array([_flags(t, c, vocab, a) for t, c, a in zip(texts, code_task, asks)], dtype=np.int64).reshape(n, 9)
+    ev = end_evidence(texts, lower, words, f[:, 6], _code_shaped(texts, code_task, f[:, 8]), prompt_words, vocab,
                       explained=f[:, 4] == 1, prompts=prompts, caught=caught_share(texts, code_task, vocab, asks))
     with np.errstate(invalid="ignore"):
         overruled = (f[:, 7] == 1) & (ev >= SOFT_LIMIT)
