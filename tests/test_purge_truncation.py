@@ -290,3 +290,27 @@ def test_enumeration_ending_on_an_item_of_the_pool_lists_is_complete():
     ev, tr = _evidence(pool)
     assert not _rule_fires(ev[-2], tr[-2])
     assert _rule_fires(ev[-1], tr[-1])
+
+
+def test_last_sentence_length_against_the_earlier_ones():
+    from purgemix.purge.truncation import _last_ratio
+    s = "The walk starts near the park and ends at the river"  # ten words
+    assert _last_ratio(s) == -1  # no earlier sentence
+    assert _last_ratio(f"{s}. {s}. The walk") == 0  # 2 / 10
+    assert _last_ratio(f"{s}. {s}. {s}") == 4  # 10 / 10
+    assert _last_ratio(f"{s}.\n{s}.\nThe walk starts near the park") == 2  # lines count as sentences too
+
+
+def test_ratio_odds_favour_full_length_last_sentences():
+    from purgemix.purge.truncation import _ratio_odds
+    pool = _pool(200)
+    odds = _ratio_odds(pool, np.ones(len(pool), dtype=bool))
+    assert odds[0] < -1.0  # a last sentence under a quarter of the others' length: far likelier cut
+    assert odds[4] > 0.0
+    assert (_ratio_odds(pool, np.ones(len(pool), dtype=bool)) == odds).all()  # deterministic
+
+
+def test_quote_attribution_is_not_open_prose():
+    text = '"Friendship is the only cement that will ever hold the world together." - Woodrow Wilson'
+    assert flags(text, False, {})[6] == 0
+    assert flags('"A journey of a thousand miles begins with a single step." \u2014Chinese Proverb', False, {})[6] == 0

@@ -468,7 +468,7 @@ def _artefacts(b: Batch, role: str):
 from .truncation import CONNECTORS, columns as truncation_columns, end_evidence, flags as _truncation  # noqa: E402,F401
 
 
-@scorer("response_checks", "6", ("response",), {
+@scorer("response_checks", "7", ("response",), {
     "refusal": Feature("1 if a refusal phrase occurs (I'm sorry, but I cannot ..., I must decline ...)", "high",
                        "flag"),
     "ai_disclaimer": Feature("hits of AI-disclaimer phrases (As an AI language model, I do not have opinions ...)",

@@ -22,7 +22,8 @@ Two kinds of evidence, both cheap:
         log P(last word, previous word | a complete ending) / P(... | a random cut),
 
     is smoothed (bigram -> word -> the word's last two letters -> the pool rate) and left out the
-    response's own ending. An answer that ends on an enumeration of short items ends on an item, so the
+    response's own ending, plus the pool-fitted log odds of how long the last sentence is against the
+    sentences before it (a cut leaves part of a sentence). An answer that ends on an enumeration of short items ends on an item, so the
     word may instead be one that ends the items of the pool's enumerations ("..., Dune, Star Wars"). It is added to the log of how often answers of the same shape (prose,
     multi-line prose, list, long or short single line) end without punctuation in the pool: in
     a pool of human answers that often stop without a full stop, an open ending costs little; in a
@@ -60,8 +61,9 @@ SIGNOFF = re.compile(r"(?:^|[\n.!?][ \t]*)(?:(?:yours )?(?:sincerely|faithfully|
                      r"#\w+$|"
                      # a closing line that ends on a comma, then up to three short lines: "Yours,\n\nJane\nRecruiter"
                      r"\n[^\n]{1,40},[ \t]*\n\s*(?:[^\n]{1,40}\n){0,2}[^\n]{1,40}$|"
-                     # a signature after the last sentence: "... Best of luck! - Harry"
-                     r"[.!?][ \t]+[-\u2013\u2014~][ \t]?(?-i:[A-Z])[\w.']*(?:[ \t](?-i:[A-Z])[\w.']*){0,2}$", re.I)
+                     # a signature or attribution after the last sentence: "... Best of luck! - Harry",
+                     # "... hold the world together." - Woodrow Wilson
+                     r"[.!?][\"'\u201d\u2019]?[ \t]+[-\u2013\u2014~][ \t]?(?-i:[A-Z])[\w.']*(?:[ \t](?-i:[A-Z])[\w.']*){0,2}$", re.I)
 
 WORD = re.compile(r"\w+")
 LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022+]|[a-zA-Z][.)])(?:\s+|$)")
@@ -541,6 +543,51 @@ def _prompt_echo_odds(words: Sequence[list[str]], prompts: Sequence[str]) -> np.
     return np.log(done / done.sum()) - np.log(cut / cut.sum())
 
 
+# a sentence end or a line break: the segments whose lengths the last one is compared with
+_SEGMENT_END = re.compile(r"(?<=[a-z0-9)\"'\u201d%])[.!?]+[\"')\]\u201d\u2019]*\s+|\s*\n\s*")
+RATIO_EDGES = (0.25, 0.5, 0.75, 1.0, 1.5)  # bins of the last sentence's length against the earlier ones'
+RATIO_SAMPLE = 1000  # answers sampled to fit the odds of those bins
+RATIO_TAIL = 600  # characters read from the end of an answer (the last sentences)
+
+
+def _last_ratio(t: str) -> int:
+    """The bin (0 .. len(RATIO_EDGES)) of the last sentence's (or line's) length in words against the median
+    length of the (at most five) sentences or lines before it; -1 when there is none before it."""
+    t = t.rstrip()
+    segs = [s for s in _SEGMENT_END.split(t[-RATIO_TAIL:]) if s]
+    if len(t) > RATIO_TAIL:
+        segs = segs[1:]  # the first one may be cut by the slice
+    if len(segs) < 2:
+        return -1
+    prev = sorted(len(s.split()) for s in segs[-6:-1])
+    return bisect.bisect_right(RATIO_EDGES, len(segs[-1].split()) / max(prev[len(prev) // 2], 1))
+
+
+def _ratio_odds(texts: Sequence[str], keep: np.ndarray) -> np.ndarray:
+    """Log odds "complete" against "cut" of each ``_last_ratio`` bin, fitted to the pool: the bins of the answers'
+    own last sentences (without their final punctuation) against those of what a cut at a pseudo-random character
+    leaves. A cut stops a sentence part way, so its last sentence is shorter than the writer's others."""
+    n = len(texts)
+    idx = range(n) if n <= RATIO_SAMPLE else np.linspace(0, n - 1, RATIO_SAMPLE).astype(np.int64).tolist()
+    done = np.ones(len(RATIO_EDGES) + 1)
+    cut = np.ones(len(RATIO_EDGES) + 1)
+    for i in idx:
+        t = texts[i].rstrip()
+        if not keep[i] or len(t) < 20:
+            continue
+        b = _last_ratio(t.rstrip(".!?)]}\"'\u201d\u2019>`*;|%"))
+        if b >= 0:
+            done[b] += 1
+        b = _last_ratio(t[: 1 + zlib.crc32(t.encode()) % (len(t) - 1)])
+        if b >= 0:
+            cut[b] += 1
+    odds = np.log(done / done.sum()) - np.log(cut / cut.sum())
+    # a cut only shortens a sentence: a last sentence of three quarters of the others' length or more is no
+    # evidence of one (in a pool of uniform answers such lengths may be rare among the complete ones)
+    odds[3:] = np.maximum(odds[3:], 0.0)
+    return odds
+
+
 def _hash_pairs(words: list[list[str]]) -> np.ndarray:
     """64-bit keys of every adjacent word pair inside each response."""
     flat = list(chain.from_iterable(words))
@@ -692,6 +739,7 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
         pair_count = dict(zip(u.tolist(), c.tolist()))
 
     echo = _prompt_echo_odds(words, prompts) if prompts is not None else None
+    ratio = _ratio_odds(texts, keep)
     words_term = np.zeros(n)
     for i in cand.tolist():
         ws = words[i]
@@ -733,6 +781,9 @@ def end_evidence(texts: Sequence[str], lower: Sequence[str], words: Sequence[lis
         words_term[i] = math.log(p_complete / p_cut)
         if echo is not None:
             words_term[i] += echo[_prompt_match(w, prompts[i])]
+        b = _last_ratio(texts[i])
+        if b >= 0:
+            words_term[i] += ratio[b]  # a last sentence much shorter than the writer's others was cut short
     # the open rates are those of complete answers: besides the answers the structural checks explain, the
     # pool holds the cuts they miss, about explained * (1 - caught) / caught of them in each shape; they are
     # taken out of the shape's open answers (as a uniform weight), or the cuts in a pool would make open
