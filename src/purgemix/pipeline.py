@@ -162,11 +162,11 @@ def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, in
 EXPORT_PART = 2500  # records per export task: a shard with many survivors is split between the workers
 
 
-def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None, rows: tuple[int, int] | None = None
-                  ) -> tuple[bytes | str, list[dict], Any, int]:
-    """Worker side of export: one shard (``rows``: the records from..to of it) -> JSONL bytes in the output
-    shape (+ unexportable events); with ``part``, the bytes go to that file and its path comes back instead
-    (the driver appends the file to the output without reading it)."""
+def _export_shard(in_dir: str, index: int, shape: str, part: str, rows: tuple[int, int] | None = None
+                  ) -> tuple[str, list[dict], Any, int]:
+    """Worker side of export: one shard (``rows``: the records from..to of it) -> its rows in the output shape,
+    as JSON Lines in the file ``part`` (which the driver appends to the output without reading it), and the
+    events of records that cannot be written in that shape."""
     src = StageDir(Path(in_dir))
     span = slice(*rows) if rows is not None else None
     records = src.read_records(index, rows=span)
@@ -183,10 +183,8 @@ def _export_shard(in_dir: str, index: int, shape: str, part: str | None = None, 
         else hash_ids([])
     if events:
         hashes = hashes[exported]
-    if part is not None:
-        Path(part).write_bytes(b"".join(lines))
-        return part, events, hashes, len(records)
-    return b"".join(lines), events, hashes, len(records)
+    Path(part).write_bytes(b"".join(lines))
+    return part, events, hashes, len(records)
 
 
 def _ingest_and_write(rows, out_dir: str, index: int, prepare: tuple[FitMapStage, str] | None = None,
@@ -561,13 +559,12 @@ class Pipeline:
         # split into parts, so one worker does not export it alone while the other waits.
         args = []
         for i in range(n_shards):
-            n = prev.done_info(i).get("out", 0)
-            cuts = list(range(0, n, EXPORT_PART)) or [0]
+            cuts = list(range(0, prev.done_info(i).get("out", 0), EXPORT_PART)) or [0]
             for k, lo in enumerate(cuts):
+                part = str(out.path / f"{out.shard_name(i)}.{k}.part.jsonl")
                 rows = (lo, lo + EXPORT_PART) if len(cuts) > 1 else None
-                args.append(((str(prev.path), i, self.output.shape, str(out.path / f"{out.shard_name(i)}.{k}.part.jsonl"),
-                              rows), {}))
-        with Writer(target, self.output.format) as w, progress_bar("export", total=n_shards, unit="shards") as bar:
+                args.append(((str(prev.path), i, self.output.shape, part, rows), {}))
+        with Writer(target, self.output.format) as w, progress_bar("export", total=len(args), unit="parts") as bar:
             for part, shard_events, ids, n in executor.map_shards(_export_shard, args):
                 n_in += n
                 w.append_jsonl_file(part, len(ids))

@@ -172,7 +172,8 @@ class DedupStage(FitMapStage):
 
         arrays = self._sketch(records)
         ids = [r["id"] for r in records]
-        arrays.update(idhash=hash_ids(ids) if id_hashes is None else id_hashes, ids=np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
+        arrays.update(idhash=hash_ids(ids) if id_hashes is None else id_hashes,
+                      ids=np.frombuffer(orjson.dumps(ids), dtype=np.uint8),
                       src_names=np.frombuffer(orjson.dumps(arrays["src_names"]), dtype=np.uint8),
                       params=np.array(self._settings(), dtype=np.int64))
         buf = io.BytesIO()
