@@ -286,7 +286,6 @@ class DedupStage(FitMapStage):
                 res.events[-1]["record"] = r
         return _dropped_side(res)
 
-
     def process_lines(self, lines: list[bytes], ids: list[str], hashes: np.ndarray, state: Any) -> LinesResult:
         """``process`` on the records' JSON lines: the decision needs only the ids (``hashes``: their 64-bit
         hashes), a dropped record's line in ``STEM.dropped.jsonl`` is its stored line with the ``purge``
@@ -401,12 +400,6 @@ def _lookup(state: dict[str, Any], ids: list[str], hashes: np.ndarray | None = N
     h = hash_ids(ids) if hashes is None else hashes
     j = np.minimum(np.searchsorted(table, h), table.size - 1)
     for i in np.nonzero(table[j] == h)[0].tolist():
-        k = int(j[i])
-        out[i] = str(kept[slot[k]]), "exact-duplicate" if exact[k] else "near-duplicate"
-    return out
-    h = hash_ids(ids)
-    j = np.minimum(np.searchsorted(hashes, h), hashes.size - 1)
-    for i in np.nonzero(hashes[j] == h)[0].tolist():
         k = int(j[i])
         out[i] = str(kept[slot[k]]), "exact-duplicate" if exact[k] else "near-duplicate"
     return out
