@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -88,21 +89,27 @@ class Writer:
         if not size:
             return
         plain = self.format != "json" and (self._spooled or compression_of(self.path) is None)
-        if plain and hasattr(os, "sendfile"):
+        # file-to-file sendfile is Linux only (elsewhere it needs a socket), as in shutil
+        if plain and sys.platform.startswith("linux"):
             self._fh.flush()
+            done = 0
             with open(path, "rb") as src:
-                done, out = 0, self._fh.fileno()
-                while done < size:
-                    sent = os.sendfile(out, src.fileno(), done, size - done)
-                    if sent == 0:
-                        break
-                    done += sent
+                try:
+                    while done < size:
+                        sent = os.sendfile(self._fh.fileno(), src.fileno(), done, size - done)
+                        if sent == 0:
+                            break
+                        done += sent
+                except OSError:
+                    if done:
+                        raise
             if done == size:
                 self._fh.seek(0, os.SEEK_END)  # sendfile wrote past the Python file object's position
                 self.count += count
                 return
-            raise OSError(f"sendfile copied {done} of {size} bytes of {path}")
-        self.write_jsonl_bytes(Path(path).read_bytes(), count)
+            if done:
+                raise OSError(f"sendfile copied {done} of {size} bytes of {path}")
+        self.write_jsonl_bytes(Path(path).read_bytes(), count)  # nothing copied: through this process
 
     def close(self) -> None:
         if self.format == "json":
