@@ -93,13 +93,11 @@ def _apply_lines(stage: Stage, src: StageDir, dst: StageDir, index: int, state: 
     lines = src.read_lines(index) if by_lines is not None else None
     if lines is None:
         return None
-    ids, hashes = src.read_ids(index), src.read_id_hashes(index)
+    ids = src.read_ids(index)
+    hashes = src.read_id_hashes(index, ids)
     res = by_lines(lines, ids, hashes, state) if state is not None else by_lines(lines, ids, hashes)
     kept_lines = [lines[i] for i in res.keep]
-    counters = _count(len(lines), Result(records=kept_lines, events=res.events))
-    counters["seconds"] = round(time.perf_counter() - t0, 4)
-    for suffix, data in res.side.items():
-        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
+    counters = _shard_counters(len(lines), kept_lines, res.events, res.side, dst, index, t0)
     dst.write_shard_lines(index, kept_lines, res.events, {e: lines[i] for e, i in res.carried.items()}, counters)
     return counters, [orjson.loads(x) for x in kept_lines] if decode else []
 
@@ -111,11 +109,19 @@ def _apply(stage: Stage, records: list[Record], dst: StageDir, index: int, state
 
 
 def _write_result(result: Result, n_in: int, dst: StageDir, index: int, t0: float) -> dict[str, Any]:
-    counters = _count(n_in, result)
-    counters["seconds"] = round(time.perf_counter() - t0, 4)
-    for suffix, data in getattr(result, "side", {}).items():
-        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
+    counters = _shard_counters(n_in, result.records, result.events, getattr(result, "side", {}), dst, index, t0)
     dst.write_shard(index, result.records, result.events, counters, columns=getattr(result, "columns", None))
+    return counters
+
+
+def _shard_counters(n_in: int, records: list, events: list[dict], side: dict[str, bytes], dst: StageDir,
+                    index: int, t0: float) -> dict[str, Any]:
+    """A processed shard's counters (with its seconds); its side files are written on the way (before the
+    shard, whose done marker comes last)."""
+    counters = _count(n_in, Result(records=records, events=events))
+    counters["seconds"] = round(time.perf_counter() - t0, 4)
+    for suffix, data in side.items():
+        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
     return counters
 
 
@@ -179,10 +185,8 @@ def _export_shard(in_dir: str, index: int, shape: str, part: str, rows: tuple[in
             exported.append(False)
             events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
                            "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
-    hashes = (src.read_id_hashes(index) if span is None else src.read_id_hashes(index)[span]) if records \
-        else hash_ids([])
-    if events:
-        hashes = hashes[exported]
+    # the written records' ids (renames applied by read_records): one part's, not the whole shard's
+    hashes = hash_ids([r["id"] for r, ok in zip(records, exported) if ok])
     Path(part).write_bytes(b"".join(lines))
     return part, events, hashes, len(records)
 
@@ -557,6 +561,8 @@ class Pipeline:
         # Workers turn shards into serialised rows, in part files; the driver only appends them in order. A
         # shard with many records (the first shards of a pool hold most of the survivors of the dedup) is
         # split into parts, so one worker does not export it alone while the other waits.
+        for stale in out.path.glob("*.part.jsonl"):  # left by an interrupted export
+            stale.unlink()
         args = []
         for i in range(n_shards):
             cuts = list(range(0, prev.done_info(i).get("out", 0), EXPORT_PART)) or [0]

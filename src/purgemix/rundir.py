@@ -330,16 +330,16 @@ class StageDir:
         path = self.path / f"{self.shard_name(index)}.renames.json"
         return {int(k): v for k, v in read_json(path).items()} if path.exists() else {}
 
-    def read_id_hashes(self, index: int):
+    def read_id_hashes(self, index: int, ids: list[str] | None = None):
         """64-bit hashes of a shard's ids: from the ingest's ``.ids.npy`` when present (renamed
-        positions re-hashed), else computed from the ids."""
+        positions re-hashed), else computed from the ids (``ids``: the caller's ``read_ids``, if it has them)."""
         import numpy as np
 
         from .ledger import hash_ids, id_hash
 
         stored = self.path / f"{self.shard_name(index)}.ids.npy"
         if not stored.exists():
-            return hash_ids(self.read_ids(index))
+            return hash_ids(self.read_ids(index) if ids is None else ids)
         hashes = np.load(stored)
         renames = self.path / f"{self.shard_name(index)}.renames.json"
         if renames.exists():
