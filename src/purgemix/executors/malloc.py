@@ -15,7 +15,7 @@ is missing (macOS, musl).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 
 _M_TRIM_THRESHOLD = -1
@@ -31,6 +31,17 @@ MMAP_THRESHOLD = 32 << 20
 _done = False
 
 
+@functools.lru_cache(maxsize=None)
+def libc_function(name: str):
+    """A C library function of this process by name (``mallopt``, ``malloc_trim``), or None where there is
+    none (not glibc). Looked up among the symbols already loaded: no ``find_library`` (which runs
+    ``ldconfig``), so a worker's start-up does not wait for it."""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Raise glibc's trim and mmap thresholds for this process (once). True when applied."""
     global _done
@@ -38,10 +49,8 @@ def keep_freed_memory() -> bool:
         return True
     if os.environ.get("PURGEMIX_MALLOC_DEFAULTS"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = libc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

@@ -225,10 +225,6 @@ def feature_column(records: Sequence[Record], qualified: str, tokenizer: str = "
 
 
 def _tokens(name: str, texts: list[str]) -> list[int]:
-    if name == "regex":
-        from ..tokens import regex_token_counts
-
-        return regex_token_counts(texts)
     from ..tokens import tokenizer
 
     return tokenizer(name)(texts)

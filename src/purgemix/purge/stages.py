@@ -309,11 +309,8 @@ class DedupStage(FitMapStage):
             res.carried[len(res.events)] = i
             res.events.append(e)
             line = lines[i]
-            if len(counts.examples.get(reason, ())) < EXAMPLES:
-                counts.add({**e, "record": orjson.loads(line)})
-            else:  # what ``add`` counts for an event with one rule
-                counts.first[reason] += 1
-                counts.fired[reason] += 1
+            # the record is decoded only while the report still lacks examples of this reason
+            counts.add({**e, "record": orjson.loads(line)} if len(counts.examples.get(reason, ())) < EXAMPLES else e)
             if len(line) > 2 and line.endswith(b"}") and b'"purge":' not in line:  # no "purge" key anywhere
                 tail = tails.get(reason)
                 if tail is None:
@@ -367,13 +364,11 @@ def _dropped_side(res: Result) -> Result:
 def _release_memory() -> None:
     """Give freed heap memory back to the OS (glibc keeps large freed blocks, so the driver's resident
     size after the dedup fit would otherwise stay at the fit's peak for the rest of the run)."""
-    import ctypes
-    import ctypes.util
+    from ..executors.malloc import libc_function
 
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    trim = libc_function("malloc_trim")
+    if trim is not None:
+        trim(0)
 
 
 _TABLES: dict[str, Any] = {}
