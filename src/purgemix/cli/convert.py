@@ -10,7 +10,6 @@ from ..formats import OUTPUT_SHAPES, parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
     ShardOpt, StrictOpt, ToOpt, WorkersOpt, default_run_dir, emit, fail, friendly_errors, report_summary,
-    start_workers,
 )
 
 
@@ -38,7 +37,6 @@ def register(app: typer.Typer) -> None:
 
         if len(paths) < 2:
             fail("convert needs at least one input and an output path: purgemix convert IN OUT --to messages", 2)
-        start_workers(executor, workers)
         if to not in OUTPUT_SHAPES:
             fail(f"unknown output shape '{to}'; use one of: {', '.join(OUTPUT_SHAPES)}", 2)
         *inputs, out = paths

@@ -49,8 +49,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Score every record with cheap features, drop duplicates and rule hits, and report why."""
-        if not list_features and inputs:
-            start_workers(executor, workers)
+        if not list_features and inputs and (output or dry_run):
+            start_workers(executor, workers)  # a usage error below needs no workers
         from ..pipeline import InputSpec
         from ..purge.rules import RuleError, load_rules
 
