@@ -34,9 +34,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from purgemix.formats import Converter  # noqa: E402
+from purgemix.core.shapes import Converter  # noqa: E402
 from purgemix.io import Source  # noqa: E402
-from purgemix.record import response_of  # noqa: E402
+from purgemix.core.record import response_of  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alpaca_random_9k.json"
 

@@ -29,9 +29,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from purgemix.formats import Converter, export  # noqa: E402
+from purgemix.core.shapes import Converter, export  # noqa: E402
 from purgemix.noise import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate, inject  # noqa: E402
-from purgemix.pipeline import InputSpec  # noqa: E402
+from purgemix.core.pipeline import InputSpec  # noqa: E402
 from purgemix.purge.run import purge  # noqa: E402
 
 DEFAULT_DATA = ["gpteacher_roleplay.json", "dolly_3k.json"]

@@ -32,7 +32,7 @@ GENERIC = ["I'm not sure, it depends on many factors.", "That is a good question
 
 
 def build(rows: list[dict], n: int, seed: int = 0) -> tuple[list[dict], np.ndarray, list[str]]:
-    from purgemix.formats import alpaca_to_record
+    from purgemix.core.shapes import alpaca_to_record
 
     rng = random.Random(seed)
     rows = [r for r in rows if len(r["output"].split()) >= 8]

@@ -2,8 +2,8 @@
 
 import sys
 
-from purgemix.pipeline import InputSpec, OutputSpec, Pipeline
-from purgemix.stages.normalise import NormaliseStage
+from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
+from purgemix.purge.normalise import NormaliseStage
 
 from _stages import DropOddStage, SlowUpperStage
 

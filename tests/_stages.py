@@ -3,7 +3,7 @@
 import os
 import time
 
-from purgemix.stages.base import MapStage, Result
+from purgemix.core.stage import MapStage, Result
 
 
 class SlowUpperStage(MapStage):
@@ -41,7 +41,7 @@ class MergePairsStage(MapStage):
     name = "merge-pairs"
 
     def process(self, records):
-        from purgemix.record import make_record
+        from purgemix.core.record import make_record
 
         res = Result()
         for a, b in zip(records[0::2], records[1::2]):

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purgemix.formats import Converter, RecordError, detect_shape, export, parse_mapping, MappingError
-from purgemix.record import input_of, instruction_of, response_of
+from purgemix.core.shapes import Converter, RecordError, detect_shape, export, parse_mapping, MappingError
+from purgemix.core.record import input_of, instruction_of, response_of
 
 text = st.text(alphabet=string.printable + "éü中文🙂", min_size=0, max_size=40)
 nonblank = text.filter(lambda s: s.strip() != "")

@@ -173,7 +173,7 @@ def test_duplicate_ids_are_made_unique_and_stable(tmp_path):
     assert ids[2] == ids[0] + ".1" and ids[3] == ids[0] + ".2" and len(set(ids)) == 4
     assert (tmp_path / "r1.jsonl").read_text() == (tmp_path / "r2.jsonl").read_text()
     # the ingest lists its ids beside the records: the same as scanning the records, renames applied on top
-    from purgemix.rundir import RunDir
+    from purgemix.core.rundir import RunDir
 
     ingest = RunDir(tmp_path / "r1").stage_dirs()[0]
     assert (ingest.path / "000001.ids.json").exists()

@@ -2,8 +2,8 @@ import orjson
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.ledger import check_ledger
-from purgemix.rundir import RunDir
+from purgemix.core.ledger import check_ledger
+from purgemix.core.rundir import RunDir
 
 TOPICS = [["water", "boil", "temperature", "celsius", "steam", "kettle"],
           ["paris", "france", "seine", "capital", "louvre", "museum"],

@@ -3,7 +3,7 @@ import numpy as np
 from purgemix.mix.dedup import semantic_duplicates
 from purgemix.mix.stages import SemDedupStage
 from purgemix.models import FakeEmbedder
-from purgemix.record import make_record
+from purgemix.core.record import make_record
 
 
 def test_semantic_duplicates_keeps_best_score():

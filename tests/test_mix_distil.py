@@ -5,7 +5,7 @@ from purgemix.mix.distil import (DistilConfig, Distiller, RewardWeights, cluster
 from purgemix.mix.fakes import MixResponder
 from purgemix.mix.stages import DistilStage
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.record import make_record
+from purgemix.core.record import make_record
 
 
 def rec(i, r, split="lq"):

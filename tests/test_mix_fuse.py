@@ -4,7 +4,7 @@ from purgemix.mix.fakes import MixResponder
 from purgemix.mix.fuse import Fuser, FusionConfig
 from purgemix.mix.stages import FuseStage
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.record import make_record
+from purgemix.core.record import make_record
 
 
 def rec(i, r, split="lq"):

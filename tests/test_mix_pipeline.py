@@ -2,15 +2,15 @@
 
 import orjson
 
-from purgemix.ledger import check_ledger
+from purgemix.core.ledger import check_ledger
 from purgemix.mix.distil import DistilConfig
 from purgemix.mix.fakes import MixResponder
 from purgemix.mix.fuse import FusionConfig
 from purgemix.mix.rank import SplitSpec
 from purgemix.mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.pipeline import InputSpec, OutputSpec, Pipeline
-from purgemix.rundir import RunDir
+from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
+from purgemix.core.rundir import RunDir
 
 TOPICS = [["water", "boil", "temperature", "celsius", "steam", "kettle"],
           ["paris", "france", "seine", "capital", "louvre", "museum"],
@@ -103,7 +103,7 @@ def test_pipeline_controls_balance(tmp_path):
 
 
 def test_stages_with_nothing_to_do():
-    from purgemix.record import make_record
+    from purgemix.core.record import make_record
 
     emb = FakeEmbedder()
     hq = [make_record([{"role": "user", "content": f"q {i}"}, {"role": "assistant", "content": f"a {i}"}],

@@ -4,7 +4,7 @@ import pytest
 from purgemix.mix.rank import SplitSpec, parse_ratio, rank_and_mix
 from purgemix.mix.stages import MixStage
 from purgemix.models import FakeEmbedder
-from purgemix.record import make_record
+from purgemix.core.record import make_record
 
 
 def rec(i, r, split=None, **scores):

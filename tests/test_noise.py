@@ -5,7 +5,7 @@ import random
 import pytest
 
 from purgemix.noise import NOISES, NotApplicable, inject
-from purgemix.record import instruction_of, make_record, response_of
+from purgemix.core.record import instruction_of, make_record, response_of
 
 RESP = ("Regular exercise strengthens the heart and lungs. It also improves mood and sleep. Experts recommend "
         "at least 150 minutes of moderate activity per week, spread over several days, for most adults.")

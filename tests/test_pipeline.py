@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from purgemix.ledger import check_ledger
-from purgemix.pipeline import InputSpec, OutputSpec, Pipeline
-from purgemix.rundir import RunDir
-from purgemix.stages.normalise import NormaliseStage
+from purgemix.core.ledger import check_ledger
+from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
+from purgemix.core.rundir import RunDir
+from purgemix.purge.normalise import NormaliseStage
 
 from _stages import DropOddStage, MergePairsStage
 
@@ -157,7 +157,7 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
     the JSON keeps a placeholder in place; reading gives back what a JSON round trip would."""
     import orjson
 
-    from purgemix.rundir import StageDir
+    from purgemix.core.rundir import StageDir
 
     def rec(i, **extra):
         scores = {"purge.a": i, "purge.b": i / 3, "purge.c": None if i % 3 else 0.5, "purge.lang": "en",
@@ -198,7 +198,7 @@ def test_scores_are_stored_by_column_and_read_back_unchanged(tmp_path):
 def test_score_columns_keep_the_records_sources(tmp_path):
     """The sources of a shard whose scores are stored by column come back without parsing its records, in
     record order; a column file written before sources were kept there falls back to the records."""
-    from purgemix.rundir import StageDir, _decode_columns, _encode
+    from purgemix.core.rundir import StageDir, _decode_columns, _encode
 
     d = StageDir(tmp_path / "stage")
     d.path.mkdir()
@@ -228,7 +228,7 @@ def test_keep_freed_memory_is_idempotent_and_can_be_turned_off(monkeypatch):
 def test_a_global_stage_report_outlives_its_process(tmp_path):
     """What a global stage learnt (its ``report``) is kept in the manifest with the stage, so a run
     resumed after that stage still has it (the run report and ``record_mix_info`` read it there)."""
-    from purgemix.stages.base import GlobalStage, Result
+    from purgemix.core.stage import GlobalStage, Result
 
     class CountingStage(GlobalStage):
         name = "counting"
@@ -278,7 +278,7 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
     """Large shards are exported in parts (``EXPORT_PART`` records each, possibly by different workers):
     the output and the ledger are the same as exporting whole shards; ``read_records(rows=...)`` gives the
     same records as slicing the whole shard, scores by column and renamed ids included."""
-    import purgemix.pipeline as pipeline
+    import purgemix.core.pipeline as pipeline
     from purgemix.purge.run import purge
 
     src = tmp_path / "in.jsonl"

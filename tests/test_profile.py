@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from purgemix.cli import app
 from purgemix.profile import LengthHist, ProfileAcc, leading_word, profile_records
-from purgemix.record import make_record
+from purgemix.core.record import make_record
 
 ENGLISH = [
     ("Explain why the sky is blue.", "", "Sunlight is scattered by the molecules of the air, blue light the most."),

@@ -101,7 +101,7 @@ def _prepared(tmp_path, parts, stage):
     """An ingest-like folder with the parts as shards and the stage's own folder with their prepare files."""
     from pathlib import Path
 
-    from purgemix.rundir import StageDir
+    from purgemix.core.rundir import StageDir
 
     prev, own = StageDir(Path(tmp_path) / "ingest"), StageDir(Path(tmp_path) / "dedup-stage")
     prev.path.mkdir(parents=True)
@@ -337,14 +337,14 @@ def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, m
     prepare pass run inside the ingest tasks must name them as the separate pass (force=True) does."""
     import json
 
-    from purgemix.pipeline import InputSpec
+    from purgemix.core.pipeline import InputSpec
     from purgemix.purge.run import purge
 
     src = tmp_path / "in.jsonl"
     rows = [{"instruction": f"Question {i % 7}", "input": "", "output": LONG if i % 2 else f"Answer {i % 5}"}
             for i in range(60)]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    import purgemix.pipeline as pipeline
+    import purgemix.core.pipeline as pipeline
 
     separate = []
     real = pipeline._prepare_shard
@@ -371,7 +371,7 @@ def test_dedup_on_stored_lines_writes_what_the_record_path_writes(tmp_path, monk
     renamed ids, a record that has a ``purge`` key of its own, and more duplicates than examples."""
     import json
 
-    from purgemix.pipeline import InputSpec
+    from purgemix.core.pipeline import InputSpec
     from purgemix.purge.run import purge
     from purgemix.purge.stages import DedupStage
 

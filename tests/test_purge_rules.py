@@ -139,8 +139,8 @@ def test_rules_on_score_columns_match_rules_on_record_scores(tmp_path):
     from pathlib import Path
 
     from purgemix.purge.stages import RuleStage, ScoreStage
-    from purgemix.record import make_record
-    from purgemix.rundir import StageDir
+    from purgemix.core.record import make_record
+    from purgemix.core.rundir import StageDir
 
     answers = ["Paris is the capital of France.", "", "As an AI language model, I cannot help with that.",
                "The mitochondria is the powerhouse of the cell. " * 6, "<noinput> ### Response: ok",

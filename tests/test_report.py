@@ -11,16 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.ledger import check_ledger
+from purgemix.core.ledger import check_ledger
 from purgemix.mix.distil import DistilConfig
 from purgemix.mix.fakes import MixResponder
 from purgemix.mix.rank import SplitSpec
 from purgemix.mix.stages import DistilStage, FuseStage, MixStage
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.pipeline import InputSpec, OutputSpec, Pipeline
+from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
 from purgemix.purge.stages import DedupStage, RuleStage, ScoreStage
 from purgemix.report import build_run_report, render_html, write_run_report
-from purgemix.rundir import RunDir
+from purgemix.core.rundir import RunDir
 from test_mix_pipeline import rows
 
 TITLES = ["Funnel: records per stage", "Purge: features and rules", "Rule hits",

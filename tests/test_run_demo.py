@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.ledger import check_ledger
+from purgemix.core.ledger import check_ledger
 from purgemix.recipe import RecipeError, load_recipe
-from purgemix.rundir import RunDir
+from purgemix.core.rundir import RunDir
 
 runner = CliRunner()
 FAKES = ["models.generator=fake:mix", "models.embedder=fake", "models.scorer=null", "mix.quality=heuristic"]

@@ -19,10 +19,10 @@ from typing import Any, Callable
 
 import orjson
 
-from .formats import Converter, export
+from .core.shapes import Converter, export
 from .io.readers import Source
 from .noise import MECHANICAL, evaluate_detection, inject
-from .rundir import RunDir
+from .core.rundir import RunDir
 
 DEMO_NOISE = MECHANICAL + ("echo", "refusal")
 
@@ -135,7 +135,7 @@ def _created(run: RunDir) -> list[dict[str, Any]]:
 def print_demo(result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from .progress import console
+    from .core.progress import console
 
     d = result["data"]
     console.rule("[bold]purgemix demo")

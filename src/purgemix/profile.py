@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .record import Record, input_of, instruction_of, response_of, system_prompt
+from .core.record import Record, input_of, instruction_of, response_of, system_prompt
 
 ROLES = ("instruction", "input", "response", "system", "conversation")
 METRICS = ("chars", "words", "tokens")
@@ -391,7 +391,7 @@ def _rebatch(batches: Iterable[list[Record]], size: int) -> Iterable[list[Record
 
 def profile_shard(stage_dir: str, index: int, tokenizer: str, by: str | None) -> ProfileAcc:
     """Worker side: the partial profile of one ingest shard."""
-    from .rundir import StageDir
+    from .core.rundir import StageDir
 
     return profile_records([StageDir(Path(stage_dir)).read_records(index)], tokenizer, by)
 
@@ -412,9 +412,9 @@ def profile_pipeline(pipe, *, out_dir: str | Path | None = None, tokenizer: str 
     from . import __version__
     from .executors import make_executor
     from .profile_report import render_html
-    from .progress import progress_bar
-    from .rundir import atomic_write_bytes
-    from .stages.ingest import STAGE as INGEST
+    from .core.progress import progress_bar
+    from .core.rundir import atomic_write_bytes
+    from .core.ingest import STAGE as INGEST
 
     t0 = time.perf_counter()
     run = pipe.execute()

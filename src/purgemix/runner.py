@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+from .core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 
 
 class RunConfigError(ValueError):
@@ -43,7 +43,7 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     from .purge.rules import load_rules
     from .purge.stages import DedupStage, RuleStage, ScoreStage
     from .rating.stages import CurateStage, QualityStage, RateStage
-    from .stages.normalise import NormaliseStage
+    from .purge.normalise import NormaliseStage
 
     inputs = recipe["inputs"]
     if not inputs:

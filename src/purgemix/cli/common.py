@@ -10,10 +10,10 @@ from typing import Any, Callable
 import orjson
 import typer
 
-from ..formats import OUTPUT_SHAPES, SHAPES, MappingError
+from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError
 from ..io.readers import SourceError
-from ..ledger import LedgerError
-from ..progress import console
+from ..core.ledger import LedgerError
+from ..core.progress import console
 
 EXIT_USAGE = 2
 EXIT_INPUT = 3
@@ -58,7 +58,7 @@ def friendly_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ..pipeline import StrictError
+        from ..core.pipeline import StrictError
 
         try:
             return fn(*args, **kwargs)

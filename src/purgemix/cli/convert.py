@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..formats import OUTPUT_SHAPES, parse_mapping
+from ..core.shapes import OUTPUT_SHAPES, parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
     ShardOpt, StrictOpt, ToOpt, WorkersOpt, default_run_dir, emit, fail, friendly_errors, report_summary,
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Validate and convert SFT data between shapes and formats, quarantining bad rows."""
-        from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 
         if len(paths) < 2:
             fail("convert needs at least one input and an output path: purgemix convert IN OUT --to messages", 2)

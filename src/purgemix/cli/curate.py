@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
         """Estimate the score-transition matrix from nearest-neighbour agreement and correct every score
         (raw kept as ds2.score, corrected as ds2.curated, plus ds2.confidence and ds2.longtail)."""
         from ..models.registry import ModelNotAvailable
-        from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
-        from ..progress import console
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.progress import console
         from ..rating.stages import CurateStage
 
         prefix = score_key.rsplit(".", 1)[0] if "." in score_key else score_key

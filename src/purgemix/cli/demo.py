@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         and show what was purged (and how much injected noise was caught), fused, and kept."""
         from ..demo import print_demo, run_demo
         from ..models.registry import ModelNotAvailable
-        from ..progress import console
+        from ..core.progress import console
         from ..recipe import RecipeError
         from ..runner import RunConfigError
 

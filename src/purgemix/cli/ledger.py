@@ -17,9 +17,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Check that a run accounts for every input record (kept, rewritten, merged, dropped, quarantined)."""
-        from ..ledger import check_ledger
-        from ..progress import console
-        from ..rundir import RunDir
+        from ..core.ledger import check_ledger
+        from ..core.progress import console
+        from ..core.rundir import RunDir
 
         if not run_dir.is_dir():
             fail(f"{run_dir}: no such run directory")

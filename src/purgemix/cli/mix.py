@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from ..mix.rank import SplitSpec
         from ..mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage, TagSplitStage
         from ..models.registry import ModelNotAvailable
-        from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 
         if method not in ("fuse", "distil"):
             fail(f"--method must be fuse or distil, got '{method}'", 2)

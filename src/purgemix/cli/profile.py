@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..formats import parse_mapping
+from ..core.shapes import parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
     WorkersOpt, default_run_dir, emit, fail, friendly_errors, start_workers,
@@ -41,10 +41,10 @@ def register(app: typer.Typer) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
         start_workers(executor, workers)
         from ..datasets_builtin import resolve
-        from ..pipeline import InputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, Pipeline, config_hash
         from ..profile import profile_pipeline
         from ..profile_report import print_tables
-        from ..progress import console
+        from ..core.progress import console
         from ..tokens import tokenizer as make_tokenizer
 
         try:

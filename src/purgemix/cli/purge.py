@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..formats import parse_mapping
+from ..core.shapes import parse_mapping
 from .common import (
     ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
     ShardOpt, StrictOpt, ToOpt, WorkersOpt, console, emit, fail, friendly_errors, report_summary, start_workers,
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         """Score every record with cheap features, drop duplicates and rule hits, and report why."""
         if not list_features and inputs and (output or dry_run):
             start_workers(executor, workers)  # a usage error below needs no workers
-        from ..pipeline import InputSpec
+        from ..core.pipeline import InputSpec
         from ..purge.rules import RuleError, load_rules
 
         if list_features:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..stages.base import GlobalStage, Result
+from ..core.stage import GlobalStage, Result
 from .common import (ForceOpt, JsonOpt, MapOpt, RunDirOpt, ShardOpt, default_run_dir, emit, fail, friendly_errors,
                      report_summary)
 
@@ -37,10 +37,10 @@ def register(app: typer.Typer) -> None:
 
         Answers are cached in SQLite ($PURGEMIX_CACHE): an interrupted or repeated run re-sends only
         what had no answer. Parse failures are recorded in meta._rating, never given a score."""
-        from ..formats import parse_mapping
+        from ..core.shapes import parse_mapping
         from ..models import load_llm
         from ..models.registry import ModelNotAvailable
-        from ..pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
         from ..rating.stages import RateStage
         options = {"concurrency": concurrency} if model.startswith(("openai:", "http")) else {}
         try:
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         summary["ratings"] = stage.counts
         summary["model_usage"] = usage
         report_summary(summary)
-        from ..progress import console
+        from ..core.progress import console
 
         c = stage.counts
         if c["rated"]:

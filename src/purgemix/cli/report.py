@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         Sections, each shown when the run has the data: records per stage and reason, feature
         histograms before/after the purge and rule hits, ratings, clusters, new pairs next to their
         sources, the ledger balance, time, tokens and cache hits per stage."""
-        from ..progress import console
+        from ..core.progress import console
         from ..report import write_run_report
 
         if not run_dir.is_dir() or not (run_dir / "stages").is_dir():

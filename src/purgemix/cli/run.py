@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         import yaml
 
         from ..models.registry import ModelNotAvailable
-        from ..progress import console
+        from ..core.progress import console
         from ..recipe import RecipeError, load_recipe
         from ..runner import RunConfigError, build_pipeline, record_mix_info
 

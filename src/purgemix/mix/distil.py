@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..models.base import LLM, Embedder, GenerationParams
-from ..record import Record, response_of
+from ..core.record import Record, response_of
 from .cluster import normalize
 from .fuse import generate_batched
 from .templates import TemplateSet

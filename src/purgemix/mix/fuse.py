@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..models.base import LLM, Generation, GenerationParams, Messages
-from ..record import Record, response_of
+from ..core.record import Record, response_of
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
 from .text import parse_pair, prompt_of

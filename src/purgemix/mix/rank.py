@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..record import Record, content_hash
+from ..core.record import Record, content_hash
 from .cluster import normalize
 
 HQ, LQ, MID, NEW = "hq", "lq", "mid", "new"

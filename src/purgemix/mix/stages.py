@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..models.base import LLM, Embedder
-from ..record import Record, response_of
-from ..stages.base import FitMapStage, GlobalStage, MapStage, Result, register_stage
+from ..core.record import Record, response_of
+from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_stage
 from .checks import SymbolicChecks
 from .cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr, pair_related, \
     random_pairs

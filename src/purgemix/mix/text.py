@@ -11,7 +11,7 @@ import numpy as np
 
 from ..jsonscan import object_end
 from ..models.base import Embedder
-from ..record import Record, content_hash, first_turn, make_record, response_of
+from ..core.record import Record, content_hash, first_turn, make_record, response_of
 
 NEW_SPLIT = "new"
 

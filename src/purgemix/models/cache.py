@@ -156,7 +156,7 @@ class CachedLLM:
                 if on_result:
                     on_result(i, g)
 
-        from ..progress import progress_bar
+        from ..core.progress import progress_bar
 
         if miss_keys:
             with progress_bar(f"{self.name}: generating", total=len(miss_keys), unit="requests") as bar:

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..record import Record, input_of, instruction_of, response_of
+from ..core.record import Record, input_of, instruction_of, response_of
 
 _NORM = re.compile(r"[\W_]+")
 _WORD = re.compile(r"\w+")

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..record import Record, input_of, instruction_of, response_of
+from ..core.record import Record, input_of, instruction_of, response_of
 
 ROLES = ("instruction", "input", "response")
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..record import instruction_of, response_of
+from ..core.record import instruction_of, response_of
 from .priors import GRID
 
 EXAMPLES = 3

@@ -24,8 +24,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..record import Record
-from ..stages.base import FitMapStage, LinesResult, MapStage, Result, register_stage
+from ..core.record import Record
+from ..core.stage import FitMapStage, LinesResult, MapStage, Result, register_stage
 from . import PREFIX
 from .dedup import Deduplicator, sorted_unique
 from .features import SCORERS, Batch, score_batch
@@ -168,7 +168,7 @@ class DedupStage(FitMapStage):
 
         import orjson
 
-        from ..ledger import hash_ids
+        from ..core.ids import hash_ids
 
         arrays = self._sketch(records)
         ids = [r["id"] for r in records]
@@ -199,7 +199,7 @@ class DedupStage(FitMapStage):
         if own is None or not all(p.exists() for p in paths):
             return self.fit(prev.iter_records())
         d = Deduplicator(self.threshold, self.num_perm, self.ngram, self.near, self.keep_by, spill_dir=self.workdir)
-        from ..ledger import id_hash
+        from ..core.ids import id_hash
 
         # a prepare pass that ran inside the ingest tasks saw the ids before the ingest's renames
         renames = [prev.renames(i) for i in range(n_shards)]
@@ -247,7 +247,7 @@ class DedupStage(FitMapStage):
                 self._add(d, self._sketch(b))
         if not self.workdir:
             return d.decide()
-        from ..ledger import hash_ids
+        from ..core.ids import hash_ids
 
         return self._state(d, d.decide_arrays(), lambda pos: [d.ids[i] for i in pos.tolist()],
                            lambda pos: hash_ids(d.ids[i] for i in pos.tolist()))
@@ -387,7 +387,7 @@ def _lookup(state: dict[str, Any], ids: list[str], hashes: np.ndarray | None = N
         with np.load(path) as z:
             _TABLES[path] = z["hashes"], z["slot"], z["exact"], z["kept_ids"]
     table, slot, exact, kept = _TABLES[path]
-    from ..ledger import hash_ids
+    from ..core.ids import hash_ids
 
     out: list[tuple[str, str] | None] = [None] * len(ids)
     if not ids or not table.size:

@@ -19,7 +19,7 @@ import orjson
 
 from ..jsonscan import object_end
 from ..models.base import GenerationParams, LLM, Messages
-from ..record import Record
+from ..core.record import Record
 
 KEYS = ("rarity", "complexity", "informativeness", "overall")
 MAX_TURN_CHARS = 2000

@@ -14,8 +14,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 
 from ..models.base import ScoredResponse
-from ..record import Record
-from ..stages.base import GlobalStage, Result
+from ..core.record import Record
+from ..core.stage import GlobalStage, Result
 
 
 def split_prompt(record: Record) -> tuple[list[dict[str, str]], str]:
@@ -43,7 +43,7 @@ def score_records(scorer: Any, records: Sequence[Record], store: Any = None) -> 
             out[i] = ScoredResponse(error="no assistant turn")
         else:
             todo.append(i)
-    from ..progress import progress_bar
+    from ..core.progress import progress_bar
 
     with progress_bar(f"{getattr(scorer, 'name', 'scorer')}: scoring", total=len(todo), unit="records") as bar:
         for s in range(0, len(todo), 16):

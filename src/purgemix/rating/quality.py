@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..record import Record, instruction_of, response_of
+from ..core.record import Record, instruction_of, response_of
 
 DEFAULT_WEIGHTS = {"likelihood": 0.30, "ifd": 0.25, "rules": 0.20, "rating": 0.15, "knn_bayes": 0.25}  # rules: used when rules_gate=False
 STRONG_RATING_WEIGHT = 0.60

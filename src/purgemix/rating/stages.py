@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from ..record import Record
-from ..stages.base import GlobalStage, Result
+from ..core.record import Record
+from ..core.stage import GlobalStage, Result
 
 
 class RateStage(GlobalStage):

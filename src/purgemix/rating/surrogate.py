@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..record import Record, instruction_of, response_of
+from ..core.record import Record, instruction_of, response_of
 
 ALPHAS = (0.3, 3.0, 30.0, 300.0)
 _SKIP_PREFIXES = ("ifd.", "quality.", "ds2.", "mix.", "reward.")

@@ -14,7 +14,7 @@ __all__ = ["build_run_report", "render_html", "write_run_report"]
 
 def write_run_report(run_dir: str | Path, output: str | Path | None = None, **kw: Any) -> tuple[Path, dict[str, Any]]:
     """Build and write the report (default: ``RUN_DIR/report.html``); returns its path and the data."""
-    from ..rundir import atomic_write_bytes
+    from ..core.rundir import atomic_write_bytes
 
     rep = build_run_report(run_dir, **kw)
     path = Path(output) if output else Path(run_dir) / "report.html"

@@ -19,7 +19,7 @@ Sections and where they come from:
               or ``embeddings``) where a stage writes them.
 ``examples``  created records (``lineage.derived_from``) next to their parents, looked up in the
               shards of the stage before; failed ones from their drop events.
-``ledger``    ``purgemix.ledger.check_ledger``.
+``ledger``    ``purgemix.core.ledger.check_ledger``.
 ``costs``     seconds per stage, model usage (requests, cache hits, tokens) found in the manifest.
 """
 
@@ -34,9 +34,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..ledger import check_ledger, id_hash
-from ..record import instruction_of, response_of
-from ..rundir import RunDir, StageDir, read_json
+from ..core.ledger import check_ledger
+from ..core.ids import id_hash
+from ..core.record import instruction_of, response_of
+from ..core.rundir import RunDir, StageDir, read_json
 
 PURGE_PREFIX = "purge."
 BINS = 40
@@ -485,7 +486,7 @@ def _final_output(stages: list[StageDir]) -> np.ndarray:
     last = stages[-1]
     if (last.path / "output_ids.npy").exists():
         return np.sort(np.load(last.path / "output_ids.npy"))
-    from ..ledger import hash_ids
+    from ..core.ids import hash_ids
 
     return np.sort(np.concatenate([hash_ids(last.read_ids(i)) for i in _shards(last)] or [np.empty(0, np.int64)]))
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..formats import Converter, RecordError
+from .shapes import Converter, RecordError
 from ..io.readers import RawRow, decode_json_line
-from ..ledger import _isin, id_hash
+from .ids import id_hash, isin_sorted
 
 STAGE = "ingest"
 
@@ -89,7 +89,7 @@ class IdRegistry:
         renames: dict[str, str] = {}
         if len(hashes) == 0:
             return renames
-        seen_before = _isin(hashes, self._seen)
+        seen_before = isin_sorted(hashes, self._seen)
         uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
         repeated_inside = np.zeros(len(hashes), bool)
         if (counts > 1).any():
@@ -103,7 +103,7 @@ class IdRegistry:
             n = self._repeats.get(h, 0) + 1
             self._repeats[h] = n
             renames[str(i)] = f"{ids[i]}.{n}"
-        new = uniq[~_isin(uniq, self._seen)]
+        new = uniq[~isin_sorted(uniq, self._seen)]
         if len(new):
             # Two sorted runs: a stable sort (timsort) merges them in linear time; np.union1d would
             # re-unique the whole array on every shard (quadratic over a run).

@@ -335,7 +335,7 @@ class StageDir:
         positions re-hashed), else computed from the ids (``ids``: the caller's ``read_ids``, if it has them)."""
         import numpy as np
 
-        from .ledger import hash_ids, id_hash
+        from .ids import hash_ids, id_hash
 
         stored = self.path / f"{self.shard_name(index)}.ids.npy"
         if not stored.exists():

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 
 import orjson
 
-from ..record import Record
+from .record import Record
 
 Event = dict[str, Any]
 TERMINAL = ("dropped", "merged", "rewritten")

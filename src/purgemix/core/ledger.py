@@ -13,12 +13,12 @@ of millions of records takes little memory; ids are turned back into text only t
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
+from .ids import hash_ids, id_hash, isin_sorted
 from .rundir import RunDir
 
 OUTCOME_CODES = {"dropped": 1, "merged": 2, "rewritten": 3}
@@ -27,23 +27,6 @@ OUTCOME_NAMES = {v: k for k, v in OUTCOME_CODES.items()}
 
 class LedgerError(Exception):
     """The ledger of a run does not balance: a bug, never a user error."""
-
-
-def id_hash(record_id: str) -> int:
-    """64-bit key of an id (collisions: ~1 in 10^7 for 10^6 ids squared over 2^64 — negligible)."""
-    return int.from_bytes(hashlib.blake2b(str(record_id).encode(), digest_size=8).digest(), "little", signed=True)
-
-
-def hash_ids(ids: Iterable[str]) -> np.ndarray:
-    return np.fromiter((id_hash(i) for i in ids), dtype=np.int64)
-
-
-def _isin(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if len(sorted_set) == 0 or len(values) == 0:
-        return np.zeros(len(values), dtype=bool)
-    pos = np.searchsorted(sorted_set, values)
-    pos[pos >= len(sorted_set)] = 0
-    return sorted_set[pos] == values
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,19 +86,19 @@ def check_ledger(run: RunDir, executor: Any = None) -> dict[str, Any]:
     created = np.sort(created_h)
     if len(rep := _repeated(created)):
         suspects.append(("created id {} created twice", rep))
-    if len(clash := created[_isin(created, inputs)]):
+    if len(clash := created[isin_sorted(created, inputs)]):
         suspects.append(("created id {} is also an input id", clash))
     if len(parentless):
         suspects.append(("created id {} names no parents", parentless))
     known = _union(inputs, created)
-    if len(missing := np.unique(parents_h[~_isin(parents_h, known)])):
+    if len(missing := np.unique(parents_h[~isin_sorted(parents_h, known)])):
         suspects.append(("a created record names unknown parent {}", missing))
 
     if len(rep := _repeated(term)):
         suspects.append(("id {} has two outcomes", rep))
-    if len(unknown := np.unique(term[~_isin(term, known)])):
+    if len(unknown := np.unique(term[~isin_sorted(term, known)])):
         suspects.append(("an event names unknown id {}", unknown))
-    if len(bad_into := np.unique(into[~_isin(into, known)])):
+    if len(bad_into := np.unique(into[~isin_sorted(into, known)])):
         suspects.append(("a record was merged or rewritten into unknown id {}", bad_into))
 
     last = stages[-1]
@@ -129,24 +112,24 @@ def check_ledger(run: RunDir, executor: Any = None) -> dict[str, Any]:
     outputs = np.sort(outputs)
     if len(rep := _repeated(outputs)):
         suspects.append(("id {} appears twice in the output", rep))
-    if len(stray := np.unique(outputs[~_isin(outputs, known)])):
+    if len(stray := np.unique(outputs[~isin_sorted(outputs, known)])):
         suspects.append(("output id {} is neither an input nor a created record", stray))
     term_sorted = np.sort(term)
-    if len(both := np.unique(term[_isin(term, outputs)])):
+    if len(both := np.unique(term[isin_sorted(term, outputs)])):
         suspects.append(("id {} is in the output but also dropped/merged/rewritten", both))
     accounted = _union(outputs, term_sorted)
-    if len(vanished := inputs[~_isin(inputs, accounted)]):
+    if len(vanished := inputs[~isin_sorted(inputs, accounted)]):
         suspects.append(("input id {} vanished: not in the output and no outcome recorded", vanished))
-    if len(vanished_c := created[~_isin(created, accounted)]):
+    if len(vanished_c := created[~isin_sorted(created, accounted)]):
         suspects.append(("created id {} vanished: not in the output and no outcome recorded", vanished_c))
 
-    of_inputs = _isin(term, inputs)
+    of_inputs = isin_sorted(term, inputs)
     by_outcome = Counter(OUTCOME_NAMES[int(c)] for c in codes[of_inputs])
     reason_names = {v: f"{stage}:{reason}" for (stage, reason), v in reasons.items()}
     dropped_by_reason = Counter(
         reason_names[int(r)] for r, c in zip(reason_idx[of_inputs], codes[of_inputs]) if c == OUTCOME_CODES["dropped"]
     )
-    kept = int(_isin(inputs, outputs).sum())
+    kept = int(isin_sorted(inputs, outputs).sum())
     ingested = len(inputs)
     if rows_read != quarantined + ingested:
         problems.append(f"rows read {rows_read} != quarantined {quarantined} + ingested {ingested}")
@@ -167,8 +150,8 @@ def check_ledger(run: RunDir, executor: Any = None) -> dict[str, Any]:
         "merged": by_outcome["merged"],
         "rewritten": by_outcome["rewritten"],
         "created": len(created),
-        "created_in_output": int(_isin(created, outputs).sum()),
-        "created_dropped": int(_isin(created, term_sorted).sum()),
+        "created_in_output": int(isin_sorted(created, outputs).sum()),
+        "created_dropped": int(isin_sorted(created, term_sorted).sum()),
         "outputs": len(outputs),
         "problems": problems[:100],
         "problem_count": len(problems),

@@ -12,13 +12,7 @@ from typing import Any, Callable
 
 import orjson
 
-from .record import (
-    INPUT_SEPARATOR,
-    Record,
-    content_hash,
-    split_user_turn,
-    unknown_fields,
-)
+from .record import INPUT_SEPARATOR, Record, content_hash, split_user_turn, unknown_fields
 
 
 class RecordError(ValueError):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..record import Record
-from .base import MapStage, Result, register_stage
+from ..core.record import Record
+from ..core.stage import MapStage, Result, register_stage
 
 _TRAILING = re.compile(r"[ \t]+\n")
 
