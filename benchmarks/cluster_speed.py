@@ -22,7 +22,7 @@ import numpy as np
 
 from purgemix.mix.cluster import (CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr,
                                   normalize, pair_related)
-from purgemix.mix.dedup import semantic_duplicates
+from purgemix.mix.semdedup import semantic_duplicates
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:

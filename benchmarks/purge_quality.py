@@ -3,7 +3,7 @@
     python benchmarks/purge_quality.py [DATA.json ...] [--rate 0.03] [--seed 0] [--rules FILE]
 
 Default data: ../shared/data/gpteacher_roleplay.json and dolly_3k.json (skipped when absent).
-Each clean file gets ``rate`` of its records corrupted by every noise type of ``purgemix.noise``
+Each clean file gets ``rate`` of its records corrupted by every noise type of ``purgemix.text.degrade``
 (disjoint subsets; duplicates are appended), then the default purge runs on the noisy file.
 
 recall(T)     injected records of type T that the purge dropped (for duplicate types: the pair was
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from purgemix.core.shapes import Converter, export  # noqa: E402
-from purgemix.noise import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate, inject  # noqa: E402
+from purgemix.text.degrade import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate, inject  # noqa: E402
 from purgemix.core.pipeline import InputSpec  # noqa: E402
 from purgemix.purge.run import purge  # noqa: E402
 

@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from purgemix.mix.fakes import MixResponder
+from purgemix.testing.mix_responder import MixResponder
 from purgemix.models import FakeLLM
 from purgemix.models.cache import CachedLLM
 from purgemix.recipe import load_recipe

@@ -1,6 +1,6 @@
 import numpy as np
 
-from purgemix.mix.dedup import semantic_duplicates
+from purgemix.mix.semdedup import semantic_duplicates
 from purgemix.mix.stages import SemDedupStage
 from purgemix.models import FakeEmbedder
 from purgemix.core.record import make_record

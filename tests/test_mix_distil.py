@@ -2,7 +2,7 @@ import pytest
 
 from purgemix.mix.distil import (DistilConfig, Distiller, RewardWeights, cluster_shape, detect_shape,
                                  format_reward, heuristic_quality, parse_distilled, shape_ok, threshold_quality)
-from purgemix.mix.fakes import MixResponder
+from purgemix.testing.mix_responder import MixResponder
 from purgemix.mix.stages import DistilStage
 from purgemix.models import FakeEmbedder, FakeLLM
 from purgemix.core.record import make_record

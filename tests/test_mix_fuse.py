@@ -1,6 +1,6 @@
 import pytest
 
-from purgemix.mix.fakes import MixResponder
+from purgemix.testing.mix_responder import MixResponder
 from purgemix.mix.fuse import Fuser, FusionConfig
 from purgemix.mix.stages import FuseStage
 from purgemix.models import FakeEmbedder, FakeLLM

@@ -4,7 +4,7 @@ import orjson
 
 from purgemix.core.ledger import check_ledger
 from purgemix.mix.distil import DistilConfig
-from purgemix.mix.fakes import MixResponder
+from purgemix.testing.mix_responder import MixResponder
 from purgemix.mix.fuse import FusionConfig
 from purgemix.mix.rank import SplitSpec
 from purgemix.mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from purgemix.noise import NOISES, NotApplicable, inject
+from purgemix.text.degrade import NOISES, NotApplicable, inject
 from purgemix.core.record import instruction_of, make_record, response_of
 
 RESP = ("Regular exercise strengthens the heart and lungs. It also improves mood and sleep. Experts recommend "

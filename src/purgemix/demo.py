@@ -21,7 +21,7 @@ import orjson
 
 from .core.shapes import Converter, export
 from .io.readers import Source
-from .noise import MECHANICAL, evaluate_detection, inject
+from .text.degrade import MECHANICAL, evaluate_detection, inject
 from .core.rundir import RunDir
 
 DEMO_NOISE = MECHANICAL + ("echo", "refusal")

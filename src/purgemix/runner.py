@@ -21,7 +21,7 @@ class RunConfigError(ValueError):
 
 def _llm(spec: str):
     if spec == "fake:mix":  # offline generator that speaks the mix prompts (tests, dry runs), cached like any
-        from .mix.fakes import MixResponder
+        from .testing.mix_responder import MixResponder
         from .models import FakeLLM
         from .models.cache import CachedLLM
 

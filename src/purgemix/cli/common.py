@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError
+from ..io.builtin import BuiltinError
 from ..io.readers import SourceError
 from ..core.ledger import LedgerError
 from ..core.progress import console
@@ -62,7 +63,7 @@ def friendly_errors(fn: Callable) -> Callable:
 
         try:
             return fn(*args, **kwargs)
-        except (SourceError, MappingError) as e:
+        except (SourceError, BuiltinError, MappingError) as e:
             fail(str(e), EXIT_INPUT)
         except StrictError as e:
             fail(str(e), EXIT_INPUT)

@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
 
 def _load_llm(spec: str):
     if spec == "fake:mix":  # offline demo/test generator that speaks the mix prompts
-        from ..mix.fakes import MixResponder
+        from ..testing.mix_responder import MixResponder
         from ..models import FakeLLM
 
         return FakeLLM(MixResponder(), name="fake:mix")

@@ -40,12 +40,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
         start_workers(executor, workers)
-        from ..datasets_builtin import resolve
+        from ..io.builtin import resolve
         from ..core.pipeline import InputSpec, Pipeline, config_hash
-        from ..profile import profile_pipeline
-        from ..profile_report import print_tables
+        from ..report.profile import profile_pipeline
+        from ..report.profile_page import print_tables
         from ..core.progress import console
-        from ..tokens import tokenizer as make_tokenizer
+        from ..text.tokens import tokenizer as make_tokenizer
 
         try:
             make_tokenizer(tokenizer)

@@ -93,9 +93,12 @@ class Source:
     @classmethod
     def open(cls, path: str | os.PathLike, fmt: str | None = None, max_record_bytes: int = 1 << 20) -> "Source":
         if isinstance(path, str) and path.startswith("builtin:"):  # a dataset shipped in a package
-            from ..datasets_builtin import builtin_path
+            from .builtin import BuiltinError, builtin_path
 
-            path = builtin_path(path)
+            try:
+                path = builtin_path(path)
+            except BuiltinError as e:
+                raise SourceError(str(e)) from None
         p = Path(path)
         if not p.exists():
             raise SourceError(f"{p}: no such file or directory")

@@ -27,7 +27,7 @@ from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_st
 from .checks import SymbolicChecks
 from .cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr, pair_related, \
     random_pairs
-from .dedup import semantic_duplicates
+from .semdedup import semantic_duplicates
 from .distil import DistilConfig, Distiller, QualityFn
 from .fuse import FusionConfig, Fuser
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix

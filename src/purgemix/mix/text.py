@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..jsonscan import object_end
+from ..models.parsing import object_end
 from ..models.base import Embedder
 from ..core.record import Record, content_hash, first_turn, make_record, response_of
 

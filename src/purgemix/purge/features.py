@@ -225,7 +225,7 @@ def feature_column(records: Sequence[Record], qualified: str, tokenizer: str = "
 
 
 def _tokens(name: str, texts: list[str]) -> list[int]:
-    from ..tokens import tokenizer
+    from ..text.tokens import tokenizer
 
     return tokenizer(name)(texts)
 
@@ -373,7 +373,7 @@ LANGID_CHARS = 400  # the first 400 characters decide the language (speed; accur
     "lang_conf": Feature("fastText probability of that language", "low"),
 })
 def _language(b: Batch, role: str):
-    from ..langid import detect
+    from ..text.langid import detect
 
     texts = [t[:LANGID_CHARS] for t in b.texts[role]]
     try:

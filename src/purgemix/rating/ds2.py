@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import jinja2
 import orjson
 
-from ..jsonscan import object_end
+from ..models.parsing import object_end
 from ..models.base import GenerationParams, LLM, Messages
 from ..core.record import Record
 

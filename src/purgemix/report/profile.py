@@ -8,7 +8,7 @@ leading words. Streams the records of a run's ingest stage shard by shard; memor
   collapsed), plus one of its prompt alone: 16 bytes per record.
 - Leading words: the first word of the instruction, lowercased. A cheap stand-in for the leading
   verb (no part-of-speech tagging: "what" and "the" count too).
-- Language: fastText lid.176 (``purgemix.langid``) on the instruction and on the response.
+- Language: fastText lid.176 (``purgemix.text.langid``) on the instruction and on the response.
 
 Partial profiles of shards (``ProfileAcc``) merge, so shards may be profiled in parallel.
 """
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .core.record import Record, input_of, instruction_of, response_of, system_prompt
+from ..core.record import Record, input_of, instruction_of, response_of, system_prompt
 
 ROLES = ("instruction", "input", "response", "system", "conversation")
 METRICS = ("chars", "words", "tokens")
@@ -371,8 +371,8 @@ def _dup_stats(chunks: list[np.ndarray], n: int) -> dict[str, Any]:
 def profile_records(batches: Iterable[list[Record]], tokenizer: str = "regex", by: str | None = None,
                     on_batch=None) -> ProfileAcc:
     """Profile record batches in this process (``on_batch(n)`` after each)."""
-    from .langid import detect
-    from .tokens import tokenizer as make_tokenizer
+    from ..text.langid import detect
+    from ..text.tokens import tokenizer as make_tokenizer
 
     acc = ProfileAcc(by=by)
     count = make_tokenizer(tokenizer)
@@ -391,7 +391,7 @@ def _rebatch(batches: Iterable[list[Record]], size: int) -> Iterable[list[Record
 
 def profile_shard(stage_dir: str, index: int, tokenizer: str, by: str | None) -> ProfileAcc:
     """Worker side: the partial profile of one ingest shard."""
-    from .core.rundir import StageDir
+    from ..core.rundir import StageDir
 
     return profile_records([StageDir(Path(stage_dir)).read_records(index)], tokenizer, by)
 
@@ -409,12 +409,12 @@ def profile_pipeline(pipe, *, out_dir: str | Path | None = None, tokenizer: str 
 
     import orjson
 
-    from . import __version__
-    from .executors import make_executor
-    from .profile_report import render_html
-    from .core.progress import progress_bar
-    from .core.rundir import atomic_write_bytes
-    from .core.ingest import STAGE as INGEST
+    from .. import __version__
+    from ..executors import make_executor
+    from .profile_page import render_html
+    from ..core.progress import progress_bar
+    from ..core.rundir import atomic_write_bytes
+    from ..core.ingest import STAGE as INGEST
 
     t0 = time.perf_counter()
     run = pipe.execute()

@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io.readers import SourceError
-
 PREFIX = "builtin:"
 
 
@@ -44,8 +42,11 @@ BUILTINS: dict[str, Builtin] = {
 }
 
 
-class BuiltinError(SourceError):
-    """Unknown builtin name, or its package is not installed: the message says what to do."""
+class BuiltinError(ValueError):
+    """Unknown builtin name, or its package is not installed: the message says what to do.
+
+    Its own error, not a ``SourceError``: the readers import this module, so it must not import them
+    (``Source.open`` turns it into a ``SourceError``)."""
 
 
 def builtin_path(name: str) -> Path:

@@ -1,4 +1,4 @@
-"""Rendering a profile (the dict of ``purgemix.profile``): rich tables for the terminal and a
+"""Rendering a profile (the dict of ``purgemix.report.profile``): rich tables for the terminal and a
 self-contained HTML page with inline SVG histograms (no external scripts, styles or fonts)."""
 
 from __future__ import annotations

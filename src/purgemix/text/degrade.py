@@ -19,7 +19,7 @@ import re
 from collections import Counter, defaultdict
 from typing import Any, Callable, Sequence
 
-from .core.record import INPUT_SEPARATOR, Record, input_of, instruction_of, response_of
+from ..core.record import INPUT_SEPARATOR, Record, input_of, instruction_of, response_of
 
 
 class NotApplicable(ValueError):

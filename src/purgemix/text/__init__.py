@@ -1,0 +1,1 @@
+"""Text utilities every family shares: token counts, language ID, and seeded, labelled corruptions."""
