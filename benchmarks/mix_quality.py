@@ -91,8 +91,8 @@ def main() -> int:
         return 0
     os.environ.setdefault("PURGEMIX_NO_PROGRESS", "1")
     from purgemix.models import load_embedder, load_llm
-    from purgemix.recipe import load_recipe
-    from purgemix.runner import build_pipeline
+    from purgemix.recipe.load import load_recipe
+    from purgemix.recipe.build import build_pipeline
 
     recipe = load_recipe(args.recipe, [*args.overrides, f"output.path={args.out / 'out.jsonl'}", f"limit={args.limit}"])
     recipe["inputs"] = [str(args.data)]

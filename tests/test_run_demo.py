@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from purgemix.cli import app
 from purgemix.core.ledger import check_ledger
-from purgemix.recipe import RecipeError, load_recipe
+from purgemix.recipe.load import RecipeError, load_recipe
 from purgemix.core.rundir import RunDir
 
 runner = CliRunner()

@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
 
         from ..models.registry import ModelNotAvailable
         from ..core.progress import console
-        from ..recipe import RecipeError, load_recipe
-        from ..runner import RunConfigError, build_pipeline, record_mix_info
+        from ..recipe.load import RecipeError, load_recipe
+        from ..recipe.build import RunConfigError, build_pipeline, record_mix_info
 
         args = args or []
         overrides = [a for a in args if "=" in a and not Path(a).exists()]

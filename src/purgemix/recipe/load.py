@@ -86,7 +86,7 @@ def resolve(path_or_name: str) -> Path:
 
 
 def load_recipe(path_or_name: str, overrides: list[str] | None = None) -> dict[str, Any]:
-    from .purge.rules import RuleError, load_yaml
+    from ..purge.rules import RuleError, load_yaml
 
     path = resolve(path_or_name)
     try:

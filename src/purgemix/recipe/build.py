@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 
 
 class RunConfigError(ValueError):
@@ -21,29 +21,29 @@ class RunConfigError(ValueError):
 
 def _llm(spec: str):
     if spec == "fake:mix":  # offline generator that speaks the mix prompts (tests, dry runs), cached like any
-        from .testing.mix_responder import MixResponder
-        from .models import FakeLLM
-        from .models.cache import CachedLLM
+        from ..testing.mix_responder import MixResponder
+        from ..models import FakeLLM
+        from ..models.cache import CachedLLM
 
         return CachedLLM(FakeLLM(MixResponder(), name="fake:mix"))
-    from .models import load_llm
+    from ..models import load_llm
 
     return load_llm(spec)
 
 
 def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force: bool = False,
                    llm: Any = None, embedder: Any = None, on_stage: Callable[[str], None] | None = None) -> Pipeline:
-    from .mix.cluster import CapacitySpec
-    from .mix.distil import DistilConfig, heuristic_quality
-    from .mix.fuse import FusionConfig
-    from .mix.quality import RaterQuality
-    from .mix.rank import SplitSpec
-    from .mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage
-    from .models import GenerationParams, load_embedder
-    from .purge.rules import load_rules
-    from .purge.stages import DedupStage, RuleStage, ScoreStage
-    from .rating.stages import CurateStage, QualityStage, RateStage
-    from .purge.normalise import NormaliseStage
+    from ..mix.cluster import CapacitySpec
+    from ..mix.distil import DistilConfig, heuristic_quality
+    from ..mix.fuse import FusionConfig
+    from ..mix.quality import RaterQuality
+    from ..mix.rank import SplitSpec
+    from ..mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage
+    from ..models import GenerationParams, load_embedder
+    from ..purge.rules import load_rules
+    from ..purge.stages import DedupStage, RuleStage, ScoreStage
+    from ..rating.stages import CurateStage, QualityStage, RateStage
+    from ..purge.normalise import NormaliseStage
 
     inputs = recipe["inputs"]
     if not inputs:
@@ -95,8 +95,8 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
         rater = models.get("rater")
         q = RaterQuality(gen if not rater or rater == models["generator"] else _llm(rater))
     elif str(q_spec).startswith("knn:"):
-        from .mix.quality import KNNBayesQuality
-        from .rating.knn_bayes import KNNBayes
+        from ..mix.quality import KNNBayesQuality
+        from ..rating.knn_bayes import KNNBayes
 
         q = KNNBayesQuality(KNNBayes.load(q_spec[4:]), emb)
     else:

@@ -1,0 +1,1 @@
+"""Evaluation: how well a run did, measured (the demo's noise detection today; the fine-tune-and-evaluate harness lands here)."""
