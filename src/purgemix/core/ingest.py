@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import Converter, RecordError
 from ..io.readers import RawRow, decode_json_line
 from .ids import id_hash, isin_sorted
+from .shapes import Converter, RecordError
 
 STAGE = "ingest"
 

@@ -20,16 +20,16 @@ import orjson
 
 from .. import __version__
 from ..executors import make_executor
-from .shapes import RecordError, export
 from ..io.readers import Source, fingerprint
 from ..io.writers import Writer
-from .ledger import LedgerError, check_ledger
 from .ids import hash_ids
+from .ingest import STAGE as INGEST, IdRegistry, ingest_shard
+from .ledger import LedgerError, check_ledger
 from .progress import progress_bar
 from .record import Record
 from .rundir import RunDir, StageDir, atomic_write_bytes, atomic_write_json, read_json
+from .shapes import RecordError, export
 from .stage import FitMapStage, GlobalStage, MapStage, Result, Stage
-from .ingest import STAGE as INGEST, IdRegistry, ingest_shard
 
 
 class StrictError(Exception):

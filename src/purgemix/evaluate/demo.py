@@ -19,10 +19,10 @@ from typing import Any, Callable
 
 import orjson
 
+from ..core.rundir import RunDir
 from ..core.shapes import Converter, export
 from ..io.readers import Source
 from ..text.degrade import MECHANICAL, evaluate_detection, inject
-from ..core.rundir import RunDir
 
 DEMO_NOISE = MECHANICAL + ("echo", "refusal")
 
@@ -56,9 +56,9 @@ def dropped_by_purge(run: RunDir) -> dict[str, tuple[list[str], str | None]]:
 def run_demo(out_dir: str | Path, *, overrides: list[str] | None = None, rate: float = 0.04, seed: int = 0,
              limit: int | None = None, force: bool = False,
              on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from ..recipe.build import build_pipeline, record_mix_info
     from ..recipe.load import load_recipe
     from ..report import write_run_report
-    from ..recipe.build import build_pipeline, record_mix_info
 
     t0 = time.perf_counter()
     out = Path(out_dir)

@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..models.base import LLM, Embedder, GenerationParams
 from ..core.record import Record, response_of
+from ..models.base import LLM, Embedder, GenerationParams
 from .cluster import normalize
 from .fuse import generate_batched
 from .templates import TemplateSet

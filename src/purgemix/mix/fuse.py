@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..models.base import LLM, Generation, GenerationParams, Messages
 from ..core.record import Record, response_of
+from ..models.base import LLM, Generation, GenerationParams, Messages
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
 from .text import parse_pair, prompt_of

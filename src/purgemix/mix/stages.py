@@ -21,16 +21,25 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..models.base import LLM, Embedder
 from ..core.record import Record, response_of
 from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_stage
+from ..models.base import LLM, Embedder
 from .checks import SymbolicChecks
-from .cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr, pair_related, \
-    random_pairs
-from .semdedup import semantic_duplicates
+from .cluster import (
+    CapacitySpec,
+    capacity_clusters,
+    choose_k,
+    default_ks,
+    kmeans,
+    longtail,
+    mmr,
+    pair_related,
+    random_pairs,
+)
 from .distil import DistilConfig, Distiller, QualityFn
-from .fuse import FusionConfig, Fuser
+from .fuse import Fuser, FusionConfig
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix
+from .semdedup import semantic_duplicates
 from .templates import TemplateSet
 from .text import embed_records, new_record
 

@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..models.parsing import object_end
-from ..models.base import Embedder
 from ..core.record import Record, content_hash, first_turn, make_record, response_of
+from ..models.base import Embedder
+from ..models.parsing import object_end
 
 NEW_SPLIT = "new"
 

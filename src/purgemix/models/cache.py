@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import orjson
 
-from .base import Generation, GenerationParams, LLM, Messages, UsageStats
+from .base import LLM, Generation, GenerationParams, Messages, UsageStats
 
 
 def cache_dir() -> Path:

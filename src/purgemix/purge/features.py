@@ -545,7 +545,6 @@ class _Joined:
 def _vocab(b: Batch) -> dict[str, int]:
     """Word counts over the batch (instructions, inputs, responses), minus each response's last word."""
     from collections import Counter
-
     from itertools import chain
 
     c: Counter = Counter(chain.from_iterable(chain.from_iterable(b.words(role) for role in ROLES)))

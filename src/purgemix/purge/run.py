@@ -24,9 +24,9 @@ from typing import Any, Callable
 import orjson
 import zstandard
 
-from ..io.writers import Writer
 from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..core.rundir import atomic_write_bytes, atomic_write_json, read_json
+from ..io.writers import Writer
 from .report import EXAMPLES, ReportCounts, render_html
 from .rules import RuleSet, load_rules
 from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 import jinja2
 import orjson
 
-from ..models.parsing import object_end
-from ..models.base import GenerationParams, LLM, Messages
 from ..core.record import Record
+from ..models.base import LLM, GenerationParams, Messages
+from ..models.parsing import object_end
 
 KEYS = ("rarity", "complexity", "informativeness", "overall")
 MAX_TURN_CHARS = 2000

@@ -13,9 +13,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
 
-from ..models.base import ScoredResponse
 from ..core.record import Record
 from ..core.stage import GlobalStage, Result
+from ..models.base import ScoredResponse
 
 
 def split_prompt(record: Record) -> tuple[list[dict[str, str]], str]:

@@ -21,9 +21,9 @@ class RunConfigError(ValueError):
 
 def _llm(spec: str):
     if spec == "fake:mix":  # offline generator that speaks the mix prompts (tests, dry runs), cached like any
-        from ..testing.mix_responder import MixResponder
         from ..models import FakeLLM
         from ..models.cache import CachedLLM
+        from ..testing.mix_responder import MixResponder
 
         return CachedLLM(FakeLLM(MixResponder(), name="fake:mix"))
     from ..models import load_llm
@@ -40,10 +40,10 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     from ..mix.rank import SplitSpec
     from ..mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage
     from ..models import GenerationParams, load_embedder
+    from ..purge.normalise import NormaliseStage
     from ..purge.rules import load_rules
     from ..purge.stages import DedupStage, RuleStage, ScoreStage
     from ..rating.stages import CurateStage, QualityStage, RateStage
-    from ..purge.normalise import NormaliseStage
 
     inputs = recipe["inputs"]
     if not inputs:

@@ -410,11 +410,11 @@ def profile_pipeline(pipe, *, out_dir: str | Path | None = None, tokenizer: str 
     import orjson
 
     from .. import __version__
-    from ..executors import make_executor
-    from .profile_page import render_html
+    from ..core.ingest import STAGE as INGEST
     from ..core.progress import progress_bar
     from ..core.rundir import atomic_write_bytes
-    from ..core.ingest import STAGE as INGEST
+    from ..executors import make_executor
+    from .profile_page import render_html
 
     t0 = time.perf_counter()
     run = pipe.execute()

@@ -34,8 +34,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..core.ledger import check_ledger
 from ..core.ids import id_hash
+from ..core.ledger import check_ledger
 from ..core.record import instruction_of, response_of
 from ..core.rundir import RunDir, StageDir, read_json
 
