@@ -44,7 +44,7 @@ def test_cli_mix_fuse_controls(tmp_path):
     write(tmp_path)
     summary = invoke(tmp_path, "--method", "fuse", "--k", "3", "--pairing", "random", "--no-feedback")
     assert summary["ledger_balanced"]
-    assert summary["mix"]["fuse"]["pairing"] == "random"
+    assert summary["reports"]["fuse"]["pairing"] == "random"
 
 
 def test_cli_mix_bad_options(tmp_path):

@@ -122,7 +122,8 @@ def test_distil_stage_clusters_and_lineage():
     events = [e for res in results for e in res.events]
     ids_in = {r["id"] for r in records}
     new = [r for r in out if r["id"] not in ids_in]
-    assert new and stage.last_info["size_min"] >= 2 and stage.last_info["size_max"] <= 5
+    info = stage.report()
+    assert new and info["size_min"] >= 2 and info["size_max"] <= 5
     for r in new:
         lin = r["lineage"]
         assert lin["operator"] == "distil" and 2 <= len(lin["derived_from"]) <= 5

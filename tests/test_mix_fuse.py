@@ -156,7 +156,7 @@ def test_fuse_stage_auto_k_and_budget():
     stage = FuseStage(FakeLLM(MixResponder()), FakeEmbedder(), k="auto", ks=[2, 3, 4], budget=2)
     out, events = run_stage(stage, topic_records())
     assert sum(e["outcome"] == "created" for e in events) == 2
-    assert set(stage.last_info["silhouette"]) == {"2", "3", "4"}
+    assert set(stage.report()["silhouette"]) == {"2", "3", "4"}
 
 
 def test_fuse_stage_failed_pairs_created_then_dropped():

@@ -226,20 +226,25 @@ def test_keep_freed_memory_is_idempotent_and_can_be_turned_off(monkeypatch):
 
 
 def test_a_global_stage_report_outlives_its_process(tmp_path):
-    """What a global stage learnt (its ``report``) is kept in the manifest with the stage, so a run
-    resumed after that stage still has it (the run report and ``record_mix_info`` read it there)."""
+    """What a global stage learnt (its ``report()``) is kept in the manifest with the stage, so a run
+    resumed after that stage still has it (the run report and the run's summary read it there)."""
     from purgemix.core.stage import GlobalStage, Result
 
     class CountingStage(GlobalStage):
         name = "counting"
         version = "1"
 
+        section = "counting"
+
         def __init__(self):
-            self.report = {}
+            self.seen = None
+
+        def report(self):
+            return {} if self.seen is None else {"seen": self.seen}
 
         def run(self, batches):
             records = [r for b in batches for r in b]
-            self.report = {"seen": len(records)}
+            self.seen = len(records)
             yield Result(records=records)
 
     src = tmp_path / "in.jsonl"
@@ -249,11 +254,13 @@ def test_a_global_stage_report_outlives_its_process(tmp_path):
         return Pipeline([InputSpec(str(src))], [CountingStage()], OutputSpec(str(tmp_path / "o.jsonl"), "alpaca"),
                         tmp_path / "run", shard_size=10)
 
-    pipe().execute()
+    assert pipe().execute()["reports"] == {"counting": {"seen": 30}}
     again = pipe()
-    again.execute()  # resumed: the stage does not run again
-    assert again.stages[0].report == {}
-    assert RunDir(tmp_path / "run").manifest()["stages"]["counting"]["report"] == {"seen": 30}
+    summary = again.execute()  # resumed: the stage does not run again
+    assert again.stages[0].report() == {}
+    stored = RunDir(tmp_path / "run").manifest()["stages"]["counting"]
+    assert stored["report"] == {"seen": 30} and stored["section"] == "counting"
+    assert summary["reports"] == {"counting": {"seen": 30}}
 
 
 def test_unordered_map_shards_keeps_workers_busy_behind_a_slow_shard():
@@ -278,7 +285,7 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
     """Large shards are exported in parts (``EXPORT_PART`` records each, possibly by different workers):
     the output and the ledger are the same as exporting whole shards; ``read_records(rows=...)`` gives the
     same records as slicing the whole shard, scores by column and renamed ids included."""
-    import purgemix.core.pipeline as pipeline
+    import purgemix.core.shard_tasks as shard_tasks
     from purgemix.purge.run import purge
 
     src = tmp_path / "in.jsonl"
@@ -288,7 +295,7 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     outs = []
     for part in (10_000, 7):
-        monkeypatch.setattr(pipeline, "EXPORT_PART", part)
+        monkeypatch.setattr(shard_tasks, "EXPORT_PART", part)
         d = tmp_path / f"p{part}"
         summary = purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=40, workers=2)
         assert summary["ledger_balanced"]

@@ -344,11 +344,11 @@ def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, m
     rows = [{"instruction": f"Question {i % 7}", "input": "", "output": LONG if i % 2 else f"Answer {i % 5}"}
             for i in range(60)]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    import purgemix.core.pipeline as pipeline
+    import purgemix.core.shard_tasks as shard_tasks
 
     separate = []
-    real = pipeline._prepare_shard
-    monkeypatch.setattr(pipeline, "_prepare_shard", lambda *a: separate.append(a[-1]) or real(*a))
+    real = shard_tasks.prepare_shard
+    monkeypatch.setattr(shard_tasks, "prepare_shard", lambda *a: separate.append(a[-1]) or real(*a))
     out = {}
     for force in (False, True):
         d = tmp_path / f"f{force}"

@@ -46,7 +46,7 @@ def test_rate_curate_split(tmp_path, data, monkeypatch):
         summary = json.loads(r.stdout.strip().splitlines()[-1])
         assert summary["ratings"] == {"rated": 41, "parsed": 40, "failed": 1, "attempts": 43}
         manifest = json.loads((tmp_path / "run1" / "manifest.json").read_text())
-        assert manifest["models"]["rate"]["usage"]["cache_misses"] == 43
+        assert manifest["stages"]["rate"]["report"]["usage"]["cache_misses"] == 43
         recs = [orjson.loads(line) for line in out.read_text().splitlines()]
         assert len(recs) == 41 and len({r["id"] for r in recs}) == 41
         bad = [r for r in recs if r["scores"]["ds2.parsed"] == 0]
@@ -65,7 +65,7 @@ def test_rate_curate_split(tmp_path, data, monkeypatch):
     assert all("ds2.curated" in x["scores"] and 0 <= x["scores"]["ds2.longtail"] <= 1 for x in rated)
     assert "ds2.curated" not in [x for x in recs if not x["scores"]["ds2.parsed"]][0]["scores"]
     manifest = json.loads((tmp_path / "run2" / "manifest.json").read_text())
-    assert len(manifest["models"]["curate"]["transition_matrix"]) == 6
+    assert len(manifest["stages"]["curate"]["report"]["transition_matrix"]) == 6
 
     hq, lq, mid, un = (tmp_path / f"{n}.jsonl" for n in ("hq", "lq", "mid", "un"))
     r = runner.invoke(app, ["split", str(cur), "--hq", str(hq), "--lq", str(lq), "--lq-max", "1",

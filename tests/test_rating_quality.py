@@ -125,7 +125,7 @@ def test_quality_stage_scores_a_sample_and_estimates_the_rest(tmp_path, monkeypa
     out = [r for res in stage.run([recs]) for r in res.records]
     assert sc.calls == 20  # only the sample reached the model
     est = [r for r in out if r["scores"].get("ifd.estimated") == 1]
-    assert len(est) == 40 and stage.report["estimated"] == 40  # the empty answer is neither scored nor estimated
+    assert len(est) == 40 and stage.report()["estimated"] == 40  # the empty answer is neither scored nor estimated
     assert "ifd.loss_cond" not in out[-1]["scores"]
     # FakeScorer's loss grows with the answer's length, which the features carry: estimates follow it
     from purgemix.rating.surrogate import spearman

@@ -10,11 +10,11 @@ from typing import Any, Callable
 import orjson
 import typer
 
+from ..core.ledger import LedgerError
+from ..core.progress import console
 from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError
 from ..io.builtin import BuiltinError
 from ..io.readers import SourceError
-from ..core.ledger import LedgerError
-from ..core.progress import console
 
 EXIT_USAGE = 2
 EXIT_INPUT = 3

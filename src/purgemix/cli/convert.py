@@ -8,8 +8,24 @@ import typer
 
 from ..core.shapes import OUTPUT_SHAPES, parse_mapping
 from .common import (
-    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
-    ShardOpt, StrictOpt, ToOpt, WorkersOpt, default_run_dir, emit, fail, friendly_errors, report_summary,
+    ExecutorOpt,
+    ForceOpt,
+    FromOpt,
+    InFormatOpt,
+    JsonOpt,
+    MapOpt,
+    MaxBytesOpt,
+    OutFormatOpt,
+    RunDirOpt,
+    ShardOpt,
+    StrictOpt,
+    ToOpt,
+    WorkersOpt,
+    default_run_dir,
+    emit,
+    fail,
+    friendly_errors,
+    report_summary,
 )
 
 

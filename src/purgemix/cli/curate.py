@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Estimate the score-transition matrix from nearest-neighbour agreement and correct every score
         (raw kept as ds2.score, corrected as ds2.curated, plus ds2.confidence and ds2.longtail)."""
-        from ..models.registry import ModelNotAvailable
         from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
         from ..core.progress import console
+        from ..models.registry import ModelNotAvailable
         from ..rating.stages import CurateStage
 
         prefix = score_key.rsplit(".", 1)[0] if "." in score_key else score_key
@@ -44,12 +44,9 @@ def register(app: typer.Typer) -> None:
         if run_dir is None:
             pipe.run.path = default_run_dir("curate", config_hash(pipe.config()))
         summary = pipe.execute()
-        if stage.report:
-            manifest = pipe.run.manifest()
-            manifest.setdefault("models", {})["curate"] = stage.report
-            pipe.run.write_manifest(manifest)
-            summary["curation"] = stage.report
-            rep = stage.report
+        rep = summary.get("reports", {}).get("curate")
+        if rep:
+            summary["curation"] = rep
             if "changed" in rep:
                 console.print(f"  curated {rep['rated']:,} rated records: {rep['changed']:,} scores corrected; "
                               f"raw {rep['raw_histogram']} -> curated {rep['curated_histogram']}")

@@ -26,11 +26,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Corrupt real clean data with known noise, run the quick recipe on it with the embedded models,
         and show what was purged (and how much injected noise was caught), fused, and kept."""
+        from ..core.progress import console
         from ..evaluate.demo import print_demo, run_demo
         from ..models.registry import ModelNotAvailable
-        from ..core.progress import console
-        from ..recipe.load import RecipeError
         from ..recipe.build import RunConfigError
+        from ..recipe.load import RecipeError
 
         try:
             result = run_demo(out_dir, overrides=overrides or [], rate=rate, seed=seed, limit=limit, force=force,

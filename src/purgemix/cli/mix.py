@@ -55,13 +55,13 @@ def register(app: typer.Typer) -> None:
 
         Every new pair names its parents, operator, template hash, model, cycles and rewards in its
         lineage; consumed parents are recorded as merged into it, so the run's ledger balances."""
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
         from ..mix.cluster import CapacitySpec
         from ..mix.distil import DistilConfig, heuristic_quality
         from ..mix.fuse import FUSION_OPERATORS, FusionConfig
         from ..mix.rank import SplitSpec
         from ..mix.stages import DistilStage, FuseStage, MixStage, SemDedupStage, TagSplitStage
         from ..models.registry import ModelNotAvailable
-        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 
         if method not in ("fuse", "distil"):
             fail(f"--method must be fuse or distil, got '{method}'", 2)
@@ -113,20 +113,14 @@ def register(app: typer.Typer) -> None:
         if run_dir is None:
             pipe.run.path = default_run_dir("mix", config_hash(pipe.config()))
         summary = pipe.execute()
-        info = {s.name: getattr(s, "last_info", None) for s in stages if getattr(s, "last_info", None)}
-        if info:
-            summary["mix"] = info
-            manifest = pipe.run.manifest()
-            manifest.setdefault("models", {})["mix"] = {"model": llm.name, "info": info}
-            pipe.run.write_manifest(manifest)
         report_summary(summary)
         emit(summary, as_json)
 
 
 def _load_llm(spec: str):
     if spec == "fake:mix":  # offline demo/test generator that speaks the mix prompts
-        from ..testing.mix_responder import MixResponder
         from ..models import FakeLLM
+        from ..testing.mix_responder import MixResponder
 
         return FakeLLM(MixResponder(), name="fake:mix")
     from ..models import load_llm

@@ -8,8 +8,22 @@ import typer
 
 from ..core.shapes import parse_mapping
 from .common import (
-    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, RunDirOpt, ShardOpt, StrictOpt,
-    WorkersOpt, default_run_dir, emit, fail, friendly_errors, start_workers,
+    ExecutorOpt,
+    ForceOpt,
+    FromOpt,
+    InFormatOpt,
+    JsonOpt,
+    MapOpt,
+    MaxBytesOpt,
+    RunDirOpt,
+    ShardOpt,
+    StrictOpt,
+    WorkersOpt,
+    default_run_dir,
+    emit,
+    fail,
+    friendly_errors,
+    start_workers,
 )
 
 
@@ -40,11 +54,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
         start_workers(executor, workers)
-        from ..io.builtin import resolve
         from ..core.pipeline import InputSpec, Pipeline, config_hash
+        from ..core.progress import console
+        from ..io.builtin import resolve
         from ..report.profile import profile_pipeline
         from ..report.profile_page import print_tables
-        from ..core.progress import console
         from ..text.tokens import tokenizer as make_tokenizer
 
         try:

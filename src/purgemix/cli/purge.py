@@ -8,8 +8,25 @@ import typer
 
 from ..core.shapes import parse_mapping
 from .common import (
-    ExecutorOpt, ForceOpt, FromOpt, InFormatOpt, JsonOpt, MapOpt, MaxBytesOpt, OutFormatOpt, RunDirOpt,
-    ShardOpt, StrictOpt, ToOpt, WorkersOpt, console, emit, fail, friendly_errors, report_summary, start_workers,
+    ExecutorOpt,
+    ForceOpt,
+    FromOpt,
+    InFormatOpt,
+    JsonOpt,
+    MapOpt,
+    MaxBytesOpt,
+    OutFormatOpt,
+    RunDirOpt,
+    ShardOpt,
+    StrictOpt,
+    ToOpt,
+    WorkersOpt,
+    console,
+    emit,
+    fail,
+    friendly_errors,
+    report_summary,
+    start_workers,
 )
 
 

@@ -6,9 +6,18 @@ from pathlib import Path
 
 import typer
 
-from ..core.stage import GlobalStage, Result
-from .common import (ForceOpt, JsonOpt, MapOpt, RunDirOpt, ShardOpt, default_run_dir, emit, fail, friendly_errors,
-                     report_summary)
+from .common import (
+    ForceOpt,
+    JsonOpt,
+    MapOpt,
+    RunDirOpt,
+    ShardOpt,
+    default_run_dir,
+    emit,
+    fail,
+    friendly_errors,
+    report_summary,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,64 +46,32 @@ def register(app: typer.Typer) -> None:
 
         Answers are cached in SQLite ($PURGEMIX_CACHE): an interrupted or repeated run re-sends only
         what had no answer. Parse failures are recorded in meta._rating, never given a score."""
+        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
         from ..core.shapes import parse_mapping
         from ..models import load_llm
         from ..models.registry import ModelNotAvailable
-        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
         from ..rating.stages import RateStage
         options = {"concurrency": concurrency} if model.startswith(("openai:", "http")) else {}
         try:
             llm = load_llm(model, **options)
         except ModelNotAvailable as e:
             fail(str(e), 2)
-        stages: list = []
-        if limit:
-            stages.append(_Limit(limit))
         stage = RateStage(model, template=template, attempts=attempts, batch_size=batch_size, llm=llm)
-        stages.append(stage)
         maps = parse_mapping(mapping)
-        pipe = Pipeline([InputSpec(p, None, maps, shape) for p in inputs], stages, OutputSpec(output, to, None),
-                        run_dir or ".", force=force, shard_size=shard_size, command="rate")
+        pipe = Pipeline([InputSpec(p, None, maps, shape) for p in inputs], [stage], OutputSpec(output, to, None),
+                        run_dir or ".", force=force, shard_size=shard_size, limit=limit or None, command="rate")
         if run_dir is None:
             pipe.run.path = default_run_dir("rate", config_hash(pipe.config()))
         summary = pipe.execute()
-        usage = llm.stats.as_dict() if hasattr(llm, "stats") else {}
-        manifest = pipe.run.manifest()
-        manifest.setdefault("models", {})["rate"] = {"model": llm.name, "usage": usage, "ratings": stage.counts}
-        pipe.run.write_manifest(manifest)
-        summary["ratings"] = stage.counts
-        summary["model_usage"] = usage
+        rep = summary.get("reports", {}).get("rate", {})
+        c = summary["ratings"] = {k: rep.get(k, 0) for k in ("rated", "parsed", "failed", "attempts")}
+        usage = summary["model_usage"] = rep.get("usage", {})
         report_summary(summary)
         from ..core.progress import console
 
-        c = stage.counts
         if c["rated"]:
             console.print(f"  rated {c['rated']:,}: parsed {c['parsed']:,} ({c['parsed'] / c['rated']:.0%}), "
                           f"failed {c['failed']:,}; cache hits {usage.get('cache_hits', 0):,}, "
                           f"misses {usage.get('cache_misses', 0):,}")
         emit(summary, as_json)
 
-
-class _Limit(GlobalStage):
-    """Keeps the first N records (the rest are dropped with reason 'over --limit')."""
-
-    name = "limit"
-    version = "1"
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def params(self):
-        return {"n": self.n}
-
-    def run(self, batches):
-        seen = 0
-        for records in batches:
-            res = Result()
-            for r in records:
-                if seen < self.n:
-                    res.records.append(r)
-                else:
-                    res.drop(r, "limit", "over --limit")
-                seen += 1
-            yield res

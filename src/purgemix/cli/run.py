@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
         Re-running the same command resumes after a crash; LLM answers come from the request cache."""
         import yaml
 
-        from ..models.registry import ModelNotAvailable
         from ..core.progress import console
+        from ..models.registry import ModelNotAvailable
+        from ..recipe.build import RunConfigError, build_pipeline
         from ..recipe.load import RecipeError, load_recipe
-        from ..recipe.build import RunConfigError, build_pipeline, record_mix_info
 
         args = args or []
         overrides = [a for a in args if "=" in a and not Path(a).exists()]
@@ -63,16 +63,11 @@ def register(app: typer.Typer) -> None:
             summary = pipe.execute()
         except (RunConfigError, ModelNotAvailable) as e:
             fail(str(e), 2)
-        gen = next((getattr(s, "llm", None) for s in pipe.stages if s.name in ("fuse", "distil")), None)
-        info = record_mix_info(pipe, gen)
-        if info:
-            summary["mix"] = info
-        usage = getattr(getattr(gen, "stats", None), "as_dict", None)
-        if usage is not None:
-            summary["llm"] = usage()  # requests, cache hits and misses, tokens, seconds
-            u = summary["llm"]
-            console.print(f"LLM: {u.get('requests', 0)} requests, {u.get('cache_hits', 0)} from the cache, "
-                          f"{u.get('tokens_in', 0):,} tokens in, {u.get('tokens_out', 0):,} out")
+        for name, rep in summary.get("reports", {}).items():  # each model stage's own usage
+            if u := rep.get("usage"):
+                console.print(f"{name} ({rep.get('model')}): {u.get('requests', 0)} requests, "
+                              f"{u.get('cache_hits', 0)} from the cache, {u.get('tokens_in', 0):,} tokens in, "
+                              f"{u.get('tokens_out', 0):,} out")
         summary["recipe"] = spec["name"]
         report_summary(summary)
         emit(summary, as_json)

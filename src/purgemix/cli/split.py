@@ -28,10 +28,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Split records into HQ (score >= --hq-min) and LQ (score <= --lq-max), in canonical messages form."""
+        from ..core.progress import console
         from ..core.shapes import Converter, RecordError, export
         from ..io.readers import Source, decode_json_line
         from ..io.writers import Writer
-        from ..core.progress import console
 
         cut_lq = lq_max if lq_max is not None else hq_min - 1e-9
         if cut_lq >= hq_min:

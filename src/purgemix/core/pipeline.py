@@ -22,14 +22,12 @@ from .. import __version__
 from ..executors import make_executor
 from ..io.readers import Source, fingerprint
 from ..io.writers import Writer
-from .ids import hash_ids
-from .ingest import STAGE as INGEST, IdRegistry, ingest_shard
+from . import shard_tasks
+from .ingest import STAGE as INGEST, IdRegistry
 from .ledger import LedgerError, check_ledger
 from .progress import progress_bar
-from .record import Record
-from .rundir import RunDir, StageDir, atomic_write_bytes, atomic_write_json, read_json
-from .shapes import RecordError, export
-from .stage import FitMapStage, GlobalStage, MapStage, Result, Stage
+from .rundir import RunDir, StageDir, atomic_write_json, read_json
+from .stage import FitMapStage, GlobalStage, MapStage, Stage
 
 
 class StrictError(Exception):
@@ -65,178 +63,6 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def _process_shard(stage: Stage, in_dir: str, out_dir: str, index: int, state: Any = None) -> dict[str, Any]:
-    """Worker side of a map stage: read one shard, transform, write atomically."""
-    t0 = time.perf_counter()
-    src = StageDir(Path(in_dir))
-    by_lines = _apply_lines(stage, src, StageDir(Path(out_dir)), index, state, t0, decode=False)
-    if by_lines is not None:
-        return by_lines[0]
-    by_column = getattr(stage, "process_columns", None)
-    records = src.read_records(index, scores=by_column is None)
-    raw = src.read_columns(index) if by_column is not None and records else None
-    if raw is not None:
-        result: Result = by_column(records, raw, state)
-        return _write_result(result, len(records), StageDir(Path(out_dir)), index, t0)
-    if by_column is not None and records:
-        records = src.read_records(index)  # the shard stores its scores inline
-    return _apply(stage, records, StageDir(Path(out_dir)), index, state, t0)[0]
-
-
-def _apply_lines(stage: Stage, src: StageDir, dst: StageDir, index: int, state: Any, t0: float,
-                 decode: bool = True) -> tuple[dict[str, Any], list[Record]] | None:
-    """``_apply`` by ``process_lines`` (a stage that drops records by id and changes none): kept and dropped
-    records are stored as the lines they were read as, and only the kept ones are decoded (returned for a
-    fused next stage). None when the stage has no such hook or the shard stores scores by column."""
-    by_lines = getattr(stage, "process_lines", None)
-    lines = src.read_lines(index) if by_lines is not None else None
-    if lines is None:
-        return None
-    ids = src.read_ids(index)
-    hashes = src.read_id_hashes(index, ids)
-    res = by_lines(lines, ids, hashes, state) if state is not None else by_lines(lines, ids, hashes)
-    kept_lines = [lines[i] for i in res.keep]
-    counters = _shard_counters(len(lines), kept_lines, res.events, res.side, dst, index, t0)
-    dst.write_shard_lines(index, kept_lines, res.events, {e: lines[i] for e, i in res.carried.items()}, counters)
-    return counters, [orjson.loads(x) for x in kept_lines] if decode else []
-
-
-def _apply(stage: Stage, records: list[Record], dst: StageDir, index: int, state: Any, t0: float
-           ) -> tuple[dict[str, Any], list[Record]]:
-    result = stage.process(records) if state is None else stage.process(records, state)
-    return _write_result(result, len(records), dst, index, t0), result.records
-
-
-def _write_result(result: Result, n_in: int, dst: StageDir, index: int, t0: float) -> dict[str, Any]:
-    counters = _shard_counters(n_in, result.records, result.events, getattr(result, "side", {}), dst, index, t0)
-    dst.write_shard(index, result.records, result.events, counters, columns=getattr(result, "columns", None))
-    return counters
-
-
-def _shard_counters(n_in: int, records: list, events: list[dict], side: dict[str, bytes], dst: StageDir,
-                    index: int, t0: float) -> dict[str, Any]:
-    """A processed shard's counters (with its seconds); its side files are written on the way (before the
-    shard, whose done marker comes last)."""
-    counters = _count(n_in, Result(records=records, events=events))
-    counters["seconds"] = round(time.perf_counter() - t0, 4)
-    for suffix, data in side.items():
-        atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.{suffix}", data)
-    return counters
-
-
-def _process_pair(stage: Stage, then: MapStage, in_dir: str, mid_dir: str, out_dir: str, index: int,
-                  state: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Worker side of two consecutive stages fused per shard (the second one a plain map): the first stage's
-    records go on to the second in memory instead of through a barrier and a second read. Each stage still
-    writes its own shard, so resuming, the ledger and reports see two ordinary stages."""
-    mid, out = StageDir(Path(mid_dir)), StageDir(Path(out_dir))
-    records = None
-    if mid.is_done(index):
-        first = mid.done_info(index)
-    elif getattr(stage, "process_columns", None) is not None:
-        first = _process_shard(stage, in_dir, mid_dir, index, state)
-    else:
-        t0 = time.perf_counter()
-        src = StageDir(Path(in_dir))
-        by_lines = _apply_lines(stage, src, mid, index, state, t0)
-        first, records = by_lines if by_lines is not None else \
-            _apply(stage, src.read_records(index), mid, index, state, t0)
-    if out.is_done(index):
-        return first, out.done_info(index)
-    if records is None or getattr(then, "process_columns", None) is not None:
-        return first, _process_shard(then, mid_dir, out_dir, index)
-    return first, _apply(then, records, out, index, None, time.perf_counter())[0]
-
-
-def _prepare_shard(stage: FitMapStage, in_dir: str, out_dir: str, index: int) -> int:
-    """Worker side of a fit stage's prepare pass: one shard's records -> the stage's prep files."""
-    records = StageDir(Path(in_dir)).read_records(index)
-    _write_prepared(stage, records, StageDir(Path(out_dir)), index)
-    return len(records)
-
-
-def _write_prepared(stage: FitMapStage, records: list[Record], dst: StageDir, index: int, id_hashes=None) -> None:
-    name = dst.shard_name(index)
-    # the records' id hashes when the caller has them (the ingest just computed them)
-    files = stage.prepare(records) if id_hashes is None else stage.prepare(records, id_hashes=id_hashes)
-    for suffix, data in files.items():
-        atomic_write_bytes(dst.path / f"{name}.prep.{suffix}", data)
-    atomic_write_json(dst.path / f"{name}.prep.json", {"records": len(records)})
-
-
-EXPORT_PART = 2500  # records per export task: a shard with many survivors is split between the workers
-
-
-def _export_shard(in_dir: str, index: int, shape: str, part: str, rows: tuple[int, int] | None = None
-                  ) -> tuple[str, list[dict], Any, int]:
-    """Worker side of export: one shard (``rows``: the records from..to of it) -> its rows in the output shape,
-    as JSON Lines in the file ``part`` (which the driver appends to the output without reading it), and the
-    events of records that cannot be written in that shape."""
-    src = StageDir(Path(in_dir))
-    span = slice(*rows) if rows is not None else None
-    records = src.read_records(index, rows=span)
-    lines, exported, events = [], [], []
-    for r in records:
-        try:
-            lines.append(orjson.dumps(export(r, shape), option=orjson.OPT_APPEND_NEWLINE))
-            exported.append(True)
-        except RecordError as e:
-            exported.append(False)
-            events.append({"id": r["id"], "outcome": "dropped", "stage": "export",
-                           "reason": f"cannot be written as {shape}", "detail": str(e), "record": r})
-    # the written records' ids (renames applied by read_records): one part's, not the whole shard's
-    hashes = hash_ids([r["id"] for r, ok in zip(records, exported) if ok])
-    Path(part).write_bytes(b"".join(lines))
-    return part, events, hashes, len(records)
-
-
-def _ingest_and_write(rows, out_dir: str, index: int, prepare: tuple[FitMapStage, str] | None = None,
-                      **kw) -> dict[str, Any]:
-    """Worker side of ingest; ``prepare``: (the first stage, its folder) when that stage has a prepare pass,
-    which then runs here on the records just ingested instead of reading them back later. Their ids are the
-    ids before the driver's renames of repeated ids (``StageDir.renames``); the stage applies those."""
-    import numpy as np
-
-    records, events, counters, hashes = ingest_shard(rows, **kw)
-    dst = StageDir(Path(out_dir))
-    np.save(dst.path / f"{dst.shard_name(index)}.ids.npy", hashes)
-    # the ids as text too: the driver needs them for every shard with a repeated id (content-hash ids of
-    # duplicate records), and a JSON list reads 40x faster than scanning the compressed records
-    atomic_write_bytes(dst.path / f"{dst.shard_name(index)}.ids.json", orjson.dumps([r["id"] for r in records]))
-    dst.write_shard(index, records, events, counters)
-    if prepare is not None:
-        _write_prepared(prepare[0], records, StageDir(Path(prepare[1])), index, id_hashes=hashes)
-    return counters
-
-
-def _count(n_in: int, result: Result) -> dict[str, Any]:
-    outcomes = Counter(e["outcome"] for e in result.events)
-    dropped = Counter(e.get("reason", "?") for e in result.events if e["outcome"] == "dropped")
-    return {
-        "in": n_in,
-        "out": len(result.records),
-        "dropped": dict(dropped),
-        "merged": outcomes.get("merged", 0),
-        "rewritten": outcomes.get("rewritten", 0),
-        "created": outcomes.get("created", 0),
-    }
-
-
-def _sum_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {}
-    for c in items:
-        for k, v in c.items():
-            if k == "seconds":
-                continue
-            if isinstance(v, dict):
-                agg = total.setdefault(k, {})
-                for r, n in v.items():
-                    agg[r] = agg.get(r, 0) + n
-            elif isinstance(v, (int, float)):
-                total[k] = total.get(k, 0) + v
-    return total
 
 
 class Pipeline:
@@ -359,7 +185,7 @@ class Pipeline:
         """The first stage and its folder when its prepare pass can run inside the ingest tasks: a fit stage
         with a prepare pass right after ingest, not yet fitted (with ``force`` the folder is cleared later)."""
         first = self.stages[0] if self.stages else None
-        if self.force or not isinstance(first, FitMapStage) or getattr(first, "prepare", None) is None:
+        if self.force or not isinstance(first, FitMapStage) or first.prepare is None:
             return None
         d = self.run.stage(1, first.name)
         d.prepare(first.fingerprint(ingest_fp))
@@ -390,16 +216,16 @@ class Pipeline:
                     i = index
                     index += 1
                     if out.is_done(i):
-                        yield (_done_counters, (str(out.path), i), {})
+                        yield (shard_tasks.done_counters, (str(out.path), i), {})
                     else:
-                        yield (_ingest_and_write,
+                        yield (shard_tasks.ingest_and_write,
                                (rows, str(out.path), i, prepare),
                                {"source_name": src.name, "unit": src.unit, "mapping": spec.mapping,
                                 "shape": spec.shape})
 
         counters = []
         with progress_bar("ingest", total=None, unit="records") as bar:
-            results = executor.imap(_dispatch, ((t, {}) for t in tasks()))
+            results = executor.imap(shard_tasks.dispatch, ((t, {}) for t in tasks()))
             for i, c in enumerate(results):
                 counters.append(c)
                 if self.strict and c.get("quarantined"):
@@ -408,7 +234,7 @@ class Pipeline:
                     raise StrictError(f"{first['source']}:{first[unit]}: {first['reason']} (--strict stops at the first bad {unit})")
                 self._assign_ids(out, i, registry)
                 bar.advance(c["in"])
-        total = _sum_counters(counters)
+        total = shard_tasks.sum_counters(counters)
         total["shards"] = len(counters)
         total["seconds"] = round(time.perf_counter() - t0, 3)
         self._write_quarantine(out, len(counters))
@@ -433,7 +259,7 @@ class Pipeline:
 
     def _run_pair(self, executor, pos: int, stage: Stage, then: MapStage, prev: StageDir, fp: str, fp2: str,
                   manifest) -> StageDir:
-        """``stage`` at ``pos`` and the map stage ``then`` after it, fused per shard (``_process_pair``)."""
+        """``stage`` at ``pos`` and the map stage ``then`` after it, fused per shard (``shard_tasks.process_pair``)."""
         mid, out = self.run.stage(pos, stage.name), self.run.stage(pos + 1, then.name)
         mid.prepare(fp, self.force)
         out.prepare(fp2, self.force)
@@ -449,17 +275,18 @@ class Pipeline:
         with progress_bar(f"{stage.name} + {then.name}", total=n_in, unit="shards") as bar:
             bar.advance(n_in - len(pending))
             args = [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending]
-            for _ in executor.map_shards(_process_pair, args, ordered=False):
+            for _ in executor.map_shards(shard_tasks.process_pair, args, ordered=False):
                 bar.advance(1)
         # each stage's share of the fused pass's wall time, in proportion to its workers' time per shard
         passed = time.perf_counter() - t0 - fitted
         own = [sum(d.done_info(i).get("seconds", 0) for i in range(n_in)) for d in (mid, out)]
         share = [x / sum(own) if sum(own) else 0.5 for x in own]
         for d, st, sec in ((mid, stage, fitted + passed * share[0]), (out, then, passed * share[1])):
-            total = _sum_counters([d.done_info(i) for i in range(n_in)])
+            total = shard_tasks.sum_counters([d.done_info(i) for i in range(n_in)])
             total["shards"] = n_in
             total["seconds"] = round(sec, 3)
             total["fused"] = [stage.name, then.name]
+            _declare(st, total)
             d.mark_complete(total)
             manifest["stages"][st.name] = total
         self.run.write_manifest(manifest)
@@ -472,11 +299,11 @@ class Pipeline:
         state_path = out.path / "state.json"
         if state_path.exists():
             return read_json(state_path)
-        if getattr(stage, "prepare", None) is not None:
+        if stage.prepare is not None:
             self._prepare(executor, stage, prev, out, n_in)
         with progress_bar(f"{stage.name}: fit", total=None, unit="records") as bar:
-            fit_dir = getattr(stage, "fit_dir", None)
-            state = fit_dir(prev, out) if fit_dir else stage.fit(_counting(prev.iter_records(), bar))
+            state = stage.fit_dir(prev, out) if stage.fit_dir is not None else \
+                stage.fit(_counting(prev.iter_records(), bar))
         atomic_write_json(state_path, state)
         return state
 
@@ -496,16 +323,13 @@ class Pipeline:
             with progress_bar(stage.name, total=n_in, unit="shards") as bar:
                 bar.advance(n_in - len(pending))
                 args = [((stage, str(prev.path), str(out.path), i, state), {}) for i in pending]
-                for _ in executor.map_shards(_process_shard, args, ordered=False):
+                for _ in executor.map_shards(shard_tasks.process_shard, args, ordered=False):
                     bar.advance(1)
             counters = [out.done_info(i) for i in range(n_in)]
-        total = _sum_counters(counters)
+        total = shard_tasks.sum_counters(counters)
         total["shards"] = len(counters)
         total["seconds"] = round(time.perf_counter() - t0, 3)
-        for attr in ("report", "last_info"):  # what a global stage learnt (fit figures, LLM outcome counts):
-            value = getattr(stage, attr, None)  # kept with the stage, so a resumed run still reports it
-            if isinstance(value, dict) and value:
-                total[attr] = value
+        _declare(stage, total)
         out.mark_complete(total)
         manifest["stages"][stage.name] = total
         self.run.write_manifest(manifest)
@@ -517,7 +341,7 @@ class Pipeline:
         with progress_bar(f"{stage.name}: prepare", total=n_in, unit="shards") as bar:
             bar.advance(n_in - len(pending))
             args = [((stage, str(prev.path), str(out.path), i), {}) for i in pending]
-            for _ in executor.map_shards(_prepare_shard, args, ordered=False):
+            for _ in executor.map_shards(shard_tasks.prepare_shard, args, ordered=False):
                 bar.advance(1)
 
     def _run_global(self, stage: GlobalStage, prev: StageDir, out: StageDir) -> list[dict]:
@@ -527,13 +351,13 @@ class Pipeline:
         counters = []
         with progress_bar(stage.name, total=None, unit="records") as bar:
             for i, result in enumerate(stage.run(_counting(prev.iter_records(), bar))):
-                c = _count(0, result)
+                c = shard_tasks.count_result(0, result)
                 out.write_shard(i, result.records, result.events, c)
                 counters.append(c)
         # Arrays a stage wants kept for reports (e.g. cluster assignments), written atomically.
         import numpy as np
 
-        for name, arrays in (getattr(stage, "artifacts", None) or {}).items():
+        for name, arrays in stage.artifacts().items():
             tmp = out.path / f".{name}.tmp.npz"
             np.savez_compressed(tmp, **arrays)
             os.replace(tmp, out.path / name)
@@ -566,13 +390,13 @@ class Pipeline:
             stale.unlink()
         args = []
         for i in range(n_shards):
-            cuts = list(range(0, prev.done_info(i).get("out", 0), EXPORT_PART)) or [0]
+            cuts = list(range(0, prev.done_info(i).get("out", 0), shard_tasks.EXPORT_PART)) or [0]
             for k, lo in enumerate(cuts):
                 part = str(out.path / f"{out.shard_name(i)}.{k}.part.jsonl")
-                rows = (lo, lo + EXPORT_PART) if len(cuts) > 1 else None
+                rows = (lo, lo + shard_tasks.EXPORT_PART) if len(cuts) > 1 else None
                 args.append(((str(prev.path), i, self.output.shape, part, rows), {}))
         with Writer(target, self.output.format) as w, progress_bar("export", total=len(args), unit="parts") as bar:
-            for part, shard_events, ids, n in executor.map_shards(_export_shard, args):
+            for part, shard_events, ids, n in executor.map_shards(shard_tasks.export_shard, args):
                 n_in += n
                 w.append_jsonl_file(part, len(ids))
                 os.unlink(part)
@@ -605,7 +429,7 @@ class Pipeline:
             for reason, n in (c.get("dropped") or {}).items():
                 dropped[f"{name}:{reason}"] += n
         ingest = manifest["stages"].get(INGEST, {})
-        return {
+        out = {
             "command": self.command,
             "read": ingest.get("in", 0),
             "written": (written or {}).get("out", ledger["outputs"]),
@@ -623,6 +447,16 @@ class Pipeline:
             "ledger_balanced": ledger["balanced"],
             "elapsed_seconds": manifest["elapsed_seconds"],
         }
+        reports = self.reports(manifest)
+        if reports:
+            out["reports"] = reports
+        return out
+
+    def reports(self, manifest: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """What each of this pipeline's stages learnt (``Stage.report()``), by stage name, as stored when the
+        stage completed: also for a stage that completed in an earlier process."""
+        stored = (manifest or self.run.manifest()).get("stages") or {}
+        return {s.name: stored[s.name]["report"] for s in self.stages if (stored.get(s.name) or {}).get("report")}
 
 
 class _LazyIds:
@@ -637,12 +471,14 @@ class _LazyIds:
         return self._ids[i]
 
 
-def _done_counters(out_dir: str, index: int) -> dict[str, Any]:
-    return StageDir(Path(out_dir)).done_info(index)
-
-
-def _dispatch(fn, a, kw):
-    return fn(*a, **kw)
+def _declare(stage: Stage, total: dict[str, Any]) -> None:
+    """A finished stage's ``report()`` and declared report ``section`` go with its counters (stage folder and
+    manifest), so the report reads them there, also for a stage that finished in an earlier process."""
+    learnt = stage.report()
+    if learnt:
+        total["report"] = learnt
+    if stage.section:
+        total["section"] = stage.section
 
 
 def _counting(batches, bar):

@@ -56,7 +56,7 @@ def dropped_by_purge(run: RunDir) -> dict[str, tuple[list[str], str | None]]:
 def run_demo(out_dir: str | Path, *, overrides: list[str] | None = None, rate: float = 0.04, seed: int = 0,
              limit: int | None = None, force: bool = False,
              on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
-    from ..recipe.build import build_pipeline, record_mix_info
+    from ..recipe.build import build_pipeline
     from ..recipe.load import load_recipe
     from ..report import write_run_report
 
@@ -74,8 +74,6 @@ def run_demo(out_dir: str | Path, *, overrides: list[str] | None = None, rate: f
     recipe["inputs"] = [str(noisy_path)]
     pipe = build_pipeline(recipe, run_dir=str(out / "run"), force=force, on_stage=on_stage)
     summary = pipe.execute()
-    gen = next((getattr(s, "llm", None) for s in pipe.stages if s.name in ("fuse", "distil")), None)
-    mix_info = record_mix_info(pipe, gen)
     report_path, _ = write_run_report(pipe.run.path, out / "report.html")
 
     detection = evaluate_detection(noisy, labels, dropped_by_purge(pipe.run))
@@ -101,7 +99,7 @@ def run_demo(out_dir: str | Path, *, overrides: list[str] | None = None, rate: f
         "clean_drop_rate": round(detection["clean_drop_rate"], 4),
         "new_pairs": {"created": len(created), "in_output": ledger.get("created_in_output", 0),
                       "examples": created[:3]},
-        "mix": mix_info,
+        "mix": summary.get("reports", {}),
         "ledger_balanced": summary["ledger_balanced"],
         "ledger": {k: ledger.get(k) for k in ("inputs", "quarantined", "kept", "dropped", "merged", "rewritten",
                                               "created", "created_in_output", "outputs")},

@@ -8,7 +8,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .malloc import keep_freed_memory
 
-
 _WARM: dict[int, Any] = {}  # pools started ahead of their executor (``warm_up``), by size
 
 

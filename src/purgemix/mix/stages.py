@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.record import Record, response_of
 from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_stage
-from ..models.base import LLM, Embedder
+from ..models.base import LLM, Embedder, model_usage, usage_of
 from .checks import SymbolicChecks
 from .cluster import (
     CapacitySpec,
@@ -59,14 +59,6 @@ def _emit(passthrough: list[Record], final: Result, shard_size: int) -> Iterator
     for i in range(0, len(passthrough), max(1, shard_size)):
         yield Result(records=passthrough[i:i + shard_size])
     yield final
-
-
-def _created_then_dropped(result: Result, record: Record, stage: str, parents: list[str], reason: str,
-                          **detail: Any) -> None:
-    """A new record that failed: its creation and its drop (text kept in the event for audit)."""
-    result.events.append({"id": record["id"], "outcome": "created", "stage": stage, "parents": parents})
-    result.events.append({"id": record["id"], "outcome": "dropped", "stage": stage, "reason": reason,
-                          "record": record, **detail})
 
 
 def _annotate_failed(records: Sequence[Record], stage: str, reason: str) -> None:
@@ -129,6 +121,7 @@ class SemDedupStage(FitMapStage):
     into it with ``duplicate_of``."""
 
     name = "semdedup"
+    section = "mix.clusters"
     version = "1"
     reads = ("messages", "scores")
     writes = ()
@@ -203,6 +196,7 @@ class FuseStage(GlobalStage):
     ``quality`` (optional) scores the new pairs into ``scores["mix.quality"]``."""
 
     name = "fuse"
+    section = "mix.clusters"
     version = "1"
     reads = ("messages", "meta", "scores")
     writes = ("messages", "lineage", "scores")
@@ -229,7 +223,15 @@ class FuseStage(GlobalStage):
         self.templates = templates or TemplateSet()
         self.checks = checks or SymbolicChecks()
         self.silhouette_sample, self.seed, self.shard_size = silhouette_sample, seed, shard_size
-        self.last_info: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
+        self._artifacts: dict[str, dict[str, Any]] = {}
+        self._usage_before: dict[str, Any] | None = None
+
+    def report(self) -> dict[str, Any]:
+        return {**self._info, **model_usage(self.llm, self._usage_before)}
+
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        return self._artifacts
 
     def params(self) -> dict[str, Any]:
         return {"llm": _name(self.llm), "embedder": _name(self.embedder), "checker": _name(self.checker),
@@ -254,7 +256,7 @@ class FuseStage(GlobalStage):
                 k = max(1, min(int(self.k), n))
             info["k"] = k
             km = kmeans(x, k, seed=self.seed)
-            self.artifacts = {"clusters.npz": cluster_artifact(lq, km.labels, x)}
+            self._artifacts = {"clusters.npz": cluster_artifact(lq, km.labels, x)}
             for c in range(len(km.centroids)):
                 members = np.flatnonzero(km.labels == c)
                 if len(members) < 2:
@@ -275,10 +277,11 @@ class FuseStage(GlobalStage):
         if self.budget is not None:
             out = out[: self.budget]
         info["groups"] = len(out)
-        self.last_info = info
+        self._info = info
         return out
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        self._usage_before = usage_of(self.llm)
         records = _collect(batches)
         lq_pos = [i for i, r in enumerate(records) if self.split(r) == LQ]
         lq = [records[i] for i in lq_pos]
@@ -309,13 +312,12 @@ class FuseStage(GlobalStage):
                     if len(parents) > 1:
                         final.merge(p, self.name, into=rec["id"], reason="fused")
                     else:  # the 1-to-1 rewrite control
-                        final.events.append({"id": p["id"], "outcome": "rewritten", "stage": self.name,
-                                             "into": rec["id"], "reason": "rewritten"})
+                        final.rewrite(p, self.name, into=rec["id"], reason="rewritten")
                     consumed.add(p["id"])
             elif o.instruction or o.response:
                 lineage["errors"] = o.errors
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
-                _created_then_dropped(final, rec, self.name, pids, f"fusion failed: {o.reason}", errors=o.errors,
+                final.create_dropped(rec, self.name, pids, f"fusion failed: {o.reason}", errors=o.errors,
                                       cycles=o.cycles, history=o.history)
                 _annotate_failed(parents, self.name, o.reason)
             else:
@@ -332,6 +334,7 @@ class DistilStage(GlobalStage):
     """LM-Mixup cluster-to-one distillation of the LQ split (capacity-constrained clusters)."""
 
     name = "distil"
+    section = "mix.clusters"
     version = "1"
     reads = ("messages", "meta", "scores")
     writes = ("messages", "lineage", "scores")
@@ -346,7 +349,15 @@ class DistilStage(GlobalStage):
         self.split = split or SplitSpec()
         self.templates = templates or TemplateSet()
         self.max_clusters, self.seed, self.shard_size = max_clusters, seed, shard_size
-        self.last_info: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
+        self._artifacts: dict[str, dict[str, Any]] = {}
+        self._usage_before: dict[str, Any] | None = None
+
+    def report(self) -> dict[str, Any]:
+        return {**self._info, **model_usage(self.llm, self._usage_before)}
+
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        return self._artifacts
 
     def params(self) -> dict[str, Any]:
         return {"llm": _name(self.llm), "embedder": _name(self.embedder),
@@ -355,15 +366,16 @@ class DistilStage(GlobalStage):
                 "template": self.templates.get("distil").hash, "max_clusters": self.max_clusters, "seed": self.seed}
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        self._usage_before = usage_of(self.llm)
         records = _collect(batches)
         lq = [r for r in records if self.split(r) == LQ]
         clusters: list[np.ndarray] = []
         if lq:
             x = embed_records(self.embedder, lq)
             clustering = capacity_clusters(x, self.capacity, seed=self.seed)
-            self.artifacts = {"clusters.npz": cluster_artifact(lq, clustering.labels, x)}
+            self._artifacts = {"clusters.npz": cluster_artifact(lq, clustering.labels, x)}
             clusters = clustering.members()
-            self.last_info = {"lq": len(lq), **clustering.info}
+            self._info = {"lq": len(lq), **clustering.info}
         if self.max_clusters is not None and len(clusters) > self.max_clusters:
             pick = np.random.default_rng(self.seed).choice(len(clusters), self.max_clusters, replace=False)
             clusters = [clusters[i] for i in sorted(pick.tolist())]
@@ -388,7 +400,7 @@ class DistilStage(GlobalStage):
                     consumed.add(p["id"])
             elif o.rewards:
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
-                _created_then_dropped(final, rec, self.name, pids, "distillation below reward threshold"
+                final.create_dropped(rec, self.name, pids, "distillation below reward threshold"
                                       if o.reason.startswith("best reward") else f"distillation failed: {o.reason}",
                                       rewards=o.rewards, candidates=o.candidates, detail=o.reason)
                 _annotate_failed(parents, self.name, o.reason)
@@ -410,6 +422,7 @@ class MixStage(GlobalStage):
     also semantic."""
 
     name = "mix"
+    section = "mix"
     version = "1"
     reads = ("messages", "meta", "scores")
     writes = ("scores",)
@@ -425,11 +438,15 @@ class MixStage(GlobalStage):
         self.quality_cut, self.fill, self.embedder = quality_cut, fill, embedder
         self.dedup_threshold, self.longtail_k = dedup_threshold, longtail_k
         self.split, self.shard_size = split or SplitSpec(), shard_size
-        self.last_plan: Any = None
+        self._plan: Any = None
 
     def params(self) -> dict[str, Any]:
         return {k: (_name(v) if k == "embedder" else v.params() if k == "split" else v)
-                for k, v in vars(self).items() if k not in ("shard_size", "last_plan")}
+                for k, v in vars(self).items() if k not in ("shard_size", "_plan")}
+
+    def report(self) -> dict[str, Any]:
+        """The mix's counts: new pairs in and past the cut, HQ in, selected of each, duplicates skipped."""
+        return dict(getattr(self._plan, "counts", None) or {})
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         records = _collect(batches)
@@ -454,7 +471,7 @@ class MixStage(GlobalStage):
         plan = rank_and_mix(new, hq, quality_key=self.quality_key, hq_quality_key=self.hq_quality_key,
                             longtail_key=self.longtail_key, quality_cut=self.quality_cut, ratio=self.ratio,
                             target=self.target, fill=self.fill, embeddings=emb, dedup_threshold=self.dedup_threshold)
-        self.last_plan = plan
+        self._plan = plan
         for i, why in sorted(plan.reasons.items()):
             detail = {k: v for k, v in why.items() if k not in ("reason", "into")}
             if "into" in why:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Embedder, Generation, GenerationParams, LLM, LogProbScorer, ScoredResponse, UsageStats
+from .base import LLM, Embedder, Generation, GenerationParams, LogProbScorer, ScoredResponse, UsageStats
 from .fake import FakeEmbedder, FakeLLM
 
 __all__ = ["Embedder", "FakeEmbedder", "FakeLLM", "Generation", "GenerationParams", "LLM", "LogProbScorer",

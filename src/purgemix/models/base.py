@@ -98,6 +98,33 @@ class UsageStats:
         d["seconds"] = round(self.seconds, 3)
         return d
 
+    def since(self, before: dict[str, Any] | None) -> dict[str, Any]:
+        """What happened after the snapshot ``before`` (an ``as_dict()``): a stage's own share when several
+        stages share one model."""
+        now = self.as_dict()
+        if not before:
+            return now
+        return {k: round(v - before.get(k, 0), 3) if isinstance(v, float) else v - before.get(k, 0)
+                for k, v in now.items()}
+
+
+def usage_of(model: Any) -> dict[str, Any] | None:
+    """A model wrapper's usage counters so far (None for one that keeps none, e.g. a plain callable)."""
+    stats = getattr(model, "stats", None)
+    return stats.as_dict() if isinstance(stats, UsageStats) else None
+
+
+def model_usage(model: Any, before: dict[str, Any] | None) -> dict[str, Any]:
+    """For a stage's ``report()``: the model's name and its usage since the snapshot ``before`` (taken with
+    ``usage_of`` when the stage started: several stages may share one model). Empty without a model."""
+    if model is None:
+        return {}
+    out: dict[str, Any] = {"model": str(getattr(model, "name", None) or type(model).__name__)}
+    stats = getattr(model, "stats", None)
+    if isinstance(stats, UsageStats):
+        out["usage"] = stats.since(before)
+    return out
+
 
 @runtime_checkable
 class Embedder(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -77,7 +78,12 @@ class StaticEmbedder:
             folder.parent.mkdir(parents=True, exist_ok=True)
             tmp = folder.with_name(folder.name + f".{os.getpid()}.tmp")
             m.save_pretrained(str(tmp))
-            os.replace(tmp, folder)
+            try:
+                os.replace(tmp, folder)
+            except OSError:  # another process distilled it first (a non-empty folder cannot be replaced)
+                if not (folder / "config.json").exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         self.model = StaticModel.from_pretrained(str(folder))
         self.name = f"static:{folder.name}"
         self.dim = int(self.model.dim)

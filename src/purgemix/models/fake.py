@@ -8,13 +8,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import Generation, GenerationParams, Messages
+from .base import Generation, GenerationParams, Messages, UsageStats
 
 
 class FakeLLM:
     """Answers with ``responder(conversation, sample_index)``, or an echo of the last user turn.
 
-    ``fail_every=k`` makes every k-th call return an error (to test error paths)."""
+    ``fail_every=k`` makes every k-th call return an error (to test error paths). ``stats`` counts requests,
+    errors and (whitespace) tokens as a real backend does, so usage reporting is testable offline."""
 
     def __init__(self, responder: Callable[[Messages, int], str] | None = None, name: str = "fake:echo",
                  fail_every: int = 0):
@@ -22,18 +23,24 @@ class FakeLLM:
         self.responder = responder or (lambda conv, i: f"echo: {conv[-1]['content']}")
         self.fail_every = fail_every
         self.calls = 0
+        self.stats = UsageStats()
 
     def generate(self, conversations: Sequence[Messages], params: GenerationParams) -> list[Generation]:
         out = []
         for conv in conversations:
             self.calls += 1
+            self.stats.requests += 1
             if self.fail_every and self.calls % self.fail_every == 0:
+                self.stats.errors += 1
                 out.append(Generation(error="fake failure"))
                 continue
             texts = [self.responder(conv, i) for i in range(params.n)]
-            out.append(Generation(texts=texts, finish_reasons=["stop"] * params.n,
-                                  tokens_in=sum(len(m["content"].split()) for m in conv),
-                                  tokens_out=sum(len(t.split()) for t in texts)))
+            g = Generation(texts=texts, finish_reasons=["stop"] * params.n,
+                           tokens_in=sum(len(m["content"].split()) for m in conv),
+                           tokens_out=sum(len(t.split()) for t in texts))
+            self.stats.tokens_in += g.tokens_in
+            self.stats.tokens_out += g.tokens_out
+            out.append(g)
         return out
 
 

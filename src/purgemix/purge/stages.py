@@ -38,6 +38,7 @@ ROW_SAMPLE = 20_000  # records kept (as feature rows) during the fit to estimate
 @register_stage
 class ScoreStage(MapStage):
     name = "purge-scores"
+    section = "purge.scores"
     version = "2"
     reads = ("messages", "meta._input")
     writes = ("scores.purge.*",)
@@ -91,6 +92,7 @@ SKETCH_SUFFIX = "sketch.npz"
 @register_stage
 class DedupStage(FitMapStage):
     name = "purge-dedup"
+    section = "purge.dedup"
     version = "2"
     reads = ("messages",)
     writes = ()
@@ -430,6 +432,7 @@ class _Reservoir:
 @register_stage
 class RuleStage(FitMapStage):
     name = "purge-rules"
+    section = "purge.rules"
     version = "1"
     reads = ("scores.purge.*",)
     writes = ()

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 
 from ..core.record import Record
-from ..core.stage import GlobalStage, Result
+from ..core.stage import GlobalStage, Result, register_stage
 from ..models.base import ScoredResponse
 
 
@@ -69,10 +69,12 @@ def apply_scores(record: Record, r: ScoredResponse, prefix: str = "ifd") -> Reco
     return {**record, "scores": scores}
 
 
+@register_stage
 class IFDStage(GlobalStage):
     """``ifd.loss_cond``, ``ifd.loss_uncond``, ``ifd.ifd``, ``ifd.ppl``, ``ifd.tokens`` per record."""
 
     name = "ifd"
+    section = "rating.ifd"
     version = "1"
     reads = ("messages",)
     writes = ("scores.ifd.*",)

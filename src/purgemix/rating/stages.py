@@ -7,13 +7,16 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 from ..core.record import Record
-from ..core.stage import GlobalStage, Result
+from ..core.stage import GlobalStage, Result, register_stage
+from ..models.base import model_usage, usage_of
 
 
+@register_stage
 class RateStage(GlobalStage):
     """DS2-style rating of every record: ``scores["ds2.*"]`` or a recorded failure."""
 
     name = "rate"
+    section = "rating.ds2"
     version = "1"
     reads = ("messages",)
     writes = ("scores.ds2.*", "meta._rating")
@@ -30,6 +33,11 @@ class RateStage(GlobalStage):
         self._llm = llm
         self.model_options = model_options or {}
         self.counts = {"rated": 0, "parsed": 0, "failed": 0, "attempts": 0}
+        self._usage_before: dict[str, Any] | None = None
+
+    def report(self) -> dict[str, Any]:
+        """Ratings made, parsed and failed, attempts, and the rater's usage in this stage."""
+        return {**self.counts, **model_usage(self._llm, self._usage_before)}
 
     def params(self) -> dict[str, Any]:
         from .ds2 import load_template
@@ -50,6 +58,7 @@ class RateStage(GlobalStage):
         from .ds2 import apply_rating, load_template, rate_conversations
 
         template = load_template(self.template)
+        self._usage_before = usage_of(self.llm)
         for records in batches:
             for s in range(0, len(records), self.batch_size):
                 chunk = records[s:s + self.batch_size]
@@ -62,22 +71,19 @@ class RateStage(GlobalStage):
                 yield Result(records=[apply_rating(r, res, self.prefix, self.llm.name) for r, res in zip(chunk, results)])
 
 
-def usage_of(obj: Any) -> dict[str, Any] | None:
-    stats = getattr(obj, "stats", None)
-    return stats.as_dict() if stats is not None and hasattr(stats, "as_dict") else None
-
-
 def embed_text(record: Record) -> str:
     """What rating-related stages embed: the conversation's turns joined by newlines."""
     return "\n".join(m["content"] for m in record["messages"] if m["role"] != "system")
 
 
+@register_stage
 class CurateStage(GlobalStage):
     """The statistical prior over a rated pool: ``{prefix}.curated`` (corrected 0–5 score),
     ``{prefix}.confidence`` (posterior of the corrected class) and ``{prefix}.longtail`` (0–1).
     Records without a parsed score keep none (they still get a long-tail score)."""
 
     name = "curate"
+    section = "rating.curation"
     version = "1"
     reads = ("messages", "scores.ds2.score")
     writes = ("scores.ds2.curated", "scores.ds2.confidence", "scores.ds2.longtail")
@@ -94,7 +100,10 @@ class CurateStage(GlobalStage):
         self.longtail_k = longtail_k
         self.classes = classes
         self._emb = emb
-        self.report: dict[str, Any] = {}
+        self._report: dict[str, Any] = {}
+
+    def report(self) -> dict[str, Any]:
+        return self._report
 
     def params(self) -> dict[str, Any]:
         return {"embedder": self.embedder, "score_key": self.score_key, "prefix": self.prefix, "k": self.k,
@@ -129,13 +138,13 @@ class CurateStage(GlobalStage):
                        temperature=self.temperature, longtail_k=self.longtail_k)
             for j, i in enumerate(rated):
                 curated[i] = (int(c.curated[j]), float(c.confidence[j]))
-            self.report = {"rated": len(rated), "unrated": len(records) - len(rated),
+            self._report = {"rated": len(rated), "unrated": len(records) - len(rated),
                            "changed": int(c.changed.sum()), "transition_matrix": np.round(c.T, 4).tolist(),
                            "prior": np.round(c.prior, 4).tolist(), "fit_loss": c.loss,
                            "raw_histogram": np.bincount(raw, minlength=self.classes).tolist(),
                            "curated_histogram": np.bincount(c.curated, minlength=self.classes).tolist()}
         else:
-            self.report = {"rated": len(rated), "unrated": len(records) - len(rated), "note": "too few rated records"}
+            self._report = {"rated": len(rated), "unrated": len(records) - len(rated), "note": "too few rated records"}
         out = []
         for i, r in enumerate(records):
             scores = dict(r.get("scores") or {})
@@ -148,6 +157,7 @@ class CurateStage(GlobalStage):
             yield Result(records=out[s:s + 10_000])
 
 
+@register_stage
 class QualityStage(GlobalStage):
     """The default quality signal (``quality.score``, 0–1; see ``rating/quality.py``).
 
@@ -161,6 +171,7 @@ class QualityStage(GlobalStage):
     Spearman correlation is in ``report``)."""
 
     name = "quality"
+    section = "rating.quality"
     version = "1"
     reads = ("messages", "scores.ifd.*", "scores.ds2.*")
     writes = ("scores.quality.*", "scores.ifd.*")
@@ -171,7 +182,7 @@ class QualityStage(GlobalStage):
         self.scorer = scorer
         self.sample = int(sample) if sample else None
         self.seed = seed
-        self.report: dict[str, Any] = {}
+        self._report: dict[str, Any] = {}
         self.max_length = max_length  # tokens per scored sequence (prompt + response); the response gets half
         self.strong_rater = strong_rater
         self.library = library
@@ -179,6 +190,9 @@ class QualityStage(GlobalStage):
         self.weights = weights
         self._scorer = scorer_obj
         self._emb = emb
+
+    def report(self) -> dict[str, Any]:
+        return self._report
 
     def params(self) -> dict[str, Any]:
         return {"scorer": self.scorer, "max_length": self.max_length, "strong_rater": self.strong_rater,
@@ -242,18 +256,18 @@ class QualityStage(GlobalStage):
         scored = [i for i, r in enumerate(records) if isinstance((r.get("scores") or {}).get("ifd.ifd"), (int, float))]
         targets = [i for i in targets if split_prompt(records[i])[1].strip()]
         if len(scored) < 10 or not targets:
-            self.report = {"scored": len(scored), "estimated": 0, "note": "too few scored records to estimate from"}
+            self._report = {"scored": len(scored), "estimated": 0, "note": "too few scored records to estimate from"}
             return
         X = features(records)
         train = np.array(scored)
-        self.report = {"scored": len(scored), "estimated": len(targets)}
+        self._report = {"scored": len(scored), "estimated": len(targets)}
         # IFD is a ratio: its log is regressed
         for key, transform, inverse in (("ifd.loss_cond", lambda v: v, lambda v: v),
                                         ("ifd.ifd", lambda v: np.log(np.maximum(v, 1e-6)), np.exp)):
             y = np.full(len(records), np.nan)
             y[train] = transform(np.array([float(records[i]["scores"][key]) for i in scored]))
             pred, rep = fit_predict(X, y, train, seed=self.seed)
-            self.report[key] = rep
+            self._report[key] = rep
             for i in targets:
                 s = dict(records[i].get("scores") or {})
                 s[key] = round(float(inverse(pred[i])), 6)

@@ -138,27 +138,3 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     if run_dir is None:
         pipe.run.path = Path("purgemix-runs") / f"run-{recipe['name']}-{config_hash(pipe.config())}"
     return pipe
-
-
-def record_mix_info(pipe: Pipeline, llm: Any = None) -> dict[str, Any]:
-    """Per-stage information from the model stages (fusion/distillation counts, LLM usage) into the
-    manifest, where the report reads it."""
-    manifest = pipe.run.manifest()
-    stored = manifest.get("stages", {})
-    # a stage that finished in an earlier (interrupted) process left its figures in the manifest
-    info = {s.name: getattr(s, "last_info", None) or stored.get(s.name, {}).get("last_info") for s in pipe.stages}
-    info = {k: v for k, v in info.items() if v}
-    models = manifest.setdefault("models", {})
-    if info:
-        models["mix"] = {"model": getattr(llm, "name", None), "info": info}
-    usage = getattr(getattr(llm, "stats", None), "as_dict", None)
-    if usage is not None:
-        models.setdefault("mix", {})["usage"] = usage()
-    for s in pipe.stages:
-        report = getattr(s, "report", None) or stored.get(s.name, {}).get("report")
-        if report and s.name in ("curate", "quality"):
-            models[s.name] = report
-        if s.name == "rate" and getattr(s, "counts", None):
-            models["rate"] = {"counts": s.counts}
-    pipe.run.write_manifest(manifest)
-    return info

@@ -6,21 +6,24 @@ the run has data for; ``render_html(report)`` turns it into a self-contained pag
 SVG only). Everything is streamed shard by shard: histograms are fixed bins filled as shards are
 read, examples and map points are reservoir samples, so memory does not grow with the run.
 
-Sections and where they come from:
+Sections and where they come from. A stage is found by the report section it declares
+(``Stage.section``, stored with its counters), never by its name, and what it learnt while it ran
+(``Stage.report()``) is read from its counters too:
 
 ``funnel``    ingest ``done.json`` (rows read, quarantined) and every stage's counters (in, out,
               dropped by reason, merged, rewritten, created), merge/rewrite reasons from events.
-``purge``     feature histograms from ``scores["purge.*"]``: before = the ``purge-scores`` output,
-              after = the output of the last ``purge-*`` stage; bins and thresholds from the rule
+``purge``     feature histograms from ``scores["purge.*"]``: before = the ``purge.scores`` stage's output,
+              after = the output of the last ``purge.*`` stage; bins and thresholds from the rule
               stage's fitted ``state.json``; rule hits from drop events' ``rules`` lists.
 ``clusters``  cluster sizes and a 2-D map from created records' lineage (``derived_from``,
-              ``pairing.cluster``, ``cluster_size``), the mix info in the manifest, and persisted
+              ``pairing.cluster``, ``cluster_size``), the reports of the ``mix*`` stages, and persisted
               assignments (``stages/NN-<stage>/clusters.npz``: ``ids``, ``labels``, optional ``xy``
               or ``embeddings``) where a stage writes them.
 ``examples``  created records (``lineage.derived_from``) next to their parents, looked up in the
               shards of the stage before; failed ones from their drop events.
 ``ledger``    ``purgemix.core.ledger.check_ledger``.
-``costs``     seconds per stage, model usage (requests, cache hits, tokens) found in the manifest.
+``ratings``   the ``rating.ds2`` and ``rating.curation`` reports, histograms of the non-purge scores.
+``costs``     seconds per stage, each model stage's own usage (requests, cache hits, tokens).
 """
 
 from __future__ import annotations
@@ -46,8 +49,6 @@ SAMPLE = 4096  # values per feature sampled to choose bins when the run has no f
 KEY_FEATURES = ["instruction.words", "response.words", "response.tokens", "instruction.tokens", "pair.overlap",
                 "response.alpha_ratio", "response.stopword_ratio", "response.dup_line_frac", "response.lines",
                 "response.mean_word_len", "instruction.lang_conf", "response.lang_conf"]
-CLUSTER_STAGES = ("fuse", "distil", "semdedup")
-MODEL_STAGES = ("rate", "curate", "semdedup", "fuse", "distil", "mix")
 SECTIONS = ("funnel", "purge", "ratings", "clusters", "examples", "ledger", "costs")
 MAX_SCORES = 12
 
@@ -60,6 +61,23 @@ def _info(sd: StageDir, manifest: dict[str, Any]) -> dict[str, Any]:
     if sd.complete:
         return sd.info()
     return dict((manifest.get("stages") or {}).get(stage_name(sd)) or {})
+
+
+def _section(sd: StageDir, manifest: dict[str, Any] | None = None) -> str:
+    """The report section a stage declared (``Stage.section``, stored with its counters); "" when none."""
+    info = sd.info() if sd.complete or manifest is None else _info(sd, manifest)
+    return info.get("section") or ""
+
+
+def _stage_report(sd: StageDir, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the stage learnt (``Stage.report()``, stored with its counters when it completed)."""
+    rep = _info(sd, manifest).get("report")
+    return rep if isinstance(rep, dict) else {}
+
+
+def _by_section(stages: list[StageDir], manifest: dict[str, Any], section: str) -> dict[str, Any]:
+    """The report of the last stage that declared ``section``; empty when none did."""
+    return next((_stage_report(sd, manifest) for sd in reversed(stages) if _section(sd, manifest) == section), {})
 
 
 def _shards(sd: StageDir) -> list[int]:
@@ -231,9 +249,9 @@ def _numeric(v: Any) -> bool:
 
 def _purge(stages: list[StageDir], events: dict[str, Any], bins: int, max_features: int,
            seed: int) -> dict[str, Any] | None:
-    scores_sd = next((sd for sd in stages if stage_name(sd) == "purge-scores" and sd.complete), None)
-    purge_sds = [sd for sd in stages if stage_name(sd).startswith("purge-") and sd.complete]
-    rules_sd = next((sd for sd in reversed(purge_sds) if stage_name(sd) == "purge-rules"), None)
+    scores_sd = next((sd for sd in stages if sd.complete and _section(sd) == "purge.scores"), None)
+    purge_sds = [sd for sd in stages if sd.complete and _section(sd).startswith("purge.")]
+    rules_sd = next((sd for sd in reversed(purge_sds) if _section(sd) == "purge.rules"), None)
     state = read_json(rules_sd.path / "state.json") if rules_sd and (rules_sd.path / "state.json").exists() else {}
     out: dict[str, Any] = {}
     if events["rules_fired"]:
@@ -381,7 +399,10 @@ def _fill(sd: StageDir, features: list[str], edges: dict[str, np.ndarray], hist:
 
 def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: dict[str, Any],
          missing: list[str], n_examples: int, n_map: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    info = ((manifest.get("models") or {}).get("mix") or {}).get("info") or {}
+    # what the mix stages learnt (clustering figures, mix counts), without their model usage (under costs)
+    info = {stage_name(sd): {k: v for k, v in _stage_report(sd, manifest).items() if k not in ("model", "usage")}
+            for sd in stages if _section(sd, manifest).startswith("mix")}
+    info = {k: v for k, v in info.items() if v}
     pos_of = {sd.path.name: i for i, sd in enumerate(stages)}
     created_stats: dict[str, Any] = {}
     examples: list[dict[str, Any]] = []
@@ -465,13 +486,15 @@ def _mix(run: RunDir, stages: list[StageDir], manifest: dict[str, Any], events: 
                 continue
             m = _proxy_map([g for g in map_groups if g["stage"] == sdname])
             if m["points"]:
-                kind = "fusion cluster" if stage_name(stages[pos_of[sdname]]) == "fuse" else "group (one cluster)"
+                # a fusion names the cluster its pair came from; a distillation's group is one whole cluster
+                paired = any(g["cluster"] is not None for g in map_groups if g["stage"] == sdname)
+                kind = "fusion cluster" if paired else "group (one cluster)"
                 maps.append({"stage": sdname, **m, "source": (
                     f"parents of {m['groups']} new records (a sample), placed by PCA of hashed word counts (the run's "
                     f"own embeddings are not stored; points slightly jittered); lines join the parents of one new "
                     f"record; colour = {kind}")})
         clusters["maps"] = maps
-        if not persisted and any(stage_name(sd) in CLUSTER_STAGES for sd in stages):
+        if not persisted and any(_section(sd, manifest) == "mix.clusters" for sd in stages):
             missing.append("cluster assignments and embeddings of the clustering stages are not stored in the run "
                            "directory: cluster sizes come from the new records' lineage (distil: cluster_size; "
                            "fuse: pairs per cluster), and the 2-D map is a proxy. Storing "
@@ -646,16 +669,16 @@ def _proxy_map(groups: list[dict[str, Any]]) -> dict[str, Any]:
 def _ratings(stages: list[StageDir], manifest: dict[str, Any], bins: int) -> dict[str, Any] | None:
     """Rating counts and the curation's correction (manifest), and histograms of the scores other than
     the purge features carried by the records at the end of the run (two streaming passes: range, bins)."""
-    models = manifest.get("models") or {}
     out: dict[str, Any] = {}
-    rate = models.get("rate") if isinstance(models.get("rate"), dict) else {}
-    if rate.get("ratings"):
-        out["rate"] = {"model": rate.get("model"), **rate["ratings"]}
-    cur = models.get("curate") if isinstance(models.get("curate"), dict) else {}
+    rate = _by_section(stages, manifest, "rating.ds2")
+    if rate.get("rated"):
+        out["rate"] = {"model": rate.get("model"), **{k: rate.get(k, 0) for k in ("rated", "parsed", "failed", "attempts")}}
+    cur = _by_section(stages, manifest, "rating.curation")
     if cur.get("raw_histogram") or cur.get("transition_matrix"):
         out["curate"] = {k: cur.get(k) for k in ("rated", "unrated", "changed", "raw_histogram", "curated_histogram",
                                                   "transition_matrix", "prior", "note")}
-    if not any(stage_name(sd) in MODEL_STAGES for sd in stages):
+    # scores other than the purge's come only from the stages of the rating and mix sections
+    if not any(_section(sd, manifest).startswith(("rating.", "mix")) for sd in stages):
         return out or None
     last = next((sd for sd in reversed(stages[1:]) if not sd.path.name.endswith("-export") and sd.complete), None)
     if last is None:
@@ -720,7 +743,7 @@ def _costs(stages: list[StageDir], manifest: dict[str, Any]) -> dict[str, Any]:
     for sd in stages:  # usage a stage put in its own counters
         c = _info(sd, manifest)
         for k, v in c.items():
-            if isinstance(v, dict) and k not in ("dropped",):
-                _find_usage(v, f"{sd.path.name}.{k}", usage)
-    models = {k: v.get("model") for k, v in (manifest.get("models") or {}).items() if isinstance(v, dict)}
+            if isinstance(v, dict) and k not in ("dropped",):  # a stage's report is the stage's own
+                _find_usage(v, sd.path.name if k == "report" else f"{sd.path.name}.{k}", usage)
+    models = {stage_name(sd): m for sd in stages if (m := _stage_report(sd, manifest).get("model"))}
     return {"stages": rows, "elapsed_seconds": manifest.get("elapsed_seconds"), "usage": usage, "models": models}
