@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from purgemix.core.shapes import Converter, export  # noqa: E402
 from purgemix.text.degrade import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate, inject  # noqa: E402
 from purgemix.core.pipeline import InputSpec  # noqa: E402
-from purgemix.purge.run import purge  # noqa: E402
+from purgemix.recipe.verbs import run_purge  # noqa: E402
 
 DEFAULT_DATA = ["gpteacher_roleplay.json", "dolly_3k.json"]
 
@@ -76,7 +76,7 @@ def main() -> int:
                                      for r in noisy if r["source"] == p.stem))
             specs.append(InputSpec(str(src)))
         t0 = time.perf_counter()
-        summary = purge(specs, str(Path(tmp) / "kept.jsonl"), rules=args.rules,
+        summary = run_purge(specs, str(Path(tmp) / "kept.jsonl"), rules=args.rules,
                         run_dir=Path(tmp) / "run", workers=args.workers)
         elapsed = time.perf_counter() - t0
         dropped = {}

@@ -286,7 +286,7 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
     the output and the ledger are the same as exporting whole shards; ``read_records(rows=...)`` gives the
     same records as slicing the whole shard, scores by column and renamed ids included."""
     import purgemix.core.shard_tasks as shard_tasks
-    from purgemix.purge.run import purge
+    from purgemix.recipe.verbs import run_purge
 
     src = tmp_path / "in.jsonl"
     rows = [{"instruction": f"Question number {i % 40}", "input": "", "output": f"Answer {i} is a sentence of words."}
@@ -297,7 +297,7 @@ def test_export_in_parts_of_shards_writes_the_same_output(tmp_path, monkeypatch)
     for part in (10_000, 7):
         monkeypatch.setattr(shard_tasks, "EXPORT_PART", part)
         d = tmp_path / f"p{part}"
-        summary = purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=40, workers=2)
+        summary = run_purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=40, workers=2)
         assert summary["ledger_balanced"]
         outs.append((d / "k.jsonl").read_bytes())
     assert outs[0] == outs[1] and outs[0].count(b"\n") > 14

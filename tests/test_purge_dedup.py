@@ -338,7 +338,7 @@ def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, m
     import json
 
     from purgemix.core.pipeline import InputSpec
-    from purgemix.purge.run import purge
+    from purgemix.recipe.verbs import run_purge
 
     src = tmp_path / "in.jsonl"
     rows = [{"instruction": f"Question {i % 7}", "input": "", "output": LONG if i % 2 else f"Answer {i % 5}"}
@@ -353,7 +353,7 @@ def test_prepare_inside_ingest_sees_renamed_ids_like_a_separate_pass(tmp_path, m
     for force in (False, True):
         d = tmp_path / f"f{force}"
         separate.clear()
-        purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25, force=force)
+        run_purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25, force=force)
         prep = sorted(p.name for p in (d / "run" / "stages" / "01-purge-dedup").glob("*.prep.json"))
         assert len(prep) == 3
         assert separate == ([0, 1, 2] if force else [])  # without force: prepared inside the ingest tasks
@@ -372,7 +372,7 @@ def test_dedup_on_stored_lines_writes_what_the_record_path_writes(tmp_path, monk
     import json
 
     from purgemix.core.pipeline import InputSpec
-    from purgemix.purge.run import purge
+    from purgemix.recipe.verbs import run_purge
     from purgemix.purge.stages import DedupStage
 
     src = tmp_path / "in.jsonl"
@@ -386,7 +386,7 @@ def test_dedup_on_stored_lines_writes_what_the_record_path_writes(tmp_path, monk
         if not by_lines:
             monkeypatch.delattr(DedupStage, "process_lines")
         d = tmp_path / f"lines{by_lines}"
-        purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25)
+        run_purge([InputSpec(str(src))], str(d / "k.jsonl"), run_dir=d / "run", shard_size=25)
         stage = d / "run" / "stages" / "01-purge-dedup"
         files = {p.name: p.read_bytes() for p in sorted(stage.iterdir()) if not p.name.endswith("done.json")}
         report = json.loads((d / "k.report.json").read_text())

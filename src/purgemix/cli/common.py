@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import orjson
@@ -21,23 +20,35 @@ EXIT_INPUT = 3
 EXIT_LEDGER = 4
 
 JsonOpt = typer.Option(False, "--json", help="Print one machine-readable summary object on stdout.")
-WorkersOpt = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (local) or CPUs (ray).")
-ExecutorOpt = typer.Option("local", "--executor", help="Where stages run: local | ray.")
+# Options that a recipe also sets default to None ("not set"): the verb then takes the value of
+# ``recipe.load.DEFAULTS``, the one source of every default (see ``run_settings``).
+WorkersOpt = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (local) or CPUs (ray). [default: 1]")
+ExecutorOpt = typer.Option(None, "--executor", help="Where stages run: local | ray. [default: local]")
 RunDirOpt = typer.Option(None, "--run-dir", help="Run directory (default: purgemix-runs/<command>-<config hash>).")
 ForceOpt = typer.Option(False, "--force", help="Recompute every stage instead of resuming.")
 StrictOpt = typer.Option(False, "--strict", help="Stop at the first bad input row instead of quarantining it.")
 MapOpt = typer.Option(None, "--map", help="Column mapping FIELD=COLUMN (repeatable), e.g. instruction=question.")
-ShardOpt = typer.Option(10_000, "--shard-size", min=1, help="Records per shard (unit of resume and parallelism).")
-MaxBytesOpt = typer.Option(1 << 20, "--max-record-bytes", min=1, help="Larger records are quarantined.")
+ShardOpt = typer.Option(None, "--shard-size", min=1,
+                        help="Records per shard (unit of resume and parallelism). [default: 10000]")
+MaxBytesOpt = typer.Option(None, "--max-record-bytes", min=1, help="Larger records are quarantined. [default: 1048576]")
 FromOpt = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(SHAPES)} (default: detect per record).")
 ToOpt = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}.")
 InFormatOpt = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf.")
 OutFormatOpt = typer.Option(None, "--format", help="Force the output format (default: from the output's suffix).")
 
 
-def start_workers(executor: str, workers: int) -> None:
+def run_settings(*, shard_size: int | None = None, workers: int | None = None, executor: str | None = None,
+                 strict: bool = False, max_record_bytes: int | None = None, seed: int | None = None,
+                 limit: int | None = None) -> dict[str, Any]:
+    """The shared run options as recipe keys (None and False: not set, the recipe's default stands)."""
+    return {"run.shard_size": shard_size, "run.workers": workers, "run.executor": executor,
+            "run.strict": strict or None, "run.max_record_bytes": max_record_bytes, "run.seed": seed,
+            "limit": limit or None}
+
+
+def start_workers(executor: str | None, workers: int | None) -> None:
     """Start the local worker pool before the command imports its stages (see ``executors.local.warm_up``)."""
-    if executor == "local" and workers > 1:
+    if (executor or "local") == "local" and (workers or 1) > 1:
         from ..executors.local import warm_up
 
         warm_up(workers)
@@ -60,6 +71,9 @@ def friendly_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from ..core.pipeline import StrictError
+        from ..models.registry import ModelNotAvailable
+        from ..recipe.build import RunConfigError
+        from ..recipe.load import RecipeError
 
         try:
             return fn(*args, **kwargs)
@@ -67,6 +81,8 @@ def friendly_errors(fn: Callable) -> Callable:
             fail(str(e), EXIT_INPUT)
         except StrictError as e:
             fail(str(e), EXIT_INPUT)
+        except (RecipeError, RunConfigError, ModelNotAvailable) as e:
+            fail(str(e), EXIT_USAGE)
         except LedgerError as e:
             fail(str(e), EXIT_LEDGER)
         except FileNotFoundError as e:
@@ -77,10 +93,6 @@ def friendly_errors(fn: Callable) -> Callable:
             fail("interrupted; re-run the same command to resume", 130)
 
     return wrapper
-
-
-def default_run_dir(command: str, config_hash: str) -> Path:
-    return Path("purgemix-runs") / f"{command}-{config_hash}"
 
 
 def report_summary(summary: dict[str, Any]) -> None:

@@ -21,11 +21,11 @@ from .common import (
     StrictOpt,
     ToOpt,
     WorkersOpt,
-    default_run_dir,
     emit,
     fail,
     friendly_errors,
     report_summary,
+    run_settings,
 )
 
 
@@ -49,7 +49,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Validate and convert SFT data between shapes and formats, quarantining bad rows."""
-        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec
+        from ..recipe.load import settings_recipe
+        from ..recipe.verbs import ingest_pipeline
 
         if len(paths) < 2:
             fail("convert needs at least one input and an output path: purgemix convert IN OUT --to messages", 2)
@@ -57,16 +59,10 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown output shape '{to}'; use one of: {', '.join(OUTPUT_SHAPES)}", 2)
         *inputs, out = paths
         maps = parse_mapping(mapping)
-        pipe = Pipeline(
-            [InputSpec(p, in_format, maps, shape) for p in inputs],
-            [],
-            OutputSpec(out, to, out_format),
-            run_dir or ".",
-            executor=executor, workers=workers, shard_size=shard_size, strict=strict, force=force,
-            max_record_bytes=max_record_bytes, command="convert",
-        )
-        if run_dir is None:
-            pipe.run.path = default_run_dir("convert", config_hash(pipe.config()))
+        recipe = settings_recipe(run_settings(shard_size=shard_size, workers=workers, executor=executor, strict=strict,
+                                              max_record_bytes=max_record_bytes), name="convert")
+        pipe = ingest_pipeline(recipe, [InputSpec(p, in_format, maps, shape) for p in inputs],
+                               OutputSpec(out, to, out_format), command="convert", run_dir=run_dir, force=force)
         summary = pipe.execute()
         report_summary(summary)
         emit(summary, as_json)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import ForceOpt, JsonOpt, RunDirOpt, default_run_dir, emit, fail, friendly_errors, report_summary
+from .common import ForceOpt, JsonOpt, RunDirOpt, emit, fail, friendly_errors, report_summary
 
 
 def register(app: typer.Typer) -> None:
@@ -15,11 +15,13 @@ def register(app: typer.Typer) -> None:
     def curate(
         inputs: list[str] = typer.Argument(..., help="Rated file(s) (output of purgemix rate).", metavar="IN..."),
         output: str = typer.Option(..., "--output", "-o", help="Output file (messages JSONL keeps the scores)."),
-        embedder: str = typer.Option("minilm", "--embedder", "-e", help="minilm | static | st:PATH | openai:URL#MODEL."),
+        embedder: str = typer.Option(None, "--embedder", "-e",
+                                     help="minilm | static | st:PATH | openai:URL#MODEL. [default: minilm]"),
         score_key: str = typer.Option("ds2.score", "--score", help="The raw 0-5 score to correct."),
-        k: int = typer.Option(10, "--k", min=2, help="Neighbours voting in the correction."),
-        threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
-                                        help="Accept a corrected score when its posterior is at least this."),
+        k: int = typer.Option(None, "--k", min=2, help="Neighbours voting in the correction. [default: 10]"),
+        threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                        help="Accept a corrected score when its posterior is at least this. "
+                                             "[default: 0.5]"),
         longtail_k: int = typer.Option(10, "--longtail-k", min=1, help="Neighbours of the long-tail score."),
         run_dir: Path = RunDirOpt,
         force: bool = ForceOpt,
@@ -27,22 +29,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Estimate the score-transition matrix from nearest-neighbour agreement and correct every score
         (raw kept as ds2.score, corrected as ds2.curated, plus ds2.confidence and ds2.longtail)."""
-        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec
         from ..core.progress import console
         from ..models.registry import ModelNotAvailable
-        from ..rating.stages import CurateStage
+        from ..recipe.load import settings_recipe
+        from ..recipe.verbs import curate_pipeline
 
-        prefix = score_key.rsplit(".", 1)[0] if "." in score_key else score_key
-        stage = CurateStage(embedder, score_key=score_key, prefix=prefix, k=k, threshold=threshold,
-                            longtail_k=longtail_k)
+        recipe = settings_recipe({"models.embedder": embedder, "quality.curate.k": k,
+                                  "quality.curate.threshold": threshold}, name="curate")
+        pipe = curate_pipeline(recipe, [InputSpec(p) for p in inputs], OutputSpec(output, "messages", None),
+                               score_key=score_key, longtail_k=longtail_k, run_dir=run_dir, force=force)
         try:
-            stage.emb  # load now: a missing model is a clear error, not a traceback mid-run
+            pipe.stages[0].emb  # load now: a missing model is a clear error, not a traceback mid-run
         except ModelNotAvailable as e:
             fail(str(e), 2)
-        pipe = Pipeline([InputSpec(p) for p in inputs], [stage], OutputSpec(output, "messages", None),
-                        run_dir or ".", force=force, command="curate")
-        if run_dir is None:
-            pipe.run.path = default_run_dir("curate", config_hash(pipe.config()))
         summary = pipe.execute()
         rep = summary.get("reports", {}).get("curate")
         if rep:

@@ -19,10 +19,10 @@ from .common import (
     ShardOpt,
     StrictOpt,
     WorkersOpt,
-    default_run_dir,
     emit,
     fail,
     friendly_errors,
+    run_settings,
     start_workers,
 )
 
@@ -54,10 +54,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
         start_workers(executor, workers)
-        from ..core.pipeline import InputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec
         from ..core.progress import console
         from ..io.builtin import resolve
-        from ..report.profile import profile_pipeline
+        from ..report.profile_run import profile_pipeline
         from ..report.profile_page import print_tables
         from ..text.tokens import tokenizer as make_tokenizer
 
@@ -66,16 +66,13 @@ def register(app: typer.Typer) -> None:
         except (ValueError, OSError, ImportError) as e:
             fail(str(e), 2)
         maps = parse_mapping(mapping)
-        pipe = Pipeline(
-            [InputSpec(resolve(p), in_format, maps, shape) for p in paths],
-            [],
-            None,
-            run_dir or ".",
-            executor=executor, workers=workers, shard_size=shard_size, strict=strict, force=force,
-            max_record_bytes=max_record_bytes, command="profile",
-        )
-        if run_dir is None:
-            pipe.run.path = default_run_dir("profile", config_hash(pipe.config()))
+        from ..recipe.load import settings_recipe
+        from ..recipe.verbs import ingest_pipeline
+
+        recipe = settings_recipe(run_settings(shard_size=shard_size, workers=workers, executor=executor, strict=strict,
+                                              max_record_bytes=max_record_bytes), name="profile")
+        pipe = ingest_pipeline(recipe, [InputSpec(resolve(p), in_format, maps, shape) for p in paths], None,
+                               command="profile", run_dir=run_dir, force=force)
         summary = profile_pipeline(pipe, out_dir=out_dir, tokenizer=tokenizer, by=by, top=max(top, 30), bins=bins)
         print_tables(summary["profile"], console, top=top)
         console.print(f"[green]done[/] in {summary['elapsed_seconds']:.1f}s: read {summary['read']:,}, "

@@ -42,13 +42,16 @@ def register(app: typer.Typer) -> None:
                                    "of an earlier purge) instead of fitting them on the input."),
         no_dedup: bool = typer.Option(False, "--no-dedup", help="Skip exact and near-duplicate removal."),
         no_near: bool = typer.Option(False, "--no-near", help="Exact duplicates only (no MinHash-LSH)."),
-        threshold: float = typer.Option(0.7, "--near-threshold", min=0.05, max=1.0,
+        threshold: float = typer.Option(None, "--near-threshold", min=0.05, max=1.0,
                                         help="Jaccard similarity (word 3-grams) from which records are "
-                                        "near-duplicates."),
-        num_perm: int = typer.Option(128, "--num-perm", min=8, help="MinHash permutations."),
-        keep_by: str = typer.Option("response.words:max", "--keep-by",
-                                    help="Which member of a duplicate group to keep: FEATURE:max|min or 'first'."),
-        tokenizer: str = typer.Option("regex", "--tokenizer", help="Token counter: regex | hf:PATH/tokenizer.json."),
+                                        "near-duplicates. [default: 0.7]"),
+        num_perm: int = typer.Option(None, "--num-perm", min=8, help="MinHash permutations. [default: 128]"),
+        ngram: int = typer.Option(None, "--ngram", min=1, help="Word n-grams of the MinHash. [default: 3]"),
+        keep_by: str = typer.Option(None, "--keep-by",
+                                    help="Which member of a duplicate group to keep: FEATURE:max|min or 'first'. "
+                                         "[default: response.words:max]"),
+        tokenizer: str = typer.Option(None, "--tokenizer",
+                                      help="Token counter: regex | hf:PATH/tokenizer.json. [default: regex]"),
         report_dir: Path = typer.Option(None, "--report-dir", help="Where reports go (default: next to OUT)."),
         list_features: bool = typer.Option(False, "--list-features", help="Print every feature and exit."),
         to: str = ToOpt,
@@ -84,7 +87,7 @@ def register(app: typer.Typer) -> None:
             fail("purge needs at least one input: purgemix purge IN -o OUT", 2)
         if not output and not dry_run:
             fail("purge needs -o OUT (or --dry-run to only score and report)", 2)
-        if keep_by != "first":
+        if keep_by is not None and keep_by != "first":
             from ..purge.features import feature_catalog
 
             feat, _, mode = keep_by.partition(":")
@@ -104,15 +107,15 @@ def register(app: typer.Typer) -> None:
             ruleset = load_rules(rules)
         except RuleError as e:
             fail(str(e), 2)
-        from ..purge.run import purge as run_purge
+        from ..recipe.verbs import run_purge
 
         maps = parse_mapping(mapping)
         summary = run_purge(
             [InputSpec(p, in_format, maps, shape) for p in inputs], output, rules=ruleset, to=to,
-            out_format=out_format, dry_run=dry_run, reference_priors=priors, dedup=not no_dedup, near=not no_near,
-            threshold=threshold, num_perm=num_perm, keep_by=keep_by, tokenizer=tokenizer, run_dir=run_dir,
-            report_dir=report_dir, workers=workers, executor=executor, shard_size=shard_size, strict=strict,
-            force=force, max_record_bytes=max_record_bytes,
+            out_format=out_format, dry_run=dry_run, report_dir=report_dir, run_dir=run_dir, force=force,
+            priors=priors, dedup=False if no_dedup else None, near=False if no_near else None, threshold=threshold,
+            num_perm=num_perm, ngram=ngram, keep_by=keep_by, tokenizer=tokenizer, workers=workers, executor=executor,
+            shard_size=shard_size, strict=strict or None, max_record_bytes=max_record_bytes,
         )
         report_summary(summary)
         for w in summary.get("warnings") or []:

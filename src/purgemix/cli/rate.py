@@ -12,11 +12,10 @@ from .common import (
     MapOpt,
     RunDirOpt,
     ShardOpt,
-    default_run_dir,
     emit,
-    fail,
     friendly_errors,
     report_summary,
+    run_settings,
 )
 
 
@@ -26,13 +25,16 @@ def register(app: typer.Typer) -> None:
     def rate(
         inputs: list[str] = typer.Argument(..., help="Input file(s).", metavar="IN..."),
         output: str = typer.Option(..., "--output", "-o", help="Output file (canonical messages JSONL keeps the scores)."),
-        model: str = typer.Option("qwen2.5-0.5b", "--model", "-m",
+        model: str = typer.Option(None, "--model", "-m",
                                   help="Rater: smollm2-135m | qwen2.5-0.5b | qwen2.5-1.5b | gguf:PATH | hf:PATH | "
-                                       "openai:URL#MODEL (a strong server model is the better rater)."),
-        template: str = typer.Option("ds2_rating", "--template", help="Rubric template: packaged name or a .txt path."),
-        attempts: int = typer.Option(3, "--attempts", min=1, help="Tries per record when the answer does not parse."),
-        batch_size: int = typer.Option(64, "--batch-size", min=1, help="Records per model call."),
-        concurrency: int = typer.Option(16, "--concurrency", min=1, help="Parallel requests (HTTP backends)."),
+                                       "openai:URL#MODEL (a strong server model is the better rater). "
+                                       "[default: the recipe default generator, qwen2.5-0.5b]"),
+        template: str = typer.Option(None, "--template",
+                                     help="Rubric template: packaged name or a .txt path. [default: ds2_rating]"),
+        attempts: int = typer.Option(None, "--attempts", min=1,
+                                     help="Tries per record when the answer does not parse. [default: 3]"),
+        batch_size: int = typer.Option(None, "--batch-size", min=1, help="Records per model call. [default: 64]"),
+        concurrency: int = typer.Option(None, "--concurrency", min=1, help="Parallel requests (HTTP backends). [default: 16]"),
         limit: int = typer.Option(0, "--limit", min=0, help="Rate only the first N records (0 = all)."),
         to: str = typer.Option("messages", "--to", help="Output shape."),
         shape: str = typer.Option(None, "--from", help="Force the input shape."),
@@ -46,22 +48,21 @@ def register(app: typer.Typer) -> None:
 
         Answers are cached in SQLite ($PURGEMIX_CACHE): an interrupted or repeated run re-sends only
         what had no answer. Parse failures are recorded in meta._rating, never given a score."""
-        from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
+        from ..core.pipeline import InputSpec, OutputSpec
         from ..core.shapes import parse_mapping
         from ..models import load_llm
-        from ..models.registry import ModelNotAvailable
-        from ..rating.stages import RateStage
-        options = {"concurrency": concurrency} if model.startswith(("openai:", "http")) else {}
-        try:
-            llm = load_llm(model, **options)
-        except ModelNotAvailable as e:
-            fail(str(e), 2)
-        stage = RateStage(model, template=template, attempts=attempts, batch_size=batch_size, llm=llm)
+        from ..recipe.load import settings_recipe
+        from ..recipe.verbs import rate_pipeline
+
+        recipe = settings_recipe({"models.rater": model, "rate.template": template, "rate.attempts": attempts,
+                                  "rate.batch_size": batch_size, "rate.concurrency": concurrency,
+                                  **run_settings(shard_size=shard_size, limit=limit)}, name="rate")
+        spec = recipe["models"]["rater"] or recipe["models"]["generator"]
+        options = {"concurrency": int(recipe["rate"]["concurrency"])} if spec.startswith(("openai:", "http")) else {}
+        llm = load_llm(spec, **options)  # a missing model is a clear error before any data is read
         maps = parse_mapping(mapping)
-        pipe = Pipeline([InputSpec(p, None, maps, shape) for p in inputs], [stage], OutputSpec(output, to, None),
-                        run_dir or ".", force=force, shard_size=shard_size, limit=limit or None, command="rate")
-        if run_dir is None:
-            pipe.run.path = default_run_dir("rate", config_hash(pipe.config()))
+        pipe = rate_pipeline(recipe, [InputSpec(p, None, maps, shape) for p in inputs], OutputSpec(output, to, None),
+                             llm=llm, run_dir=run_dir, force=force)
         summary = pipe.execute()
         rep = summary.get("reports", {}).get("rate", {})
         c = summary["ratings"] = {k: rep.get(k, 0) for k in ("rated", "parsed", "failed", "attempts")}

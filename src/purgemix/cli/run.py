@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         if data:
             spec["inputs"] = data
         if show:
-            console.print(yaml.safe_dump({k: v for k, v in spec.items() if not k.startswith("_")}, sort_keys=False))
+            console.print(yaml.safe_dump({k: v for k, v in spec.items() if not k.startswith("_")}, sort_keys=False,
+                                         width=100), soft_wrap=True, highlight=False)
             raise typer.Exit(0)
         try:
             pipe = build_pipeline(spec, run_dir=str(run_dir) if run_dir else None, force=force,

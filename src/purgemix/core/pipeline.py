@@ -71,7 +71,7 @@ class Pipeline:
         inputs: list[InputSpec],
         stages: list[Stage],
         output: OutputSpec | None,
-        run_dir: str | os.PathLike,
+        run_dir: str | os.PathLike | None = None,
         *,
         executor: str = "local",
         workers: int = 1,
@@ -83,11 +83,12 @@ class Pipeline:
         command: str = "run",
         extra_config: dict[str, Any] | None = None,
         on_stage: Callable[[str], None] | None = None,
+        label: str | None = None,
     ):
         self.inputs = inputs
         self.stages = stages
         self.output = output
-        self.run = RunDir(run_dir)
+        self.label = label
         self.executor_name = executor
         self.workers = workers
         self.shard_size = shard_size
@@ -99,6 +100,7 @@ class Pipeline:
         self.extra_config = extra_config or {}
         self.on_stage = on_stage
         self.sources = [Source.open(i.path, i.format, max_record_bytes) for i in inputs]
+        self.run = RunDir(run_dir if run_dir is not None else self.default_run_dir())
 
     # -- configuration and manifest ----------------------------------------------------------------
 
@@ -116,6 +118,15 @@ class Pipeline:
             "limit": self.limit,
             **self.extra_config,
         }
+
+    def default_run_dir(self) -> Path:
+        """``purgemix-runs/COMMAND[-LABEL]-HASH``: the same job gets the same folder, so running it again
+        resumes it. The hash covers the configuration except the stages that declare ``names_run_dir =
+        False`` (the purge's rules: a run with other rules reuses the stored scores and duplicate decisions and
+        only applies the rules again, in the same folder)."""
+        key = self.config()
+        key["stages"] = [c for c, s in zip(key["stages"], self.stages) if s.names_run_dir]
+        return Path("purgemix-runs") / "-".join(x for x in (self.command, self.label, config_hash(key)) if x)
 
     # -- running -----------------------------------------------------------------------------------
 

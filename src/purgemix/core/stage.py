@@ -130,6 +130,9 @@ class Stage:
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
     section: ClassVar[str | None] = None
+    # False: the stage's settings do not name the default run directory (``Pipeline.default_run_dir``), so
+    # changing them reruns the stage in the same folder instead of starting a new run
+    names_run_dir: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import zstandard
 
-from ..core.pipeline import InputSpec, OutputSpec, Pipeline, config_hash
 from ..core.rundir import atomic_write_bytes, atomic_write_json, read_json
 from ..io.writers import Writer
 from .report import EXAMPLES, ReportCounts, render_html
-from .rules import RuleSet, load_rules
-from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, ScoreStage, dropped_row
+from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, dropped_row
 
 
 def stem_of(path: str | os.PathLike) -> Path:
@@ -42,55 +40,17 @@ def stem_of(path: str | os.PathLike) -> Path:
     return p.with_name(name)
 
 
-def purge(
-    inputs: list[InputSpec],
-    output: str | None,
-    *,
-    rules: RuleSet | str | None = None,
-    to: str = "messages",
-    out_format: str | None = None,
-    dry_run: bool = False,
-    reference_priors: str | None = None,
-    dedup: bool = True,
-    near: bool = True,
-    threshold: float = 0.7,
-    num_perm: int = 128,
-    ngram: int = 3,
-    keep_by: str = "response.words:max",
-    tokenizer: str = "regex",
-    run_dir: str | os.PathLike | None = None,
-    report_dir: str | os.PathLike | None = None,
-    workers: int = 1,
-    executor: str = "local",
-    shard_size: int = 10_000,
-    strict: bool = False,
-    force: bool = False,
-    max_record_bytes: int = 1 << 20,
-    on_stage: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    ref = None
-    if reference_priors:
-        ref = read_json(Path(reference_priors))
-        if "features" not in ref:
-            raise ValueError(f"{reference_priors}: not a purgemix priors file (no 'features')")
-    # dedup first: the features and the priors are computed on one copy of each record
-    dd = DedupStage(threshold, num_perm, ngram, near, keep_by, tokenizer=tokenizer) if dedup else None
-    stages: list = [dd] if dd else []
-    stages += [ScoreStage(tokenizer=tokenizer), RuleStage(ruleset, ref)]
-    out_spec = None if dry_run or not output else OutputSpec(str(output), to, out_format)
-    pipe = Pipeline(inputs, stages, out_spec, run_dir or ".", executor=executor, workers=workers,
-                    shard_size=shard_size, strict=strict, force=force, max_record_bytes=max_record_bytes,
-                    command="purge", on_stage=on_stage)
-    if run_dir is None:
-        cfg = pipe.config()
-        key = {"inputs": cfg["inputs"], "stages": cfg["stages"][:-1], "shard_size": shard_size}
-        pipe.run.path = Path("purgemix-runs") / f"purge-{config_hash(key)}"
-    summary = pipe.execute()
+def write_outputs(pipe: Any, summary: dict[str, Any], *, output: str | None = None,
+                  report_dir: str | os.PathLike | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """The outputs of a finished purge pipeline (dedup → scores → rules): the dropped list, the priors and
+    the report, next to ``output`` (or in ``report_dir``, or the run directory's ``report/``). Returns the
+    pipeline's summary with their paths and the purge's figures added."""
+    stages = pipe.stages
     run = pipe.run
     n = len(stages)
     rules_dir = run.stage(n, RuleStage.name)
     rules_state = read_json(rules_dir.path / "state.json")
+    dd = next((s for s in stages if isinstance(s, DedupStage)), None)
     dedup_dir = run.stage(1, DedupStage.name) if dd else None
     dedup_state = read_json(dedup_dir.path / "state.json") if dd else None
     if report_dir is not None:

@@ -433,6 +433,7 @@ class _Reservoir:
 class RuleStage(FitMapStage):
     name = "purge-rules"
     section = "purge.rules"
+    names_run_dir = False  # other rules reuse the stored scores and duplicate decisions (same run directory)
     version = "1"
     reads = ("scores.purge.*",)
     writes = ()

@@ -19,7 +19,10 @@ DEFAULTS: dict[str, Any] = {
     "description": "",
     "inputs": [],  # data files; HQ/LQ is decided by the rating, not by the file
     "output": {"path": None, "shape": "messages", "format": None},
-    "run": {"shard_size": 2000, "workers": 1, "executor": "local", "seed": 0},
+    # one source of the run settings for every verb and recipe; shards are the unit of resume and parallelism
+    "run": {"shard_size": 10_000, "workers": 1, "executor": "local", "seed": 0,
+            "strict": False,  # stop at the first bad input row instead of quarantining it
+            "max_record_bytes": 1 << 20},  # larger records are quarantined
     "models": {
         "generator": "qwen2.5-0.5b",  # fuses / distils / rewrites
         "checker": None,  # the fusion error checklist (default: the generator)
@@ -31,7 +34,16 @@ DEFAULTS: dict[str, Any] = {
     "purge": {
         "enabled": True,
         "rules": None,  # a rules YAML file; null: the shipped default rules
-        "dedup": {"enabled": True, "near": True, "threshold": 0.7},
+        "dedup": {
+            "enabled": True,
+            "near": True,  # MinHash-LSH near duplicates besides exact ones
+            "threshold": 0.7,  # Jaccard similarity of word n-grams from which records are near duplicates
+            "num_perm": 128,  # MinHash permutations
+            "ngram": 3,  # word n-grams
+            "keep_by": "response.words:max",  # the member of a duplicate group kept: FEATURE:max|min or first
+        },
+        "tokenizer": "regex",  # token counter of the features: regex | hf:PATH/tokenizer.json
+        "priors": None,  # a STEM.priors.json of an earlier purge: thresholds from that reference, not this pool
     },
     "quality": {
         # how each record gets its 0–5 score for the HQ/LQ split:
@@ -62,7 +74,9 @@ DEFAULTS: dict[str, Any] = {
         "ratio": "5:5",  # new:HQ
         "target": None,  # size of the mixed output; null: everything that passes
         "max_tokens": 384,
+        "rank_and_mix": True,  # false: write the new pairs and the untouched records, unmixed (mix --no-mix)
     },
+    "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16},
 }
 
 SHIPPED = ("quick", "entp", "lm-mixup")
@@ -103,6 +117,18 @@ def load_recipe(path_or_name: str, overrides: list[str] | None = None) -> dict[s
         key, value = parse_override(item)
         _set(recipe, key, value)
     recipe["_source"] = str(path)
+    return recipe
+
+
+def settings_recipe(settings: dict[str, Any], name: str = "custom") -> dict[str, Any]:
+    """``DEFAULTS`` with ``settings`` (dotted key -> value) applied, skipping values that are None: how a verb
+    turns the options a user set into a recipe, so every verb and recipe shares one set of defaults."""
+    recipe = copy.deepcopy(DEFAULTS)
+    recipe["name"] = name
+    for key, value in settings.items():
+        if value is not None:
+            _set(recipe, key, value)
+    recipe["_source"] = f"{name} options"
     return recipe
 
 
