@@ -3,7 +3,6 @@ thresholds drawn on them (JSON + a self-contained HTML page)."""
 
 from __future__ import annotations
 
-import html
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
@@ -132,65 +131,3 @@ def _histogram(prior: dict[str, Any]) -> dict[str, Any]:
     counts[0] += cdf[0] * prior["count"]
     return {"edges": [round(float(x), 6) for x in edges], "counts": [int(round(c)) for c in counts],
             "median": prior["median"], "count": prior["count"], "thresholds": []}
-
-
-def render_html(rep: dict[str, Any]) -> str:
-    e = html.escape
-    s = rep["summary"]
-    parts = [
-        "<!doctype html><meta charset='utf-8'><title>purgemix purge report</title>",
-        "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}"
-        ".ex{font-size:12px;color:#333;white-space:pre-wrap}.h{display:inline-block;margin:6px}</style>",
-        "<h1>purgemix purge report</h1>",
-        f"<p>read {s.get('read')}, written {s.get('written')}, quarantined {s.get('quarantined')}; priors from "
-        f"{e(str(rep.get('priors_source')))}</p>",
-    ]
-    for w in rep.get("warnings") or []:
-        parts.append(f"<p style='color:#b00'>warning: {e(w)}</p>")
-    parts.append("<h2>Rules</h2><table><tr><th>rule</th><th>condition (fitted)</th><th>dropped (first reason)</th>"
-                 "<th>fired</th><th>reason</th></tr>")
-    for r in rep["rules"]:
-        parts.append(f"<tr><td>{e(r['name'])}</td><td>{e(str(r.get('condition')))}</td><td>{r['dropped_first']}</td>"
-                     f"<td>{r['fired']}</td><td>{e(r.get('reason') or '')}</td></tr>")
-    parts.append("</table>")
-    if rep.get("dedup"):
-        parts.append(f"<h2>Duplicates</h2><pre>{e(str(rep['dedup']))}</pre>")
-    if rep["overlaps"]:
-        parts.append("<h2>Overlaps (records on which both rules fired)</h2><table>")
-        for a, c in rep["overlaps"].items():
-            parts.append(f"<tr><td>{e(a)}</td><td>{e(', '.join(f'{b}: {n}' for b, n in c.items()))}</td></tr>")
-        parts.append("</table>")
-    parts.append("<h2>Histograms (red: thresholds)</h2>")
-    for f, h in rep["histograms"].items():
-        parts.append(f"<div class='h'><b>{e(f)}</b><br>{_svg(h)}</div>")
-    parts.append("<h2>Examples</h2>")
-    for name, exs in rep["examples"].items():
-        parts.append(f"<h3>{e(name)}</h3>")
-        for x in exs:
-            extra = f" values={x['values']}" if x.get("values") else ""
-            extra += f" duplicate_of={x['duplicate_of']}" if x.get("duplicate_of") else ""
-            parts.append(f"<div class='ex'><b>{e(x['id'])}</b> ({e(', '.join(x['rules']))}){e(extra)}\n"
-                         f"<i>instruction:</i> {e(x['instruction'])}\n<i>response:</i> {e(x['response'])}</div><hr>")
-    return "\n".join(parts)
-
-
-def _svg(h: dict[str, Any], w: int = 320, ht: int = 110) -> str:
-    counts = np.asarray(h["counts"], dtype=np.float64)
-    edges = h["edges"]
-    lo, hi = edges[0], edges[-1]
-    top = max(np.log1p(counts).max(), 1e-9)
-    bw = w / len(counts)
-    out = [f"<svg width='{w}' height='{ht + 14}' xmlns='http://www.w3.org/2000/svg'>"]
-    for i, c in enumerate(counts):
-        bh = (np.log1p(c) / top) * ht
-        out.append(f"<rect x='{i * bw:.1f}' y='{ht - bh:.1f}' width='{max(bw - 1, 1):.1f}' height='{bh:.1f}' "
-                   f"fill='#69c'><title>{edges[i]:.4g}..{edges[i + 1]:.4g}: {int(c)}</title></rect>")
-    for t in h["thresholds"]:
-        v = t["value"]
-        x = (min(max(v, lo), hi) - lo) / (hi - lo) * w if hi > lo else 0
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{ht}' stroke='red' stroke-width='2'>"
-                   f"<title>{html.escape(t['rule'])}: {t['op']} {v:.4g}</title></line>")
-    out.append(f"<text x='0' y='{ht + 12}' font-size='10'>{lo:.3g}</text>"
-               f"<text x='{w - 40}' y='{ht + 12}' font-size='10'>{hi:.3g}</text></svg>")
-    return "".join(out)

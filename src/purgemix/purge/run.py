@@ -1,4 +1,5 @@
-"""``purge()``: the whole symbolic purge as one call (used by ``purgemix purge`` and the benchmarks).
+"""A finished purge's outputs (``write_outputs``; the pipeline is built by ``recipe.verbs.purge_pipeline`` and run
+by ``recipe.verbs.run_purge``, which ``purgemix purge`` and the benchmarks call).
 
 Outputs (``OUT`` is the kept data; ``STEM`` is ``OUT`` without its suffixes):
 
@@ -7,12 +8,12 @@ Outputs (``OUT`` is the kept data; ``STEM`` is ``OUT`` without its suffixes):
                            reason, the feature values behind the rules, and ``duplicate_of`` for duplicates
                            (which are dropped before scoring, so they carry no ``scores``)
 ``STEM.priors.json``       the fitted priors (robust statistics and quantile grid per feature)
-``STEM.report.json/.html`` hits per rule, overlaps, examples, histograms with thresholds
+``STEM.report.json``       hits per rule, overlaps, examples, histograms with thresholds (its page,
+                           ``STEM.report.html``, is rendered by ``report/purge_page.py``)
 
 With ``dry_run`` nothing but the report, priors and dropped list is written (to ``report_dir``,
-default: the run directory's ``report/``). The run directory's default name depends on the inputs,
-scorers and dedup settings but not on the rules, so re-running with other rules reuses the stored
-scores and duplicate decisions and only re-applies the rules.
+default: the run directory's ``report/``). The run directory's default name leaves out the rules, so
+re-running with other rules reuses the stored scores and duplicate decisions and only re-applies the rules.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import zstandard
 
 from ..core.rundir import atomic_write_bytes, atomic_write_json, read_json
 from ..io.writers import Writer
-from .report import EXAMPLES, ReportCounts, render_html
+from .report import EXAMPLES, ReportCounts
 from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, dropped_row
 
 
@@ -43,8 +44,9 @@ def stem_of(path: str | os.PathLike) -> Path:
 def write_outputs(pipe: Any, summary: dict[str, Any], *, output: str | None = None,
                   report_dir: str | os.PathLike | None = None, dry_run: bool = False) -> dict[str, Any]:
     """The outputs of a finished purge pipeline (dedup → scores → rules): the dropped list, the priors and
-    the report, next to ``output`` (or in ``report_dir``, or the run directory's ``report/``). Returns the
-    pipeline's summary with their paths and the purge's figures added."""
+    the report JSON, next to ``output`` (or in ``report_dir``, or the run directory's ``report/``). Returns the
+    pipeline's summary with their paths (``report_html`` is where the caller renders the page,
+    ``report/purge_page.py``: the purge family renders no HTML) and the purge's figures added."""
     stages = pipe.stages
     run = pipe.run
     n = len(stages)
@@ -97,7 +99,6 @@ def write_outputs(pipe: Any, summary: dict[str, Any], *, output: str | None = No
     atomic_write_json(paths["priors"], rules_state["priors"])
     rep = counts.report(rules_state, dedup_state, summary)
     atomic_write_bytes(paths["report_json"], orjson.dumps(rep, option=orjson.OPT_INDENT_2, default=str))
-    atomic_write_bytes(paths["report_html"], render_html(rep).encode("utf-8"))
     summary["outputs"].update({k: str(v) for k, v in paths.items()})
     summary["dropped_by_rule"] = {r["name"]: r["fired"] for r in rep["rules"] if r["fired"]}
     summary["dedup"] = (dedup_state or {}).get("stats")

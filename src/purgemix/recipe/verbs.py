@@ -97,7 +97,7 @@ def run_purge(inputs: list[InputSpec], output: str | None, *, rules: Any = None,
               run_dir: str | os.PathLike | None = None, force: bool = False, on_stage: Any = None,
               **settings: Any) -> dict[str, Any]:
     """The whole symbolic purge as one call (``purgemix purge``, the benchmarks): the pipeline, then its
-    outputs (``purge.run.write_outputs``: dropped list, priors, report). ``settings`` are recipe keys by
+    outputs (``purge.run.write_outputs``: dropped list, priors, report JSON) and the report's page. ``settings`` are recipe keys by
     their last name: ``threshold``, ``near``, ``num_perm``, ``ngram``, ``keep_by``, ``dedup`` (False: no
     dedup), ``tokenizer``, ``priors`` (a reference priors file), ``workers``, ``executor``, ``shard_size``,
     ``strict``, ``max_record_bytes``."""
@@ -115,5 +115,15 @@ def run_purge(inputs: list[InputSpec], output: str | None, *, rules: Any = None,
     recipe = settings_recipe({where[k]: v for k, v in settings.items()}, name="purge")
     out_spec = None if dry_run or not output else OutputSpec(str(output), to, out_format)
     pipe = purge_pipeline(recipe, inputs, out_spec, rules=rules, run_dir=run_dir, force=force, on_stage=on_stage)
-    summary = pipe.execute()
-    return write_outputs(pipe, summary, output=output, report_dir=report_dir, dry_run=dry_run)
+    summary = write_outputs(pipe, pipe.execute(), output=output, report_dir=report_dir, dry_run=dry_run)
+    _write_purge_page(Path(summary["outputs"]["report_json"]), Path(summary["outputs"]["report_html"]))
+    return summary
+
+
+def _write_purge_page(report_json: Path, page: Path) -> None:
+    import orjson
+
+    from ..core.rundir import atomic_write_bytes
+    from ..report.purge_page import render_html
+
+    atomic_write_bytes(page, render_html(orjson.loads(report_json.read_bytes())).encode("utf-8"))
