@@ -22,7 +22,8 @@ import orjson
 from ..core.rundir import RunDir
 from ..core.shapes import Converter, export
 from ..io.readers import Source
-from ..text.degrade import MECHANICAL, evaluate_detection, inject
+from ..text.degrade import inject
+from .detection import MECHANICAL, evaluate_detection
 
 DEMO_NOISE = MECHANICAL + ("echo", "refusal")
 
