@@ -20,16 +20,17 @@ import time
 
 import numpy as np
 
-from purgemix.mix.cluster import (CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans, longtail, mmr,
-                                  normalize, pair_related)
+from purgemix.vectors.cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans
+from purgemix.vectors.neighbours import longtail, l2_normalise
+from purgemix.vectors.diversity import mmr, pair_related
 from purgemix.mix.semdedup import semantic_duplicates
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    centres = normalize(rng.normal(size=(max(1, n // 20), dim)))
+    centres = l2_normalise(rng.normal(size=(max(1, n // 20), dim)))
     x = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, dim)).astype(np.float32) * (1.0 / math.sqrt(dim))
-    return normalize(x)
+    return l2_normalise(x)
 
 
 CPU: dict[str, float] = {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from purgemix.rating.correction import consensus_tensors, curate, fit_hoc, knn
+from purgemix.rating.correction import consensus_tensors, curate, fit_hoc
+from purgemix.vectors.neighbours import knn
 
 
 def synthetic(seed=0, n_clusters=300, per=10, d=32, K=6, diag_boost=0.5, spread=0.9):

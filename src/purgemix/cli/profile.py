@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
         from ..core.pipeline import InputSpec
         from ..core.progress import console
         from ..io.builtin import resolve
-        from ..report.profile_run import profile_pipeline
         from ..report.profile_page import print_tables
+        from ..report.profile_run import profile_pipeline
         from ..text.tokens import tokenizer as make_tokenizer
 
         try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.record import Record, response_of
 from ..models.base import LLM, Embedder, GenerationParams
-from .cluster import normalize
+from ..vectors.neighbours import l2_normalise
 from .fuse import generate_batched
 from .templates import TemplateSet
 from .text import embed_texts, pair_text, prompt_of
@@ -255,7 +255,7 @@ class Distiller:
                 owner.append(i)
         src = embed_texts(self.embedder, src_texts)
         owner_arr = np.asarray(owner)
-        centroid = {i: normalize(src[owner_arr == i].mean(axis=0, keepdims=True))[0] for i in cluster_ids}
+        centroid = {i: l2_normalise(src[owner_arr == i].mean(axis=0, keepdims=True))[0] for i in cluster_ids}
         gen = embed_texts(self.embedder, [q + "\n" + a for _, _, (q, a) in flat])
         out = []
         for (i, _, _), v in zip(flat, gen):

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.record import Record, content_hash
-from .cluster import normalize
+from ..vectors.neighbours import l2_normalise
 
 HQ, LQ, MID, NEW = "hq", "lq", "mid", "new"
 
@@ -132,7 +132,7 @@ def rank_and_mix(
         want_new = int(round(target * a / (a + b)))
         want_hq = target - want_new
     records = list(new) + list(hq)
-    emb = None if embeddings is None else normalize(embeddings)
+    emb = None if embeddings is None else l2_normalise(embeddings)
     seen: dict[str, int] = {}
     keys = [exact_key(r) for r in records]
     chosen_emb: list[int] = []

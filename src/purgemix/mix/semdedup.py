@@ -13,7 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .cluster import _blocks, blas_threads, kmeans, normalize
+from ..vectors.cluster import kmeans
+from ..vectors.diversity import blocks
+from ..vectors.neighbours import blas_threads, l2_normalise
 
 
 def semantic_duplicates(
@@ -27,7 +29,7 @@ def semantic_duplicates(
 ) -> np.ndarray:
     """``duplicate_of`` per point: -1 for kept points, else the index of the kept point it
     duplicates. Higher ``scores`` are kept first (ties: lower index first)."""
-    x = normalize(x)
+    x = l2_normalise(x)
     n = len(x)
     dup = np.full(n, -1, dtype=np.int64)
     if n < 2:
@@ -38,7 +40,7 @@ def semantic_duplicates(
     with blas_threads(1):
         for c in np.unique(labels):
             members = np.flatnonzero(labels == c)
-            for grp in _blocks(x, members, block, seed):
+            for grp in blocks(x, members, block, seed):
                 _dedup_group(x, grp, s, threshold, dup)
     return dup
 

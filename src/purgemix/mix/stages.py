@@ -24,18 +24,10 @@ import numpy as np
 from ..core.record import Record, response_of
 from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_stage
 from ..models.base import LLM, Embedder, model_usage, usage_of
+from ..vectors.cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans
+from ..vectors.diversity import mmr, pair_related, random_pairs
+from ..vectors.neighbours import longtail
 from .checks import SymbolicChecks
-from .cluster import (
-    CapacitySpec,
-    capacity_clusters,
-    choose_k,
-    default_ks,
-    kmeans,
-    longtail,
-    mmr,
-    pair_related,
-    random_pairs,
-)
 from .distil import DistilConfig, Distiller, QualityFn
 from .fuse import Fuser, FusionConfig
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix

@@ -19,15 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..vectors.neighbours import l2_normalise
 from .cache import cache_dir
 from .registry import ModelNotAvailable
-
-
-def normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    n[n == 0] = 1.0
-    return x / n
 
 
 def minilm_path() -> Path:
@@ -58,7 +52,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         v = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                               normalize_embeddings=True, show_progress_bar=False)
-        return normalise(v)
+        return l2_normalise(v)
 
 
 class StaticEmbedder:
@@ -91,7 +85,7 @@ class StaticEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        return normalise(self.model.encode(list(texts)))
+        return l2_normalise(self.model.encode(list(texts)))
 
 
 class OpenAIEmbedder:
@@ -142,4 +136,4 @@ class OpenAIEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = [v for s in range(0, len(texts), self.batch_size) for v in self._post(list(texts[s:s + self.batch_size]))]
-        return normalise(np.array(out, dtype=np.float32).reshape(len(texts), -1))
+        return l2_normalise(np.array(out, dtype=np.float32).reshape(len(texts), -1))

@@ -25,40 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def knn(emb: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cosine similarities of the ``k`` nearest other rows (rows L2-normalised)."""
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
-    n = len(emb)
-    k = min(k, n - 1)
-    if k <= 0:
-        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
-    try:
-        import faiss  # type: ignore
-
-        index = faiss.IndexFlatIP(emb.shape[1])
-        index.add(emb)
-        sims, idx = index.search(emb, k + 1)
-    except ImportError:
-        idx = np.empty((n, k + 1), dtype=np.int64)
-        sims = np.empty((n, k + 1), dtype=np.float32)
-        for s in range(0, n, chunk):
-            block = emb[s:s + chunk] @ emb.T
-            part = np.argpartition(-block, k, axis=1)[:, : k + 1]
-            ps = np.take_along_axis(block, part, axis=1)
-            order = np.argsort(-ps, axis=1)
-            idx[s:s + chunk] = np.take_along_axis(part, order, axis=1)
-            sims[s:s + chunk] = np.take_along_axis(ps, order, axis=1)
-    # drop self (usually first; exact duplicates may swap places)
-    out_i = np.empty((n, k), dtype=np.int64)
-    out_s = np.empty((n, k), dtype=np.float32)
-    for r in range(n):
-        keep = idx[r] != r
-        ii, ss = idx[r][keep][:k], sims[r][keep][:k]
-        if len(ii) < k:  # self not among the k+1 (many duplicates): take the first k
-            ii, ss = idx[r][:k], sims[r][:k]
-        out_i[r], out_s[r] = ii, ss
-    return out_i, out_s
+from ..vectors.neighbours import knn, longtail_score
 
 
 def consensus_tensors(scores: np.ndarray, nbrs: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,14 +119,6 @@ def posterior(scores: np.ndarray, nbrs: np.ndarray, sims: np.ndarray, T: np.ndar
     log_post -= log_post.max(1, keepdims=True)
     post = np.exp(log_post)
     return post / post.sum(1, keepdims=True) if K else post
-
-
-def longtail_score(sims: np.ndarray) -> np.ndarray:
-    d = (1.0 - sims.mean(1)).astype(np.float64) if sims.shape[1] else np.zeros(len(sims))
-    if not len(d):
-        return d
-    lo, hi = float(d.min()), float(d.max())
-    return (d - lo) / (hi - lo) if hi > lo else np.zeros_like(d)
 
 
 def curate(scores: np.ndarray, emb: np.ndarray, *, K: int = 6, k: int = 10, threshold: float = 0.5,

@@ -17,16 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .correction import knn
-
-
-def _top_k(query: np.ndarray, lib: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
-    k = min(k, len(lib))
-    out = np.empty((len(query), k), dtype=np.int64)
-    for s in range(0, len(query), chunk):
-        sims = query[s:s + chunk] @ lib.T
-        out[s:s + chunk] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return out
+from ..vectors.neighbours import knn, top_k
 
 
 @dataclass
@@ -54,7 +45,7 @@ class KNNBayes:
 
     def posterior(self, query: np.ndarray) -> np.ndarray:
         q = np.asarray(query, dtype=np.float32)
-        idx = _top_k(q, self.library, self.k)
+        idx = top_k(q, self.library, self.k)
         K = len(self.prior)
         h = np.zeros((len(q), K))
         np.add.at(h, (np.repeat(np.arange(len(q)), idx.shape[1]), self.classes[idx].ravel()), 1.0)

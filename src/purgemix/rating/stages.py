@@ -121,7 +121,8 @@ class CurateStage(GlobalStage):
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         import numpy as np
 
-        from .correction import curate, knn, longtail_score
+        from ..vectors.neighbours import knn, longtail_score
+        from .correction import curate
 
         records = [r for b in batches for r in b]
         if not records:

@@ -107,10 +107,10 @@ def purge_stages(recipe: dict[str, Any], rules: Any = None) -> list[Stage]:
 def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, split: Any) -> Stage:
     """The fusion (ENTP) or distillation (LM-Mixup) stage of ``mix.method``, with the recipe's generation
     settings (temperature, max tokens, seed) on every path."""
-    from ..mix.cluster import CapacitySpec
     from ..mix.distil import DistilConfig
     from ..mix.fuse import FusionConfig
     from ..models import GenerationParams
+    from ..vectors.cluster import CapacitySpec
 
     check_mix(recipe)
     mix, models = recipe["mix"], recipe["models"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .render import render_html
-from .run_report import build_run_report
+from .run import build_run_report
 
 __all__ = ["build_run_report", "render_html", "write_run_report"]
 

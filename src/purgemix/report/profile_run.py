@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .profile import ProfileAcc, rebatch, profile_records, profile_shard
+from .profile import ProfileAcc, profile_records, profile_shard, rebatch
 
 
 def profile_pipeline(pipe, *, out_dir: str | Path | None = None, tokenizer: str = "regex", by: str | None = None,

@@ -1,4 +1,4 @@
-"""Rendering the run report (the dict of ``run_report.build_run_report``) into one self-contained
+"""Rendering the run report (the dict of ``report.run.build_run_report``) into one self-contained
 HTML page: the Jinja2 template next to this file, inline CSS, inline SVG charts, no scripts."""
 
 from __future__ import annotations

@@ -1,61 +1,17 @@
-"""Clustering of L2-normalised embeddings, vectorised numpy only (no scikit-learn needed).
-
-- ``kmeans``: spherical mini-batch k-means (Sculley's per-centre learning rate) followed by a few
-  full Lloyd passes computed in row chunks, so 100K x 384 embeddings with thousands of centres
-  fit in memory and run on two cores in minutes.
-- ``capacity_clusters``: LM-Mixup's capacity-constrained assignment. Capacities come from a
-  clipped normal and are adjusted to sum to N; points, in order of their best-centroid
-  similarity, go to the most similar centroid that still has room; clusters under the minimum
-  are dissolved and their members re-assigned.
-- ``choose_k``: the number of clusters by average silhouette (cosine distance) on a sample.
-- ``mmr``: maximal-marginal-relevance representatives of a cluster (central and diverse).
-- ``pair_related`` / ``random_pairs``: two-to-one fusion pairs (most related members first, or a
-  random control).
-- ``longtail``: mean cosine distance to the k nearest neighbours, min-max normalised.
-
-Every function takes a ``seed``; the same input gives the same output.
+"""Clustering in embedding space: spherical k-means (mini-batch + Lloyd, numpy only), capacity-constrained
+clusters (LM-Mixup), silhouette and ``choose_k``.
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-CHUNK = 4096  # rows per block of similarity computations
-_CONTROLLER = None
-
-
-@contextmanager
-def blas_threads(limit: int = 1) -> Iterator[None]:
-    """Limit BLAS threads (threadpoolctl, when installed). Loops of many small matrix products
-    (per-cluster pairing, MMR, dedup) are far faster single-threaded: a multi-threaded BLAS spends
-    more on waking threads than on a 50 x 384 product, dramatically so on a busy machine."""
-    global _CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        yield
-        return
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=limit, user_api="blas"):
-        yield
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
-
-
-def _chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
+from .neighbours import blas_threads, chunks, l2_normalise
 
 
 def nearest_centroids(x: np.ndarray, centroids: np.ndarray, top: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +21,7 @@ def nearest_centroids(x: np.ndarray, centroids: np.ndarray, top: int = 1) -> tup
     idx = np.empty((n, top), dtype=np.int64)
     sims = np.empty((n, top), dtype=np.float32)
     ct = centroids.T.copy()
-    for s in _chunks(n):
+    for s in chunks(n):
         block = x[s] @ ct
         if top == 1:
             best = block.argmax(axis=1)[:, None]
@@ -91,7 +47,7 @@ def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     if len(x) == 0:
         return sums
     if k <= 64:  # one-hot matmul in row chunks: BLAS speed, bounded memory
-        for s in _chunks(len(x)):
+        for s in chunks(len(x)):
             onehot = np.zeros((k, s.stop - s.start), dtype=np.float32)
             onehot[labels[s], np.arange(s.stop - s.start)] = 1.0
             sums += onehot @ x[s]
@@ -104,6 +60,8 @@ def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 SKINNY_K = 256  # k-means with at most this many centres runs with single-threaded BLAS
+
+
 SMALL = 5_000_000  # n * k at or below this: several inits, Lloyd to convergence
 
 
@@ -120,7 +78,7 @@ def kmeans(
     """Spherical k-means on L2-normalised rows. Small problems (n*k <= 5M): ``n_init`` k-means++
     starts, Lloyd until stable (at most 20 passes), best total similarity wins. Large ones:
     one start, mini-batch steps, then ``lloyd`` (default 2) full passes in row chunks."""
-    x = normalize(x)
+    x = l2_normalise(x)
     n = len(x)
     if n == 0:
         return KMeansResult(np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -158,7 +116,7 @@ def _kmeans_once(x, k, rng, batch_size, steps, lloyd, small) -> KMeansResult:
             m = hits > 0
             eta = (hits[m] / counts[m])[:, None].astype(np.float32)
             centroids[m] = (1 - eta) * centroids[m] + eta * (sums[m] / hits[m][:, None])
-            centroids = normalize(centroids)
+            centroids = l2_normalise(centroids)
     labels, sims, prev = None, None, None
     passes = max(1, lloyd)
     for it in range(passes):
@@ -172,7 +130,7 @@ def _kmeans_once(x, k, rng, batch_size, steps, lloyd, small) -> KMeansResult:
         if empty.any():  # re-seed empty centres at the worst-fitting points
             worst = np.argsort(sims, kind="stable")[: int(empty.sum())]
             sums[empty] = x[worst]
-        centroids = normalize(sums)
+        centroids = l2_normalise(sums)
     return KMeansResult(centroids, labels, sims)
 
 
@@ -187,9 +145,6 @@ def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         chosen.append(nxt)
         dist = np.minimum(dist, np.clip(1.0 - sample @ sample[nxt], 0, None))
     return sample[chosen].copy()
-
-
-# --- capacity-constrained clustering (LM-Mixup) ------------------------------------------------
 
 
 @dataclass
@@ -250,7 +205,7 @@ def capacity_clusters(
 ) -> Clustering:
     """LM-Mixup's capacity-constrained k-means (see the module docstring)."""
     spec = spec or CapacitySpec()
-    x = normalize(x)
+    x = l2_normalise(x)
     n = len(x)
     caps = capacities(n, spec, seed=seed, k=k)
     if len(caps) == 0:
@@ -311,7 +266,7 @@ def _centroids_and_candidates(x: np.ndarray, k: int, seed: int, candidates: int)
     top = max(1, candidates)
     cand = np.zeros((n, top), dtype=np.int64)
     cand_sim = np.full((n, top), -np.inf, dtype=np.float32)
-    parts, offset = [], 0
+    parts = []
     with blas_threads(1):
         _fit_groups(x, members, ks, seed, top, cand, cand_sim, parts)
     return np.concatenate(parts), cand, cand_sim
@@ -356,7 +311,7 @@ def _assign_leftovers(x, centroids, labels, room, points: list[int], allow_overf
     if not points:
         return
     pts = np.asarray(points, dtype=np.int64)
-    for s in _chunks(len(pts), 1024):
+    for s in chunks(len(pts), 1024):
         block = pts[s]
         sims = x[block] @ centroids.T
         for row, i in enumerate(block.tolist()):
@@ -371,12 +326,9 @@ def _assign_leftovers(x, centroids, labels, room, points: list[int], allow_overf
             labels[i] = c
 
 
-# --- number of clusters by silhouette ----------------------------------------------------------
-
-
 def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
     """Average silhouette with cosine distance (points in singleton clusters count 0)."""
-    x = normalize(x)
+    x = l2_normalise(x)
     uniq, lab = np.unique(labels, return_inverse=True)
     if len(uniq) < 2 or len(uniq) >= len(x):
         return 0.0
@@ -399,7 +351,7 @@ def choose_k(
 ) -> tuple[int, dict[int, float]]:
     """The k with the highest average silhouette (cosine). Each k is fitted on a sample of at most
     ``fit_sample`` points and scored on the first ``sample`` of them; ties go to the smaller k."""
-    x = normalize(x)
+    x = l2_normalise(x)
     rng = np.random.default_rng(seed)
     fit_idx = rng.permutation(len(x))[: min(fit_sample, len(x))]
     fit_x = x[fit_idx]
@@ -418,149 +370,3 @@ def default_ks(n: int, count: int = 6, max_k: int = 1000) -> list[int]:
     """Candidate ks spread geometrically between 2 and min(n / 5, ``max_k``)."""
     hi = max(2, min(n // 5, max_k))
     return sorted({int(round(v)) for v in np.geomspace(2, hi, num=count)})
-
-
-# --- representatives and pairs -----------------------------------------------------------------
-
-
-def mmr(x: np.ndarray, members: np.ndarray, count: int, *, lam: float = 0.7,
-        centroid: np.ndarray | None = None, block: int = 2048, seed: int = 0) -> np.ndarray:
-    """``count`` members by maximal marginal relevance: relevance = cosine to the centroid,
-    redundancy = max cosine to the already chosen ones. Returns member indices, in pick order.
-    Clusters larger than ``block`` are split into nearby blocks (recursive k-means) that get
-    picks in proportion to their sizes, so the cost stays linear in the cluster size."""
-    members = np.asarray(members)
-    if len(members) == 0 or count <= 0:
-        return members[:0]
-    if centroid is None:
-        centroid = x[members].mean(axis=0)
-    with blas_threads(1):
-        if len(members) <= block:
-            return _mmr(x, members, count, lam, centroid)
-        groups = list(_blocks(x, members, block, seed))
-        sizes = np.array([len(g) for g in groups])
-        picks = _proportional(min(count, len(members)), sizes)
-        return np.concatenate([_mmr(x, g, int(c), lam, centroid) for g, c in zip(groups, picks) if c > 0])
-
-
-def _proportional(total: int, sizes: np.ndarray) -> np.ndarray:
-    """``total`` split over groups in proportion to ``sizes`` (largest remainders, capped by size)."""
-    raw = total * sizes / sizes.sum()
-    out = np.minimum(np.floor(raw).astype(np.int64), sizes)
-    while out.sum() < total:
-        room = np.flatnonzero(out < sizes)
-        room = room[np.argsort(-(raw[room] - out[room]), kind="stable")][: total - int(out.sum())]
-        out[room] += 1
-    return out
-
-
-def _mmr(x, members, count, lam, centroid):
-    v = x[members]
-    c = normalize((v.mean(axis=0) if centroid is None else centroid)[None, :])[0]
-    rel = v @ c
-    count = min(count, len(members))
-    chosen = [int(rel.argmax())]
-    red = v @ v[chosen[0]]
-    taken = np.zeros(len(members), bool)
-    taken[chosen[0]] = True
-    while len(chosen) < count:
-        score = np.where(taken, -np.inf, lam * rel - (1 - lam) * red)
-        j = int(score.argmax())
-        chosen.append(j)
-        taken[j] = True
-        red = np.maximum(red, v @ v[j])
-    return members[chosen]
-
-
-def pair_related(
-    x: np.ndarray, members: np.ndarray, *, min_similarity: float = -1.0, block: int = 1024, seed: int = 0
-) -> tuple[list[tuple[int, int, float]], np.ndarray]:
-    """Pair the most related members (rounds of mutual nearest neighbours, which includes the
-    globally most similar pair each round). Returns ``(i, j, cosine)`` triples and the unpaired."""
-    members = np.asarray(members, dtype=np.int64)
-    pairs: list[tuple[int, int, float]] = []
-    unpaired: list[np.ndarray] = []
-    with blas_threads(1):
-        for grp in _blocks(x, members, block, seed):
-            p, u = _pair_block(x, grp, min_similarity)
-            pairs.extend(p)
-            unpaired.append(u)
-    left = np.concatenate(unpaired) if unpaired else members[:0]
-    return pairs, left
-
-
-def _blocks(x: np.ndarray, members: np.ndarray, block: int, seed: int, depth: int = 0) -> Iterator[np.ndarray]:
-    """Split a large group into nearby sub-groups of at most ``block`` members (recursive k-means)."""
-    if len(members) <= block:
-        yield members
-        return
-    if depth >= 4:
-        for s in _chunks(len(members), block):
-            yield members[s]
-        return
-    km = kmeans(x[members], math.ceil(len(members) / block) + 1, seed=seed, lloyd=2)
-    for c in range(len(km.centroids)):
-        sub = members[km.labels == c]
-        if len(sub):
-            yield from _blocks(x, sub, block, seed, depth + 1)
-
-
-def _pair_block(x: np.ndarray, members: np.ndarray, min_similarity: float):
-    m = len(members)
-    if m < 2:
-        return [], members
-    v = x[members]
-    sims = v @ v.T
-    np.fill_diagonal(sims, -np.inf)
-    alive = np.ones(m, bool)
-    pairs: list[tuple[int, int, float]] = []
-    while alive.sum() >= 2:
-        masked = np.where(alive[None, :] & alive[:, None], sims, -np.inf)
-        nn = masked.argmax(axis=1)
-        best = masked[np.arange(m), nn]
-        idx = np.flatnonzero(alive & (nn[nn] == np.arange(m)) & (np.arange(m) < nn) & (best >= min_similarity))
-        if len(idx) == 0:
-            break
-        for i in idx.tolist():
-            j = int(nn[i])
-            pairs.append((int(members[i]), int(members[j]), float(sims[i, j])))
-        alive[idx] = False
-        alive[nn[idx]] = False
-    return pairs, members[alive]
-
-
-def random_pairs(members: np.ndarray, *, seed: int = 0) -> tuple[list[tuple[int, int, float]], np.ndarray]:
-    """Control: members shuffled and paired consecutively (similarity not computed: NaN)."""
-    members = np.asarray(members, dtype=np.int64)
-    perm = np.random.default_rng(seed).permutation(members)
-    n2 = len(perm) - len(perm) % 2
-    pairs = [(int(perm[i]), int(perm[i + 1]), float("nan")) for i in range(0, n2, 2)]
-    return pairs, perm[n2:]
-
-
-# --- long-tail score ---------------------------------------------------------------------------
-
-
-def longtail(x: np.ndarray, k: int = 15, *, reference: np.ndarray | None = None) -> np.ndarray:
-    """Mean cosine distance to the ``k`` nearest neighbours (in ``reference``, default the same
-    points, self excluded), min-max normalised to [0, 1]. Brute force in row chunks."""
-    x = normalize(x)
-    ref = x if reference is None else normalize(reference)
-    same = reference is None
-    n = len(x)
-    if n == 0:
-        return np.zeros(0, np.float32)
-    kk = max(1, min(k, len(ref) - (1 if same else 0)))
-    out = np.empty(n, dtype=np.float32)
-    for s in _chunks(n, 2048):
-        sims = x[s] @ ref.T
-        if same:
-            sims[np.arange(s.stop - s.start), np.arange(s.start, s.stop)] = -np.inf
-        if kk >= sims.shape[1]:
-            top = sims if not same else np.where(np.isinf(sims), np.nan, sims)
-            out[s] = 1.0 - np.nanmean(top, axis=1)
-        else:
-            top = -np.partition(-sims, kk - 1, axis=1)[:, :kk]
-            out[s] = 1.0 - top.mean(axis=1)
-    lo, hi = float(out.min()), float(out.max())
-    return np.zeros(n, np.float32) if hi - lo < 1e-12 else ((out - lo) / (hi - lo)).astype(np.float32)
