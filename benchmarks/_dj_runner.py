@@ -13,12 +13,18 @@ import time
 def main() -> None:
     path, workers, stop_dir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     t0 = time.perf_counter()
-    from datasets import load_dataset
-
     from data_juicer.core.data import NestedDataset
     from data_juicer.ops.deduplicator import DocumentDeduplicator, DocumentMinhashDeduplicator
-    from data_juicer.ops.filter import (CharacterRepetitionFilter, LanguageIDScoreFilter, SpecialCharactersFilter,
-                                        StopWordsFilter, TextLengthFilter, WordRepetitionFilter, WordsNumFilter)
+    from data_juicer.ops.filter import (
+        CharacterRepetitionFilter,
+        LanguageIDScoreFilter,
+        SpecialCharactersFilter,
+        StopWordsFilter,
+        TextLengthFilter,
+        WordRepetitionFilter,
+        WordsNumFilter,
+    )
+    from datasets import load_dataset
 
     t_import = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from purgemix.vectors.cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans
-from purgemix.vectors.neighbours import longtail, l2_normalise
-from purgemix.vectors.diversity import mmr, pair_related
 from purgemix.mix.semdedup import semantic_duplicates
+from purgemix.vectors.cluster import CapacitySpec, capacity_clusters, choose_k, default_ks, kmeans
+from purgemix.vectors.diversity import mmr, pair_related
+from purgemix.vectors.neighbours import l2_normalise, longtail
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -34,9 +34,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from purgemix.core.record import response_of  # noqa: E402
 from purgemix.core.shapes import Converter  # noqa: E402
 from purgemix.io import Source  # noqa: E402
-from purgemix.core.record import response_of  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alpaca_random_9k.json"
 
@@ -91,8 +91,8 @@ def main() -> int:
         return 0
     os.environ.setdefault("PURGEMIX_NO_PROGRESS", "1")
     from purgemix.models import load_embedder, load_llm
-    from purgemix.recipe.load import load_recipe
     from purgemix.recipe.build import build_pipeline
+    from purgemix.recipe.load import load_recipe
 
     recipe = load_recipe(args.recipe, [*args.overrides, f"output.path={args.out / 'out.jsonl'}", f"limit={args.limit}"])
     recipe["inputs"] = [str(args.data)]

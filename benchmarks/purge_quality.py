@@ -29,11 +29,11 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from purgemix.core.pipeline import InputSpec  # noqa: E402
 from purgemix.core.shapes import Converter, export  # noqa: E402
 from purgemix.evaluate.detection import DETECTED_BY as FAMILIES, MECHANICAL, evaluate_detection as evaluate  # noqa: E402
-from purgemix.text.degrade import inject  # noqa: E402
-from purgemix.core.pipeline import InputSpec  # noqa: E402
 from purgemix.recipe.verbs import run_purge  # noqa: E402
+from purgemix.text.degrade import inject  # noqa: E402
 
 DEFAULT_DATA = ["gpteacher_roleplay.json", "dolly_3k.json"]
 

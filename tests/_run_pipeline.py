@@ -2,10 +2,10 @@
 
 import sys
 
+from _stages import DropOddStage, SlowUpperStage
+
 from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
 from purgemix.purge.normalise import NormaliseStage
-
-from _stages import DropOddStage, SlowUpperStage
 
 if __name__ == "__main__":
     src, out, run_dir, workers, executor = sys.argv[1:6]

@@ -4,11 +4,11 @@ import json
 import sys
 import time
 
-from purgemix.testing.mix_responder import MixResponder
 from purgemix.models import FakeLLM
 from purgemix.models.cache import CachedLLM
-from purgemix.recipe.load import load_recipe
 from purgemix.recipe.build import build_pipeline
+from purgemix.recipe.load import load_recipe
+from purgemix.testing.mix_responder import MixResponder
 
 if __name__ == "__main__":
     data, out, run_dir, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.report.profile import LengthHist, ProfileAcc, leading_word, profile_records
 from purgemix.core.record import make_record
+from purgemix.report.profile import LengthHist, ProfileAcc, leading_word, profile_records
 
 ENGLISH = [
     ("Explain why the sky is blue.", "", "Sunlight is scattered by the molecules of the air, blue light the most."),

@@ -8,20 +8,22 @@ import subprocess
 import numpy as np
 import orjson
 import pytest
+from _mix_rows import rows
 from typer.testing import CliRunner
 
 from purgemix.cli import app
 from purgemix.core.ledger import check_ledger
+from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
+from purgemix.core.rundir import RunDir
 from purgemix.mix.distil import DistilConfig
-from purgemix.testing.mix_responder import MixResponder
 from purgemix.mix.rank import SplitSpec
 from purgemix.mix.stages import DistilStage, FuseStage, MixStage
 from purgemix.models import FakeEmbedder, FakeLLM
-from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
-from purgemix.purge.stages import DedupStage, RuleStage, ScoreStage
+from purgemix.purge.stages.dedup import DedupStage
+from purgemix.purge.stages.rules import RuleStage
+from purgemix.purge.stages.scores import ScoreStage
 from purgemix.report import build_run_report, render_html, write_run_report
-from purgemix.core.rundir import RunDir
-from test_mix_pipeline import rows
+from purgemix.testing.mix_responder import MixResponder
 
 TITLES = ["Funnel: records per stage", "Purge: features and rules", "Rule hits",
           "Feature histograms before and after the purge", "Clusters", "New pairs and their sources", "Ledger",

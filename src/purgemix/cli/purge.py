@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from ..purge.rules import RuleError, load_rules
 
         if list_features:
-            from ..purge.features import SCORERS
+            from ..purge.features.base import SCORERS
 
             for s in SCORERS.values():
                 for role in s.roles:
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         if not output and not dry_run:
             fail("purge needs -o OUT (or --dry-run to only score and report)", 2)
         if keep_by is not None and keep_by != "first":
-            from ..purge.features import feature_catalog
+            from ..purge.features.base import feature_catalog
 
             feat, _, mode = keep_by.partition(":")
             if mode not in ("", "max", "min") or feat not in feature_catalog():

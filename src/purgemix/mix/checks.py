@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .text import first_json_object, key_terms, word_count
+from ..models.parsing import first_json_object
+from ..text.tokens import word_count
+from .text import key_terms
 
 Error = dict[str, str]
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..core.numbers import finite_number
 from ..core.record import Record, content_hash
 from ..vectors.neighbours import l2_normalise
 
@@ -50,7 +51,7 @@ def first_score(record: Record, keys: str | Sequence[str]) -> float | None:
     """The first of ``keys`` with a number in ``record["scores"]``."""
     scores = record.get("scores", {})
     for key in ([keys] if isinstance(keys, str) else keys):
-        v = _num(scores.get(key))
+        v = finite_number(scores.get(key))
         if v is not None:
             return v
     return None
@@ -67,12 +68,6 @@ def parse_ratio(ratio: str | Sequence[float]) -> tuple[float, float]:
     if a < 0 or b < 0 or a + b <= 0:
         raise ValueError(f"ratio parts must be >= 0 and not both 0, got {a}:{b}")
     return a, b
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v)):
-        return float(v)
-    return None
 
 
 def exact_key(record: Record) -> str:
@@ -110,7 +105,7 @@ def rank_and_mix(
     n_new = len(new)
     pool_new: list[int] = []
     for i, r in enumerate(new):
-        q = _num(r.get("scores", {}).get(quality_key))
+        q = finite_number(r.get("scores", {}).get(quality_key))
         if quality_cut is not None and q is None:
             plan.reasons[i] = {"reason": "no quality score", "key": quality_key}
         elif quality_cut is not None and q < quality_cut:

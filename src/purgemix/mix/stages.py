@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..core.numbers import finite_number
 from ..core.record import Record, response_of
 from ..core.stage import FitMapStage, GlobalStage, MapStage, Result, register_stage
 from ..models.base import LLM, Embedder, model_usage, usage_of
@@ -28,9 +29,10 @@ from ..vectors.cluster import CapacitySpec, capacity_clusters, choose_k, default
 from ..vectors.diversity import mmr, pair_related, random_pairs
 from ..vectors.neighbours import longtail
 from .checks import SymbolicChecks
-from .distil import DistilConfig, Distiller, QualityFn
+from .distil import DistilConfig, Distiller
 from .fuse import Fuser, FusionConfig
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix
+from .rewards import QualityFn
 from .semdedup import semantic_duplicates
 from .templates import TemplateSet
 from .text import embed_records, new_record
@@ -142,7 +144,8 @@ class SemDedupStage(FitMapStage):
         n = len(records)
         score = np.zeros(n)
         if self.score_key:
-            score = np.array([_num(r["scores"].get(self.score_key), -math.inf) for r in records])
+            score = np.array([-math.inf if (v := finite_number(r["scores"].get(self.score_key))) is None else v
+                              for r in records])
         # ties: longer response first (tiny weight below any score difference), then input order
         length = np.array([len(response_of(r)) for r in records], dtype=np.float64)
         rank_score = np.lexsort((-np.arange(n), length, score))  # ascending: worst first
@@ -166,12 +169,6 @@ class SemDedupStage(FitMapStage):
             else:
                 result.records.append(r)
         return result
-
-
-def _num(v: Any, default: float) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v)):
-        return float(v)
-    return default
 
 
 # --- ENTP fusion --------------------------------------------------------------------------------

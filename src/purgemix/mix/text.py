@@ -3,7 +3,6 @@ parsing of generated pairs and key terms."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from ..core.record import Record, content_hash, first_turn, make_record, response_of
 from ..models.base import Embedder
-from ..models.parsing import object_end
+from ..models.parsing import first_json_object
 
 NEW_SPLIT = "new"
 
@@ -87,38 +86,6 @@ def _strip_closing(text: str) -> str:
     return re.sub(r"\s*</?(response|instruction)>\s*$", "", text, flags=re.I).strip()
 
 
-def first_json_object(text: str) -> Any:
-    """The first balanced ``{...}`` in ``text`` that parses as JSON (after light repairs: code
-    fences, trailing commas, single quotes, Python literals). ``None`` when there is none."""
-    if not text:
-        return None
-    start = text.find("{")
-    while start != -1:
-        end, _ = object_end(text, start)
-        if end is not None:
-            obj = _loads_lenient(text[start:end + 1])
-            if obj is not None:
-                return obj
-        start = text.find("{", start + 1)
-    return None
-
-
-def _loads_lenient(s: str) -> Any:
-    for candidate in (s, re.sub(r",\s*([}\]])", r"\1", s)):
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            pass
-    fixed = re.sub(r",\s*([}\]])", r"\1", s)
-    fixed = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", fixed)))
-    if "'" in fixed and '"' not in fixed:
-        fixed = fixed.replace("'", '"')
-    try:
-        return json.loads(fixed)
-    except ValueError:
-        return None
-
-
 # --- key terms ----------------------------------------------------------------------------------
 
 STOPWORDS = frozenset(
@@ -152,7 +119,3 @@ def key_terms(text: str, limit: int = 8) -> list[str]:
             seen[lw] = (sal, seen.get(lw, (0, pos))[1])
     ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
     return [w for w, _ in ranked[:limit]]
-
-
-def word_count(text: str) -> int:
-    return len(text.split())

@@ -17,18 +17,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..core.sampling import replacement_slots
+
 SAMPLE = 200_000
 GRID = np.linspace(0.0, 1.0, 1001)
-
-
-def replacement_slots(seen: int, count: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Algorithm R for ``count`` new items arriving after ``seen`` (>= ``size``) others: the positions of
-    those that enter the sample and the slots they take, in arrival order (so assigning them in this order
-    lets a later item win a slot drawn twice, as the sequential algorithm does)."""
-    idx = np.arange(seen, seen + count)
-    j = (rng.random(count) * (idx + 1)).astype(np.int64)
-    pos = np.nonzero(j < size)[0]
-    return pos, j[pos]
 
 
 class Reservoir:

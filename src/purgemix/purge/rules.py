@@ -39,7 +39,8 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from .features import feature_catalog
+from ..core.numbers import as_float_or_nan
+from .features.base import feature_catalog
 from .priors import quantile
 
 DEFAULT_AUTO_Z = 3.5
@@ -415,13 +416,7 @@ def columns(records: Sequence[dict], features: Sequence[str], prefix: str = "pur
         arr[np.equal(arr, None)] = np.nan
         arr = arr.astype(np.float64)
     except (KeyError, TypeError, ValueError):
-        arr = np.array([[_num(r["scores"].get(k)) for k in keys] for r in records], dtype=np.float64)
+        arr = np.array([[as_float_or_nan(r["scores"].get(k)) for k in keys] for r in records], dtype=np.float64)
     for j, f in enumerate(nums):
         out[f] = np.ascontiguousarray(arr[:, j])
     return out
-
-
-def _num(v: Any) -> float:
-    if v is None or isinstance(v, str):
-        return float("nan")
-    return float(v)

@@ -28,7 +28,9 @@ import zstandard
 from ..core.rundir import atomic_write_bytes, atomic_write_json, read_json
 from ..io.writers import Writer
 from .report import EXAMPLES, ReportCounts
-from .stages import COUNTS_SUFFIX, DROPPED_SUFFIX, DedupStage, RuleStage, dropped_row
+from .stages.dedup import DedupStage
+from .stages.dropped import COUNTS_SUFFIX, DROPPED_SUFFIX, dropped_row
+from .stages.rules import RuleStage
 
 
 def stem_of(path: str | os.PathLike) -> Path:

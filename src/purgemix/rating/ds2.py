@@ -14,42 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import jinja2
 import orjson
 
 from ..core.record import Record
 from ..models.base import LLM, GenerationParams, Messages
-from ..models.parsing import object_end
+from ..models.parsing import first_object_text
+from ..models.prompts import Template, load_template as load_prompt
 
 KEYS = ("rarity", "complexity", "informativeness", "overall")
 MAX_TURN_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class Template:
-    name: str
-    system: str
-    user: str
-
-    def render(self, conversation: str) -> Messages:
-        user = jinja2.Template(self.user, keep_trailing_newline=False).render(conversation=conversation)
-        msgs = [{"role": "system", "content": self.system}] if self.system else []
-        return msgs + [{"role": "user", "content": user}]
-
-
 def load_template(name_or_path: str = "ds2_rating") -> Template:
-    """A packaged template (``prompts/<name>.txt``) or a file path; sections ``=== SYSTEM ===`` and
-    ``=== USER ===``; ``{# ... #}`` comments are removed."""
+    """A packaged rubric (``prompts/<name>.txt``) or a file path, with ``=== SYSTEM ===`` and ``=== USER ===``
+    sections (``models.prompts``); its user part renders ``{{ conversation }}``."""
     p = Path(name_or_path)
-    if p.suffix == ".txt" and p.exists():
-        text = p.read_text(encoding="utf-8")
-    else:
-        text = (importlib.resources.files("purgemix.rating") / "prompts" / f"{name_or_path}.txt").read_text("utf-8")
-    text = re.sub(r"\{#.*?#\}\s*", "", text, flags=re.S)
-    m = re.search(r"=== SYSTEM ===\n(.*?)=== USER ===\n(.*)", text, flags=re.S)
-    if not m:
+    if not (p.suffix == ".txt" and p.exists()):
+        p = Path(str(importlib.resources.files("purgemix.rating") / "prompts" / f"{name_or_path}.txt"))
+    t = load_prompt(p, name=Path(name_or_path).stem)
+    if t.tidy:
         raise ValueError(f"template {name_or_path}: needs '=== SYSTEM ===' and '=== USER ===' sections")
-    return Template(p.stem, m.group(1).strip(), m.group(2).strip())
+    return t
 
 
 def render_conversation(messages: Messages, max_chars: int = MAX_TURN_CHARS) -> str:
@@ -63,18 +48,7 @@ def render_conversation(messages: Messages, max_chars: int = MAX_TURN_CHARS) -> 
     return "\n\n".join(parts)
 
 
-def _first_object(text: str) -> str | None:
-    """The first balanced ``{...}`` (string-aware); a truncated object is closed with ``}``."""
-    start = text.find("{")
-    if start < 0:
-        return None
-    end, depth = object_end(text, start)
-    if end is not None:
-        return text[start:end + 1]
-    return text[start:].rstrip().rstrip(",") + "}" * max(depth, 1)  # stop at "}" removes the brace
-
-
-def _num(v: Any) -> float | None:
+def _rating_number(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
@@ -90,7 +64,7 @@ def parse_rating(text: str) -> tuple[dict[str, int] | None, str | None]:
     if not text or not text.strip():
         return None, "empty answer"
     found: dict[str, float] = {}
-    obj = _first_object(text)
+    obj = first_object_text(text)
     if obj is not None:
         cleaned = re.sub(r",\s*}", "}", obj.replace("'", '"'))
         try:
@@ -98,7 +72,7 @@ def parse_rating(text: str) -> tuple[dict[str, int] | None, str | None]:
             if isinstance(data, dict):
                 low = {str(k).strip().lower(): v for k, v in data.items()}
                 for k in KEYS:
-                    v = _num(low.get(k))
+                    v = _rating_number(low.get(k))
                     if v is not None:
                         found[k] = v
         except orjson.JSONDecodeError:
@@ -148,7 +122,7 @@ def rate_conversations(llm: LLM, conversations: Sequence[Messages], *, template:
                        attempts: int = 3, max_tokens: int = 64) -> list[RatingResult]:
     """Rate each conversation; failed parses are retried up to ``attempts`` times in all."""
     template = template or load_template()
-    prompts = [template.render(render_conversation(c)) for c in conversations]
+    prompts = [template.messages(conversation=render_conversation(c)) for c in conversations]
     results = [RatingResult() for _ in prompts]
     pending = list(range(len(prompts)))
     for attempt in range(attempts):

@@ -76,8 +76,24 @@ def embed_text(record: Record) -> str:
     return "\n".join(m["content"] for m in record["messages"] if m["role"] != "system")
 
 
+class _LoadsEmbedder:
+    """``emb``: the embedder given to the stage, else the one named by ``embedder``, loaded on first use (in
+    the process that runs the stage, never in one that only fingerprints it)."""
+
+    embedder: str
+    _emb: Any
+
+    @property
+    def emb(self):
+        if self._emb is None:
+            from ..models import load_embedder
+
+            self._emb = load_embedder(self.embedder)
+        return self._emb
+
+
 @register_stage
-class CurateStage(GlobalStage):
+class CurateStage(_LoadsEmbedder, GlobalStage):
     """The statistical prior over a rated pool: ``{prefix}.curated`` (corrected 0–5 score),
     ``{prefix}.confidence`` (posterior of the corrected class) and ``{prefix}.longtail`` (0–1).
     Records without a parsed score keep none (they still get a long-tail score)."""
@@ -109,14 +125,6 @@ class CurateStage(GlobalStage):
         return {"embedder": self.embedder, "score_key": self.score_key, "prefix": self.prefix, "k": self.k,
                 "threshold": self.threshold, "temperature": self.temperature, "longtail_k": self.longtail_k,
                 "classes": self.classes}
-
-    @property
-    def emb(self):
-        if self._emb is None:
-            from ..models import load_embedder
-
-            self._emb = load_embedder(self.embedder)
-        return self._emb
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         import numpy as np
@@ -159,7 +167,7 @@ class CurateStage(GlobalStage):
 
 
 @register_stage
-class QualityStage(GlobalStage):
+class QualityStage(_LoadsEmbedder, GlobalStage):
     """The default quality signal (``quality.score``, 0–1; see ``rating/quality.py``).
 
     Scores IFD/likelihood with ``scorer`` for records that have no ``ifd.*`` yet (cached), then
@@ -200,14 +208,6 @@ class QualityStage(GlobalStage):
                 "library": self.library,
                 "embedder": self.embedder if self.library else None, "weights": self.weights,
                 "sample": self.sample, "seed": self.seed if self.sample else None}
-
-    @property
-    def emb(self):
-        if self._emb is None:
-            from ..models import load_embedder
-
-            self._emb = load_embedder(self.embedder)
-        return self._emb
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         from .ifd import apply_scores, score_records

@@ -62,8 +62,7 @@ def load_generator(spec: str):
 def quality_reward(recipe: dict[str, Any], gen: Any, emb: Any):
     """The reward that scores new pairs (``mix.quality``): a rater LLM, a saved kNN-Bayes library, the
     heuristic placeholder, or None."""
-    from ..mix.distil import heuristic_quality
-    from ..mix.quality import RaterQuality
+    from ..mix.rewards import RaterQuality, heuristic_quality
 
     spec, models = str(recipe["mix"]["quality"]), recipe["models"]
     if spec == "none":
@@ -74,7 +73,7 @@ def quality_reward(recipe: dict[str, Any], gen: Any, emb: Any):
         rater = models.get("rater")
         return RaterQuality(gen if not rater or rater == models["generator"] else load_generator(rater))
     if spec.startswith("knn:"):
-        from ..mix.quality import KNNBayesQuality
+        from ..mix.rewards import KNNBayesQuality
         from ..rating.knn_bayes import KNNBayes
 
         if emb is None:

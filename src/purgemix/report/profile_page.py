@@ -22,7 +22,7 @@ def _pct(x: float) -> str:
     return "<0.1%" if 0 < x < 0.001 else f"{100 * x:.1f}%"
 
 
-def _num(x: float) -> str:
+def _count_text(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.1f}"
 
 
@@ -96,7 +96,7 @@ def print_tables(p: dict[str, Any], console, top: int = 15) -> None:
         for i, m in enumerate(METRICS):
             s = r[m]
             first = role if i == 0 else (f"[dim]{r['records']:,} rec[/]" if i == 1 else "")
-            ln.add_row(first, m, _num(s["mean"]), _num(s["p10"]), _num(s["p50"]), _num(s["p90"]), _num(s["p99"]),
+            ln.add_row(first, m, _count_text(s["mean"]), _count_text(s["p10"]), _count_text(s["p50"]), _count_text(s["p90"]), _count_text(s["p99"]),
                        f"{s['max']:,}", f"[green]{sparkline(s['histogram'])}[/]", end_section=(i == len(METRICS) - 1))
     console.print(ln)
 
@@ -294,5 +294,5 @@ def render_html(p: dict[str, Any]) -> str:
         sources=svg_bars(list(p["sources"].items())[:20], n),
         by=svg_bars(list(p["by"]["values"].items())[:20], n) if p.get("by") else "",
         turns=svg_bars([(k, v) for k, v in p["turns"]["per_record"].items()][:20], n),
-        num=_num, pct=_pct,
+        num=_count_text, pct=_pct,
     )
