@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
-from typing import Any, Callable
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import orjson
 import typer
 
 from ..core.ledger import LedgerError
 from ..core.progress import console
-from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError
+from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError, parse_mapping
 from ..io.builtin import BuiltinError
 from ..io.readers import SourceError
 
@@ -35,6 +39,72 @@ FromOpt = typer.Option(None, "--from", help=f"Force the input shape: {', '.join(
 ToOpt = typer.Option("messages", "--to", help=f"Output shape: {', '.join(OUTPUT_SHAPES)}.")
 InFormatOpt = typer.Option(None, "--in-format", help="Force the input format: jsonl, json, parquet, csv, hf.")
 OutFormatOpt = typer.Option(None, "--format", help="Force the output format (default: from the output's suffix).")
+
+
+
+@dataclass
+class ReadOptions:
+    """How the inputs are read: shape, column mapping, file format, strictness, the record size limit."""
+
+    shape: str | None = None
+    mapping: list[str] | None = None
+    in_format: str | None = None
+    strict: bool = False
+    max_record_bytes: int | None = None
+    OPTIONS: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "shape": (str, FromOpt), "mapping": (list[str], MapOpt), "in_format": (str, InFormatOpt),
+        "strict": (bool, StrictOpt), "max_record_bytes": (int, MaxBytesOpt),
+    }
+
+    def specs(self, paths: list[str]) -> list[Any]:
+        """One ``InputSpec`` per path (``--map`` checked once, a bad mapping is one clear error)."""
+        from ..core.pipeline import InputSpec
+
+        maps = parse_mapping(self.mapping)
+        return [InputSpec(p, self.in_format, maps, self.shape) for p in paths]
+
+
+@dataclass
+class RunOptions:
+    """Where and how a run executes: workers, executor, run directory, resume or not, shard size, --json."""
+
+    workers: int | None = None
+    executor: str | None = None
+    run_dir: Path | None = None
+    force: bool = False
+    shard_size: int | None = None
+    as_json: bool = False
+    OPTIONS: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "workers": (int, WorkersOpt), "executor": (str, ExecutorOpt), "run_dir": (Path, RunDirOpt),
+        "force": (bool, ForceOpt), "shard_size": (int, ShardOpt), "as_json": (bool, JsonOpt),
+    }
+
+    def settings(self, read: ReadOptions | None = None) -> dict[str, Any]:
+        """These options (and the reading ones that are run keys) as recipe keys (``run_settings``)."""
+        read = read or ReadOptions()
+        return run_settings(shard_size=self.shard_size, workers=self.workers, executor=self.executor,
+                            strict=read.strict, max_record_bytes=read.max_record_bytes)
+
+
+def with_options(fn: Callable) -> Callable:
+    """Give a command the shared option groups it names by annotation (``read: ReadOptions``, ``run:
+    RunOptions``): their options join the command's own on the command line, and the command gets each
+    group as one object. Typer reads the signature set here."""
+    hints = typing.get_type_hints(fn)
+    sig = inspect.signature(fn)
+    groups = {n: hints[n] for n in sig.parameters if getattr(hints.get(n), "OPTIONS", None)}
+    params = [p for n, p in sig.parameters.items() if n not in groups]
+    params += [inspect.Parameter(f, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+               for cls in groups.values() for f, (ann, opt) in cls.OPTIONS.items()]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for name, cls in groups.items():
+            kwargs[name] = cls(**{f: kwargs.pop(f) for f in cls.OPTIONS})
+        return fn(*args, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper
 
 
 def run_settings(*, shard_size: int | None = None, workers: int | None = None, executor: str | None = None,

@@ -2,54 +2,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from ..core.shapes import OUTPUT_SHAPES, parse_mapping
+from ..core.shapes import OUTPUT_SHAPES
 from .common import (
-    ExecutorOpt,
-    ForceOpt,
-    FromOpt,
-    InFormatOpt,
-    JsonOpt,
-    MapOpt,
-    MaxBytesOpt,
     OutFormatOpt,
-    RunDirOpt,
-    ShardOpt,
-    StrictOpt,
+    ReadOptions,
+    RunOptions,
     ToOpt,
-    WorkersOpt,
     emit,
     fail,
     friendly_errors,
     report_summary,
-    run_settings,
+    with_options,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
+    @with_options
     def convert(
         paths: list[str] = typer.Argument(..., help="Input file(s) followed by the output path.", metavar="IN... OUT"),
         to: str = ToOpt,
-        shape: str = FromOpt,
-        mapping: list[str] = MapOpt,
-        in_format: str = InFormatOpt,
         out_format: str = OutFormatOpt,
-        strict: bool = StrictOpt,
-        workers: int = WorkersOpt,
-        executor: str = ExecutorOpt,
-        run_dir: Path = RunDirOpt,
-        force: bool = ForceOpt,
-        shard_size: int = ShardOpt,
-        max_record_bytes: int = MaxBytesOpt,
-        as_json: bool = JsonOpt,
+        read: ReadOptions = None,
+        run: RunOptions = None,
     ) -> None:
         """Validate and convert SFT data between shapes and formats, quarantining bad rows."""
-        from ..core.pipeline import InputSpec, OutputSpec
+        from ..core.pipeline import OutputSpec
         from ..recipe.load import settings_recipe
         from ..recipe.verbs import ingest_pipeline
 
@@ -58,11 +39,9 @@ def register(app: typer.Typer) -> None:
         if to not in OUTPUT_SHAPES:
             fail(f"unknown output shape '{to}'; use one of: {', '.join(OUTPUT_SHAPES)}", 2)
         *inputs, out = paths
-        maps = parse_mapping(mapping)
-        recipe = settings_recipe(run_settings(shard_size=shard_size, workers=workers, executor=executor, strict=strict,
-                                              max_record_bytes=max_record_bytes), name="convert")
-        pipe = ingest_pipeline(recipe, [InputSpec(p, in_format, maps, shape) for p in inputs],
-                               OutputSpec(out, to, out_format), command="convert", run_dir=run_dir, force=force)
+        recipe = settings_recipe(run.settings(read), name="convert")
+        pipe = ingest_pipeline(recipe, read.specs(inputs), OutputSpec(out, to, out_format), command="convert",
+                               run_dir=run.run_dir, force=run.force)
         summary = pipe.execute()
         report_summary(summary)
-        emit(summary, as_json)
+        emit(summary, run.as_json)

@@ -6,30 +6,21 @@ from pathlib import Path
 
 import typer
 
-from ..core.shapes import parse_mapping
 from .common import (
-    ExecutorOpt,
-    ForceOpt,
-    FromOpt,
-    InFormatOpt,
-    JsonOpt,
-    MapOpt,
-    MaxBytesOpt,
-    RunDirOpt,
-    ShardOpt,
-    StrictOpt,
-    WorkersOpt,
+    ReadOptions,
+    RunOptions,
     emit,
     fail,
     friendly_errors,
-    run_settings,
     start_workers,
+    with_options,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
+    @with_options
     def profile(
         paths: list[str] = typer.Argument(..., help="Input file(s); builtin:alpaca-eval for the bundled example.",
                                           metavar="DATA..."),
@@ -40,21 +31,11 @@ def register(app: typer.Typer) -> None:
         by: str = typer.Option(None, "--by", help="Also count the values of this source field, e.g. category."),
         top: int = typer.Option(20, "--top", min=1, help="Leading words (and --by values) to list."),
         bins: int = typer.Option(30, "--bins", min=2, max=200, help="Histogram bins in the HTML page and JSON."),
-        shape: str = FromOpt,
-        mapping: list[str] = MapOpt,
-        in_format: str = InFormatOpt,
-        strict: bool = StrictOpt,
-        workers: int = WorkersOpt,
-        executor: str = ExecutorOpt,
-        run_dir: Path = RunDirOpt,
-        force: bool = ForceOpt,
-        shard_size: int = ShardOpt,
-        max_record_bytes: int = MaxBytesOpt,
-        as_json: bool = JsonOpt,
+        read: ReadOptions = None,
+        run: RunOptions = None,
     ) -> None:
         """Profile SFT data: counts, sources, lengths, languages, duplicates, leading words (table, JSON, HTML)."""
-        start_workers(executor, workers)
-        from ..core.pipeline import InputSpec
+        start_workers(run.executor, run.workers)
         from ..core.progress import console
         from ..io.builtin import resolve
         from ..report.profile_page import print_tables
@@ -65,14 +46,12 @@ def register(app: typer.Typer) -> None:
             make_tokenizer(tokenizer)
         except (ValueError, OSError, ImportError) as e:
             fail(str(e), 2)
-        maps = parse_mapping(mapping)
         from ..recipe.load import settings_recipe
         from ..recipe.verbs import ingest_pipeline
 
-        recipe = settings_recipe(run_settings(shard_size=shard_size, workers=workers, executor=executor, strict=strict,
-                                              max_record_bytes=max_record_bytes), name="profile")
-        pipe = ingest_pipeline(recipe, [InputSpec(resolve(p), in_format, maps, shape) for p in paths], None,
-                               command="profile", run_dir=run_dir, force=force)
+        recipe = settings_recipe(run.settings(read), name="profile")
+        pipe = ingest_pipeline(recipe, read.specs([resolve(p) for p in paths]), None, command="profile",
+                               run_dir=run.run_dir, force=run.force)
         summary = profile_pipeline(pipe, out_dir=out_dir, tokenizer=tokenizer, by=by, top=max(top, 30), bins=bins)
         print_tables(summary["profile"], console, top=top)
         console.print(f"[green]done[/] in {summary['elapsed_seconds']:.1f}s: read {summary['read']:,}, "
@@ -80,4 +59,4 @@ def register(app: typer.Typer) -> None:
                       + (f", quarantined {summary['quarantined']:,}" if summary["quarantined"] else ""))
         for k, v in summary["outputs"].items():
             console.print(f"  {k}: {v}")
-        emit(summary, as_json)
+        emit(summary, run.as_json)

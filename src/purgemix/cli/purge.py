@@ -6,33 +6,25 @@ from pathlib import Path
 
 import typer
 
-from ..core.shapes import parse_mapping
 from .common import (
-    ExecutorOpt,
-    ForceOpt,
-    FromOpt,
-    InFormatOpt,
-    JsonOpt,
-    MapOpt,
-    MaxBytesOpt,
     OutFormatOpt,
-    RunDirOpt,
-    ShardOpt,
-    StrictOpt,
+    ReadOptions,
+    RunOptions,
     ToOpt,
-    WorkersOpt,
     console,
     emit,
     fail,
     friendly_errors,
     report_summary,
     start_workers,
+    with_options,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
+    @with_options
     def purge(
         inputs: list[str] = typer.Argument(None, help="Input file(s); duplicates across files count.", metavar="IN..."),
         output: str = typer.Option(None, "--output", "-o", help="Kept records (reports are written next to it)."),
@@ -55,23 +47,13 @@ def register(app: typer.Typer) -> None:
         report_dir: Path = typer.Option(None, "--report-dir", help="Where reports go (default: next to OUT)."),
         list_features: bool = typer.Option(False, "--list-features", help="Print every feature and exit."),
         to: str = ToOpt,
-        shape: str = FromOpt,
-        mapping: list[str] = MapOpt,
-        in_format: str = InFormatOpt,
         out_format: str = OutFormatOpt,
-        strict: bool = StrictOpt,
-        workers: int = WorkersOpt,
-        executor: str = ExecutorOpt,
-        run_dir: Path = RunDirOpt,
-        force: bool = ForceOpt,
-        shard_size: int = ShardOpt,
-        max_record_bytes: int = MaxBytesOpt,
-        as_json: bool = JsonOpt,
+        read: ReadOptions = None,
+        run: RunOptions = None,
     ) -> None:
         """Score every record with cheap features, drop duplicates and rule hits, and report why."""
         if not list_features and inputs and (output or dry_run):
-            start_workers(executor, workers)  # a usage error below needs no workers
-        from ..core.pipeline import InputSpec
+            start_workers(run.executor, run.workers)  # a usage error below needs no workers
         from ..purge.rules import RuleError, load_rules
 
         if list_features:
@@ -109,15 +91,14 @@ def register(app: typer.Typer) -> None:
             fail(str(e), 2)
         from ..recipe.verbs import run_purge
 
-        maps = parse_mapping(mapping)
         summary = run_purge(
-            [InputSpec(p, in_format, maps, shape) for p in inputs], output, rules=ruleset, to=to,
-            out_format=out_format, dry_run=dry_run, report_dir=report_dir, run_dir=run_dir, force=force,
-            priors=priors, dedup=False if no_dedup else None, near=False if no_near else None, threshold=threshold,
-            num_perm=num_perm, ngram=ngram, keep_by=keep_by, tokenizer=tokenizer, workers=workers, executor=executor,
-            shard_size=shard_size, strict=strict or None, max_record_bytes=max_record_bytes,
+            read.specs(inputs), output, rules=ruleset, to=to, out_format=out_format, dry_run=dry_run,
+            report_dir=report_dir, run_dir=run.run_dir, force=run.force, priors=priors,
+            dedup=False if no_dedup else None, near=False if no_near else None, threshold=threshold, num_perm=num_perm,
+            ngram=ngram, keep_by=keep_by, tokenizer=tokenizer, workers=run.workers, executor=run.executor,
+            shard_size=run.shard_size, strict=read.strict or None, max_record_bytes=read.max_record_bytes,
         )
         report_summary(summary)
         for w in summary.get("warnings") or []:
             console.print(f"[yellow]warning:[/] {w}", highlight=False)
-        emit(summary, as_json)
+        emit(summary, run.as_json)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ from . import shard_tasks
 from .ingest import STAGE as INGEST, IdRegistry
 from .ledger import LedgerError, check_ledger
 from .progress import progress_bar
-from .rundir import RunDir, StageDir, atomic_write_json, read_json
+from .rundir import RunDir, StageDir, atomic_write_json, package_versions, read_json
 from .stage import FitMapStage, GlobalStage, MapStage, Stage
 
 
@@ -51,18 +50,6 @@ class OutputSpec:
 
 def config_hash(config: dict[str, Any]) -> str:
     return hashlib.blake2b(orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str), digest_size=8).hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "purgemix": __version__}
-    for name in ("orjson", "pyarrow", "numpy", "zstandard", "ray", "datasets", "torch", "transformers"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 class Pipeline:
@@ -283,11 +270,8 @@ class Pipeline:
         fitted = time.perf_counter() - t0
         self._announce(then.name)
         pending = [i for i in range(n_in) if not (mid.is_done(i) and out.is_done(i))]
-        with progress_bar(f"{stage.name} + {then.name}", total=n_in, unit="shards") as bar:
-            bar.advance(n_in - len(pending))
-            args = [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending]
-            for _ in executor.map_shards(shard_tasks.process_pair, args, ordered=False):
-                bar.advance(1)
+        _map_pending(executor, f"{stage.name} + {then.name}", n_in, shard_tasks.process_pair,
+                     [((stage, then, str(prev.path), str(mid.path), str(out.path), i, state), {}) for i in pending])
         # each stage's share of the fused pass's wall time, in proportion to its workers' time per shard
         passed = time.perf_counter() - t0 - fitted
         own = [sum(d.done_info(i).get("seconds", 0) for i in range(n_in)) for d in (mid, out)]
@@ -331,11 +315,8 @@ class Pipeline:
         else:
             state = self._fit_state(executor, stage, prev, out, n_in)
             pending = [i for i in range(n_in) if not out.is_done(i)]
-            with progress_bar(stage.name, total=n_in, unit="shards") as bar:
-                bar.advance(n_in - len(pending))
-                args = [((stage, str(prev.path), str(out.path), i, state), {}) for i in pending]
-                for _ in executor.map_shards(shard_tasks.process_shard, args, ordered=False):
-                    bar.advance(1)
+            _map_pending(executor, stage.name, n_in, shard_tasks.process_shard,
+                         [((stage, str(prev.path), str(out.path), i, state), {}) for i in pending])
             counters = [out.done_info(i) for i in range(n_in)]
         total = shard_tasks.sum_counters(counters)
         total["shards"] = len(counters)
@@ -349,11 +330,8 @@ class Pipeline:
     def _prepare(self, executor, stage: FitMapStage, prev: StageDir, out: StageDir, n_in: int) -> None:
         """A fit stage's shard-parallel prepare pass (``FitMapStage.prepare``), resumable per shard."""
         pending = [i for i in range(n_in) if not (out.path / f"{out.shard_name(i)}.prep.json").exists()]
-        with progress_bar(f"{stage.name}: prepare", total=n_in, unit="shards") as bar:
-            bar.advance(n_in - len(pending))
-            args = [((stage, str(prev.path), str(out.path), i), {}) for i in pending]
-            for _ in executor.map_shards(shard_tasks.prepare_shard, args, ordered=False):
-                bar.advance(1)
+        _map_pending(executor, f"{stage.name}: prepare", n_in, shard_tasks.prepare_shard,
+                     [((stage, str(prev.path), str(out.path), i), {}) for i in pending])
 
     def _run_global(self, stage: GlobalStage, prev: StageDir, out: StageDir) -> list[dict]:
         # Global stages restart from their first shard; their expensive calls are cached.
@@ -480,6 +458,15 @@ class _LazyIds:
         if self._ids is None:
             self._ids = self.out.read_ids(self.index, renamed=False)
         return self._ids[i]
+
+
+def _map_pending(executor, label: str, n_shards: int, task, args: list) -> None:
+    """Run ``task`` on the pending shards (``args``, one per shard) in any order, on a progress bar that counts
+    the shards already done (a resumed run) as done."""
+    with progress_bar(label, total=n_shards, unit="shards") as bar:
+        bar.advance(n_shards - len(args))
+        for _ in executor.map_shards(task, args, ordered=False):
+            bar.advance(1)
 
 
 def _declare(stage: Stage, total: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ a record as JSON was most of the cost of passing scored records between stages.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -439,3 +440,18 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)
+
+
+def package_versions() -> dict[str, str]:
+    """The versions the manifest records: Python, purgemix and the packages that decide the outputs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    out = {"python": platform.python_version(), "purgemix": __version__}
+    for name in ("orjson", "pyarrow", "numpy", "zstandard", "ray", "datasets", "torch", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..core.record import Record, response_of
-from ..models.base import LLM, Embedder, GenerationParams
+from ..models.base import LLM, Embedder, GenerationParams, config_params
 from .fuse import generate_batched
 from .rewards import (
     SHAPE_HINTS,
@@ -48,10 +48,7 @@ class DistilConfig:
     batch_size: int = 512
 
     def params(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k not in ("generation", "weights")}
-        d["weights"] = vars(self.weights)
-        d["generation"] = self.generation.as_dict()
-        return d
+        return config_params(self)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..core.record import Record, response_of
-from ..models.base import LLM, Generation, GenerationParams, Messages
+from ..models.base import LLM, Generation, GenerationParams, Messages, config_params
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
 from .text import parse_pair, prompt_of
@@ -41,10 +41,7 @@ class FusionConfig:
             raise ValueError("max_cycles must be >= 0")
 
     def params(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k not in ("generation", "check_generation")}
-        d["generation"] = self.generation.as_dict()
-        d["check_generation"] = self.check_generation.as_dict()
-        return d
+        return config_params(self)
 
 
 @dataclass

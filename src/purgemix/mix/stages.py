@@ -174,8 +174,48 @@ class SemDedupStage(FitMapStage):
 # --- ENTP fusion --------------------------------------------------------------------------------
 
 
+class _GeneratingStage(GlobalStage):
+    """What fuse and distil share: they report what they learnt (``_info``: pairing or clustering figures)
+    with their generator's usage in this stage, and save the LQ split's clusters (``_artifacts``)."""
+
+    llm: LLM
+    _info: dict[str, Any] = {}
+    _artifacts: dict[str, dict[str, Any]] = {}
+    _usage_before: dict[str, Any] | None = None
+
+    def report(self) -> dict[str, Any]:
+        return {**self._info, **model_usage(self.llm, self._usage_before)}
+
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        return self._artifacts
+
+    def _accept(self, final: Result, consumed: set[str], parents: list[Record], rec: Record, reason: str,
+                **detail: Any) -> None:
+        """A new pair that passed: created from its parents, each merged into it (``reason``), or rewritten
+        when it has one parent (the 1-to-1 rewrite control)."""
+        final.create(rec, self.name, [p["id"] for p in parents], **detail)
+        for p in parents:
+            if len(parents) > 1:
+                final.merge(p, self.name, into=rec["id"], reason=reason)
+            else:
+                final.rewrite(p, self.name, into=rec["id"], reason="rewritten")
+            consumed.add(p["id"])
+
+    def _reject(self, final: Result, parents: list[Record], why: str, rec: Record | None = None,
+                reason: str = "", **detail: Any) -> None:
+        """A group that made no pair: its text (when there is some) is kept as a dropped new record with
+        ``reason``, and its parents pass on marked with ``why``."""
+        if rec is not None:
+            final.create_dropped(rec, self.name, [p["id"] for p in parents], reason, **detail)
+        _annotate_failed(parents, self.name, why)
+
+    def _emit_rest(self, records: list[Record], final: Result, consumed: set[str]) -> Iterator[Result]:
+        """The events, then every record not consumed by a new pair, in shards."""
+        yield from _emit([r for r in records if r["id"] not in consumed], final, self.shard_size)
+
+
 @register_stage
-class FuseStage(GlobalStage):
+class FuseStage(_GeneratingStage):
     """ENTP two-to-one fusion of the LQ split.
 
     ``pairing``: ``cluster`` (k-means, k by silhouette when ``k="auto"``; MMR representatives per
@@ -212,15 +252,6 @@ class FuseStage(GlobalStage):
         self.templates = templates or TemplateSet()
         self.checks = checks or SymbolicChecks()
         self.silhouette_sample, self.seed, self.shard_size = silhouette_sample, seed, shard_size
-        self._info: dict[str, Any] = {}
-        self._artifacts: dict[str, dict[str, Any]] = {}
-        self._usage_before: dict[str, Any] | None = None
-
-    def report(self) -> dict[str, Any]:
-        return {**self._info, **model_usage(self.llm, self._usage_before)}
-
-    def artifacts(self) -> dict[str, dict[str, Any]]:
-        return self._artifacts
 
     def params(self) -> dict[str, Any]:
         return {"llm": _name(self.llm), "embedder": _name(self.embedder), "checker": _name(self.checker),
@@ -296,30 +327,22 @@ class FuseStage(GlobalStage):
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
                 if q is not None:
                     rec["scores"]["mix.quality"] = q
-                final.create(rec, self.name, pids, operator=o.operator, cycles=o.cycles)
-                for p in parents:
-                    if len(parents) > 1:
-                        final.merge(p, self.name, into=rec["id"], reason="fused")
-                    else:  # the 1-to-1 rewrite control
-                        final.rewrite(p, self.name, into=rec["id"], reason="rewritten")
-                    consumed.add(p["id"])
+                self._accept(final, consumed, parents, rec, "fused", operator=o.operator, cycles=o.cycles)
             elif o.instruction or o.response:
                 lineage["errors"] = o.errors
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
-                final.create_dropped(rec, self.name, pids, f"fusion failed: {o.reason}", errors=o.errors,
-                                      cycles=o.cycles, history=o.history)
-                _annotate_failed(parents, self.name, o.reason)
+                self._reject(final, parents, o.reason, rec, f"fusion failed: {o.reason}", errors=o.errors,
+                             cycles=o.cycles, history=o.history)
             else:
-                _annotate_failed(parents, self.name, o.reason)
-        passthrough = [r for r in records if r["id"] not in consumed]
-        yield from _emit(passthrough, final, self.shard_size)
+                self._reject(final, parents, o.reason)
+        yield from self._emit_rest(records, final, consumed)
 
 
 # --- LM-Mixup distillation ----------------------------------------------------------------------
 
 
 @register_stage
-class DistilStage(GlobalStage):
+class DistilStage(_GeneratingStage):
     """LM-Mixup cluster-to-one distillation of the LQ split (capacity-constrained clusters)."""
 
     name = "distil"
@@ -338,15 +361,6 @@ class DistilStage(GlobalStage):
         self.split = split or SplitSpec()
         self.templates = templates or TemplateSet()
         self.max_clusters, self.seed, self.shard_size = max_clusters, seed, shard_size
-        self._info: dict[str, Any] = {}
-        self._artifacts: dict[str, dict[str, Any]] = {}
-        self._usage_before: dict[str, Any] | None = None
-
-    def report(self) -> dict[str, Any]:
-        return {**self._info, **model_usage(self.llm, self._usage_before)}
-
-    def artifacts(self) -> dict[str, dict[str, Any]]:
-        return self._artifacts
 
     def params(self) -> dict[str, Any]:
         return {"llm": _name(self.llm), "embedder": _name(self.embedder),
@@ -383,20 +397,15 @@ class DistilStage(GlobalStage):
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
                 rec["scores"].update({"mix.quality": o.rewards["quality"], "mix.reward": o.rewards["total"],
                                       "mix.alignment": o.rewards["alignment"], "mix.format": o.rewards["format"]})
-                final.create(rec, self.name, pids, operator="distil", reward=o.rewards["total"])
-                for p in parents:
-                    final.merge(p, self.name, into=rec["id"], reason="distilled")
-                    consumed.add(p["id"])
+                self._accept(final, consumed, parents, rec, "distilled", operator="distil", reward=o.rewards["total"])
             elif o.rewards:
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
-                final.create_dropped(rec, self.name, pids, "distillation below reward threshold"
-                                      if o.reason.startswith("best reward") else f"distillation failed: {o.reason}",
-                                      rewards=o.rewards, candidates=o.candidates, detail=o.reason)
-                _annotate_failed(parents, self.name, o.reason)
+                self._reject(final, parents, o.reason, rec, "distillation below reward threshold"
+                             if o.reason.startswith("best reward") else f"distillation failed: {o.reason}",
+                             rewards=o.rewards, candidates=o.candidates, detail=o.reason)
             else:
-                _annotate_failed(parents, self.name, o.reason)
-        passthrough = [r for r in records if r["id"] not in consumed]
-        yield from _emit(passthrough, final, self.shard_size)
+                self._reject(final, parents, o.reason)
+        yield from self._emit_rest(records, final, consumed)
 
 
 # --- rank and mix -------------------------------------------------------------------------------

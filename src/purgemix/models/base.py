@@ -31,6 +31,20 @@ class GenerationParams:
         return d
 
 
+def config_params(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain values for a stage's fingerprint: its plain fields first, then its nested
+    settings in field order (``GenerationParams`` by ``as_dict()``, another dataclass by its fields)."""
+    plain, nested = {}, {}
+    for k, v in vars(config).items():
+        if isinstance(v, GenerationParams):
+            nested[k] = v.as_dict()
+        elif hasattr(v, "__dataclass_fields__"):
+            nested[k] = dict(vars(v))
+        else:
+            plain[k] = v
+    return {**plain, **nested}
+
+
 @dataclass
 class Generation:
     texts: list[str] = field(default_factory=list)  # n samples
