@@ -112,26 +112,37 @@ def converted_folder(spec: str) -> Path:
     return out
 
 
+def load_tokenizer(folder: Path):
+    """The tokenizer of an HF folder, repaired when the folder was converted from GGUF (reloading it may
+    rebuild the broken pre-tokenizer; the ``purgemix_ok`` marker names the family), with a pad token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    marker = Path(folder) / "purgemix_ok"
+    if marker.exists():
+        fix_tokenizer(tok, marker.read_text().strip())
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
 class HFCausalLM:
     """``LLM`` and ``LogProbScorer`` over a transformers causal LM on CPU (or GPU when present)."""
 
-    def __init__(self, spec: str, *, name: str | None = None, max_length: int = 1024, threads: int | None = None):
+    def __init__(self, spec: str, *, name: str | None = None, max_length: int = 1024, threads: int | None = None,
+                 batch_size: int = 8):
         torch = _torch()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         if threads:
             torch.set_num_threads(threads)
         folder = converted_folder(spec)
         self.name = f"hf:{name or (spec if spec in MODELS else Path(spec).name)}"
-        self.tok = AutoTokenizer.from_pretrained(str(folder))
-        marker = folder / "purgemix_ok"
-        if marker.exists():  # converted from GGUF: reloading may rebuild the broken pre-tokenizer
-            fix_tokenizer(self.tok, marker.read_text().strip())
-        if self.tok.pad_token is None:
-            self.tok.pad_token = self.tok.eos_token
+        self.tok = load_tokenizer(folder)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(self.device).eval()
         self.max_length = max_length
+        self.batch_size = batch_size  # sequences decoded together (one answer each): several times the tokens/s
         self.stats = UsageStats()
         self._lock = threading.Lock()
 
@@ -146,6 +157,8 @@ class HFCausalLM:
                  on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
         import torch
 
+        if params.n == 1 and self.batch_size > 1 and len(conversations) > 1:
+            return self._generate_batched(conversations, params, on_result)
         res = []
         for i, conv in enumerate(conversations):
             t0 = time.perf_counter()
@@ -186,6 +199,66 @@ class HFCausalLM:
             if on_result:
                 on_result(i, g)
         return res
+
+    def _generate_batched(self, conversations: Sequence[Messages], params: GenerationParams,
+                          on_result: Callable[[int, Generation], None] | None) -> list[Generation]:
+        """One answer per conversation, ``batch_size`` decoded together, left-padded, prompts of similar
+        length in one batch. Greedy answers are the same as one at a time up to float rounding."""
+        import torch
+
+        prompts: list[list[int] | None] = []
+        res: list[Generation | None] = [None] * len(conversations)
+        for i, conv in enumerate(conversations):
+            try:
+                prompts.append(self._prompt_ids(conv)[-self.max_length:])
+            except Exception as e:
+                prompts.append(None)
+                res[i] = Generation(error=f"{type(e).__name__}: {e}")
+        order = sorted((i for i, p in enumerate(prompts) if p is not None), key=lambda i: len(prompts[i]))
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        sample = params.temperature > 0
+        for s in range(0, len(order), self.batch_size):
+            chunk = order[s:s + self.batch_size]
+            t0 = time.perf_counter()
+            width = max(len(prompts[i]) for i in chunk)
+            x = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for r, i in enumerate(chunk):
+                x[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[r, width - len(prompts[i]):] = 1
+            try:
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                with self._lock, torch.no_grad():
+                    y = self.model.generate(x.to(self.device), attention_mask=mask.to(self.device),
+                                            max_new_tokens=params.max_tokens, do_sample=sample,
+                                            temperature=params.temperature if sample else None,
+                                            top_p=params.top_p if sample else None,
+                                            pad_token_id=pad, eos_token_id=self.tok.eos_token_id)
+                gens = []
+                for r, i in enumerate(chunk):
+                    new = y[r, width:].tolist()
+                    reason = "length"
+                    if self.tok.eos_token_id in new:
+                        new, reason = new[: new.index(self.tok.eos_token_id)], "stop"
+                    text = self.tok.decode(new, skip_special_tokens=True)
+                    for st in params.stop:
+                        if st in text:
+                            text, reason = text[: text.index(st)], "stop"
+                    gens.append(Generation(texts=[text], finish_reasons=[reason], tokens_in=len(prompts[i]),
+                                           tokens_out=len(new)))
+            except Exception as e:
+                gens = [Generation(error=f"{type(e).__name__}: {e}") for _ in chunk]
+            seconds = time.perf_counter() - t0
+            for i, g in zip(chunk, gens):
+                g.seconds = seconds / len(chunk)
+                self.stats.requests += 1
+                self.stats.tokens_in += g.tokens_in
+                self.stats.tokens_out += g.tokens_out
+                res[i] = g
+                if on_result:
+                    on_result(i, g)
+        return res  # type: ignore[return-value]
 
     def _loss(self, prefix: list[int], target: list[int]) -> float:
         import torch
