@@ -38,6 +38,7 @@ BASE_ARM = "base"
 class Arm:
     name: str
     path: str | None  # None: the base model, not fine-tuned
+    budget: int | None = None  # records to train on; None: the harness's budget
 
 
 def parse_arm(spec: str) -> Arm:
@@ -103,7 +104,8 @@ class Harness:
     def _train(self, arm: Arm) -> tuple[str, dict[str, Any]]:
         if arm.path is None:
             return self.settings.base, {"trained": False}
-        convs, read = read_conversations(arm.path, self.budget, self.settings.seed)
+        budget = arm.budget if arm.budget is not None else self.budget
+        convs, read = read_conversations(arm.path, budget, self.settings.seed)
         if not convs:
             raise ValueError(f"arm '{arm.name}': no records in {arm.path}")
         self.log(f"[{arm.name}] fine-tune on {len(convs):,} of {read:,} records")
