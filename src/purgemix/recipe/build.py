@@ -33,6 +33,7 @@ def registered_stages() -> dict[str, type[Stage]]:
     from ..mix import stages as _mix_stages  # noqa: F401
     from ..purge import normalise as _normalise, stages as _purge_stages  # noqa: F401
     from ..rating import ifd as _ifd, stages as _rating_stages  # noqa: F401
+    from ..select import stage as _select  # noqa: F401
 
     return STAGES
 

@@ -77,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
         "rank_and_mix": True,  # false: write the new pairs and the untouched records, unmixed (mix --no-mix)
     },
     "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16},
+    # a selection baseline (``purgemix select``): a registered selector and the number of records it keeps
+    "select": {"strategy": "random", "n": 1000, "options": {}},
 }
 
 SHIPPED = ("quick", "entp", "lm-mixup")

@@ -83,6 +83,30 @@ def mix_pipeline(recipe: dict[str, Any], lq: list[str], hq: list[str], output: O
                     force=force)
 
 
+def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: OutputSpec | None, *,
+                    run_dir: str | os.PathLike | None = None, force: bool = False) -> Pipeline:
+    """The stages a selector's signals come from (IFD under ``models.scorer``; Superfiltering's IFD under the
+    smallest local model), then ``select`` keeping ``select.n`` records."""
+    from ..select.stage import make_selector
+
+    sel = recipe["select"]
+    selector = make_selector(sel["strategy"], **(sel.get("options") or {}))
+    stages: list[Stage] = []
+    if "ifd" in selector.needs:
+        stages.append(stage("ifd", recipe["models"].get("scorer") or "qwen2.5-0.5b"))
+    if "superfilter" in selector.needs:
+        stages.append(stage("ifd", "smollm2-135m", prefix="superfilter"))
+    embedder = None
+    if selector.uses_embeddings:
+        from ..models import load_embedder
+
+        embedder = load_embedder(recipe["models"]["embedder"])
+    stages.append(stage("select", sel["strategy"], int(sel["n"]), embedder=embedder,
+                        seed=int(recipe["run"].get("seed") or 0), options=sel.get("options") or {}))
+    return assemble(recipe, inputs, stages, command="select", output=output, run_dir=run_dir, force=force,
+                    label=sel["strategy"])
+
+
 def purge_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: OutputSpec | None, *, rules: Any = None,
                    run_dir: str | os.PathLike | None = None, force: bool = False, on_stage: Any = None) -> Pipeline:
     """Dedup → scores → rules → [export]. The default run directory is named without the rules stage

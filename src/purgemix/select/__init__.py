@@ -1,10 +1,14 @@
-"""Data-selection baselines, each a registered ``Selector`` stage (issue: the 13 selection baselines).
+"""Data-selection baselines, each a registered ``Selector`` (the 13 methods ENTP and LM-Mixup compare with).
 
 A selector scores records into ``scores["select.NAME"]`` (so thresholds and budgets never recompute a
 score), keeps the top of a budget and drops the rest with reason ``not selected by NAME``, so the ledger
-balances. It reuses the signals the other families compute (purge features, IFD, DS2 ratings, curated
-scores, embeddings, long-tail). One file per selector (``random.py``, ``length.py``, ``ifd.py``, ...), over
-``base.py``. Row: with ``mix`` (imports ``rating``, ``purge``, ``models``, ``vectors``, ``core``).
+balances. It reuses the signals other families compute (IFD and perplexity from ``rating.ifd``, embeddings).
 
-Empty so far: this is where they land.
+``base``        the contract (``Selector``, ``Signals``, ``SELECTORS``, ``stored``).
+``stage``       ``SelectStage`` (the ``select`` stage) and ``make_selector``.
+``uniform``     random.   ``length``   completion length.   ``knn``   long-tail.   ``kcenter``   coverage.
+``ifd``         ifd and superfilter (the IFD < 1 rule).   ``perplexity``   response perplexity.
+
+Not yet: alpagasus, deita, instag (LLM-rated), ds2-raw, ds2, less. Row: with ``mix`` (imports ``rating``,
+``models``, ``text``, ``vectors``, ``core``; never ``mix``).
 """

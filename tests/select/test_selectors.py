@@ -1,0 +1,108 @@
+"""Selectors on small data where the right choice is known by construction, and the select stage's ledger."""
+
+import numpy as np
+import pytest
+
+from purgemix.core.record import make_record
+from purgemix.select.base import Signals
+from purgemix.select.stage import SelectStage, make_selector
+
+
+def rec(i, q, a, **scores):
+    return make_record([{"role": "user", "content": q}, {"role": "assistant", "content": a}], id=f"r{i}",
+                       source="t", scores=dict(scores))
+
+
+class PlantedEmbedder:
+    """Three tight clusters (by the word that opens the instruction), plus one far outlier."""
+
+    name = "planted"
+
+    def embed(self, texts):
+        centres = {"apple": [1, 0, 0], "river": [0, 1, 0], "piano": [0, 0, 1], "zebra": [-1, -1, -1]}
+        out = []
+        for t in texts:
+            c = np.asarray(centres[t.split()[0]], dtype=np.float32)
+            jitter = (hash(t) % 97) / 97 * 0.05
+            out.append(c + jitter)
+        return np.asarray(out, dtype=np.float32)
+
+
+def pool():
+    out = []
+    for i in range(9):
+        word = ["apple", "river", "piano"][i % 3]
+        out.append(rec(i, f"{word} question {i}", "short" if i % 2 else "a much longer answer " * (i + 1)))
+    out.append(rec(9, "zebra question", "odd one"))
+    return out
+
+
+def run(strategy, records, n, **kw):
+    st = SelectStage(strategy, n, embedder=PlantedEmbedder(), **kw)
+    (res,) = list(st.run([records]))
+    return res, st
+
+
+def test_kcenter_covers_every_planted_cluster():
+    res, _ = run("kcenter", pool(), 4)
+    firsts = {r["messages"][0]["content"].split()[0] for r in res.records}
+    assert firsts == {"apple", "river", "piano", "zebra"}
+
+
+def test_knn_keeps_the_outlier_first():
+    res, _ = run("knn", pool(), 1, options={"k": 2})
+    assert res.records[0]["id"] == "r9"
+
+
+def test_length_keeps_the_longest_answers():
+    res, _ = run("length", pool(), 3)
+    assert {r["id"] for r in res.records} == {"r8", "r6", "r4"}
+
+
+def test_ifd_never_keeps_ifd_at_or_above_one_even_below_budget():
+    records = [rec(i, f"q{i}", "a", **{"ifd.ifd": v}) for i, v in enumerate([0.5, 1.2, 0.9, 1.0, None])]
+    res, st = run("ifd", records, 4)
+    assert [r["id"] for r in res.records] == ["r0", "r2"]  # input order, only IFD < 1
+    assert st.report()["kept"] == 2 and len(res.events) == 3
+
+
+def test_perplexity_keeps_the_lowest_and_superfilter_reads_its_own_ifd():
+    records = [rec(i, f"q{i}", "a", **{"ifd.ppl": p, "superfilter.ifd": f}) for i, (p, f)
+               in enumerate([(9.0, 0.99), (2.0, 0.3), (5.0, 1.5)])]
+    res, _ = run("perplexity", records, 1)
+    assert res.records[0]["id"] == "r1"
+    res, _ = run("superfilter", records, 3)
+    assert [r["id"] for r in res.records] == ["r0", "r1"]
+
+
+def test_random_is_seeded_and_the_stage_balances_and_reuses_scores():
+    a, _ = run("random", pool(), 5, seed=1)
+    b, _ = run("random", pool(), 5, seed=1)
+    assert [r["id"] for r in a.records] == [r["id"] for r in b.records]
+    assert len(a.records) + len(a.events) == 10
+    assert {e["reason"] for e in a.events} == {"not selected by random"}
+    assert all("select.random" in r["scores"] for r in a.records)
+    # a record set that already carries the scores: they are read, not recomputed (another seed changes nothing)
+    best_two = sorted(a.records, key=lambda r: -r["scores"]["select.random"])[:2]
+    again, st = run("random", [dict(r) for r in a.records], 2, seed=99)
+    assert st.report()["scores_reused"]
+    assert {r["id"] for r in again.records} == {r["id"] for r in best_two}
+
+
+def test_unknown_selector_names_the_known_ones():
+    with pytest.raises(KeyError, match="kcenter"):
+        make_selector("nope")
+
+
+def test_signals_embed_once():
+    calls = []
+
+    class Counting(PlantedEmbedder):
+        def embed(self, texts):
+            calls.append(len(texts))
+            return super().embed(texts)
+
+    s = Signals(pool(), Counting())
+    s.embeddings()
+    s.embeddings()
+    assert calls == [10]
