@@ -106,3 +106,12 @@ def test_signals_embed_once():
     s.embeddings()
     s.embeddings()
     assert calls == [10]
+
+
+def test_ds2_ranks_by_the_rating_and_breaks_ties_by_long_tail():
+    records = [rec(i, f"q{i}", "a", **{"ds2.score": s, "ds2.curated": c, "ds2.longtail": t}) for i, (s, c, t)
+               in enumerate([(5, 3, 0.1), (5, 4, 0.9), (3, 5, 0.5), (None, None, 1.0)])]
+    res, _ = run("ds2-raw", records, 1)
+    assert res.records[0]["id"] == "r1"  # 5 and 5: the rarer one
+    res, _ = run("ds2", records, 2)
+    assert [r["id"] for r in res.records] == ["r1", "r2"]  # curated 5 and 4; the unrated one last

@@ -96,6 +96,15 @@ def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: Out
         stages.append(stage("ifd", recipe["models"].get("scorer") or "qwen2.5-0.5b"))
     if "superfilter" in selector.needs:
         stages.append(stage("ifd", "smollm2-135m", prefix="superfilter"))
+    models = recipe["models"]
+    if "ds2" in selector.needs:
+        rate = recipe["rate"]
+        stages.append(stage("rate", models.get("rater") or models["generator"], template=rate["template"],
+                            attempts=int(rate["attempts"]), batch_size=int(rate["batch_size"])))
+    if "curate" in selector.needs:
+        cur = recipe["quality"]["curate"]
+        stages.append(stage("curate", models["embedder"], score_key="ds2.score", prefix="ds2", k=int(cur["k"]),
+                            threshold=float(cur["threshold"])))
     embedder = None
     if selector.uses_embeddings:
         from ..models import load_embedder

@@ -8,7 +8,8 @@ balances. It reuses the signals other families compute (IFD and perplexity from 
 ``stage``       ``SelectStage`` (the ``select`` stage) and ``make_selector``.
 ``uniform``     random.   ``length``   completion length.   ``knn``   long-tail.   ``kcenter``   coverage.
 ``ifd``         ifd and superfilter (the IFD < 1 rule).   ``perplexity``   response perplexity.
+``ds2``         ds2-raw and ds2 (the DS2 rating, raw or curated, long-tail breaking ties).
 
-Not yet: alpagasus, deita, instag (LLM-rated), ds2-raw, ds2, less. Row: with ``mix`` (imports ``rating``,
+Not yet: alpagasus, deita, instag (LLM-rated), less. Row: with ``mix`` (imports ``rating``,
 ``models``, ``text``, ``vectors``, ``core``; never ``mix``).
 """

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.record import Record
 from ..core.stage import GlobalStage, Result, register_stage
-from . import ifd, kcenter, knn, length, perplexity, uniform  # noqa: F401  (registration)
+from . import ds2, ifd, kcenter, knn, length, perplexity, uniform  # noqa: F401  (registration)
 from .base import PREFIX, SELECTORS, Selector, Signals, stored
 
 
