@@ -115,3 +115,44 @@ def test_ds2_ranks_by_the_rating_and_breaks_ties_by_long_tail():
     assert res.records[0]["id"] == "r1"  # 5 and 5: the rarer one
     res, _ = run("ds2", records, 2)
     assert [r["id"] for r in res.records] == ["r1", "r2"]  # curated 5 and 4; the unrated one last
+
+
+def fake_llm(answer):
+    from purgemix.models import FakeLLM
+
+    return FakeLLM(lambda conv, i: answer(conv[-1]["content"]))
+
+
+def run_llm(strategy, records, n, answer, **kw):
+    st = SelectStage(strategy, n, embedder=PlantedEmbedder(), llm=fake_llm(answer), **kw)
+    (res,) = list(st.run([records]))
+    return res
+
+
+def test_alpagasus_keeps_the_high_ratings_first_and_unparsed_last():
+    ratings = {"q0": "3", "q1": "5\nAccurate.", "q2": "I cannot rate this", "q3": "4.5", "q4": "2"}
+
+    def answer(prompt):
+        return next(v for k, v in ratings.items() if f"Instruction: {k}\n" in prompt)
+
+    records = [rec(i, f"q{i}", "a") for i in range(5)]
+    res = run_llm("alpagasus", records, 3, answer)
+    assert [r["id"] for r in res.records] == ["r0", "r1", "r3"]  # 5 and 4.5 (>= 4.5), topped up by 3
+    assert records[2]["scores"]["select.alpagasus"] is None
+
+
+def test_deita_skips_a_near_copy_of_a_kept_record():
+    records = [rec(0, "apple question 0", "a"), rec(1, "apple question 0", "a"), rec(2, "river question", "b")]
+    res = run_llm("deita", records, 2, lambda prompt: "6" if "apple" in prompt else "2")
+    assert [r["id"] for r in res.records] == ["r0", "r2"]  # r1 scores as high as r0 but is its copy
+
+
+def test_instag_takes_records_that_add_tags_before_more_of_the_same():
+    tags = {"q0": '["math", "logic", "code"]', "q1": '["math", "logic", "code"]', "q2": '["poetry"]',
+            "q3": "cooking, travel"}
+
+    def answer(prompt):
+        return next(v for k, v in tags.items() if f"Instruction: {k}" in prompt)
+
+    res = run_llm("instag", [rec(i, f"q{i}", "a") for i in range(4)], 3, answer)
+    assert [r["id"] for r in res.records] == ["r0", "r2", "r3"]  # r1 adds no new tag

@@ -110,7 +110,12 @@ def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: Out
         from ..models import load_embedder
 
         embedder = load_embedder(recipe["models"]["embedder"])
-    stages.append(stage("select", sel["strategy"], int(sel["n"]), embedder=embedder,
+    llm = None
+    if selector.uses_llm:
+        from .build import load_generator
+
+        llm = load_generator(models.get("rater") or models["generator"])
+    stages.append(stage("select", sel["strategy"], int(sel["n"]), embedder=embedder, llm=llm,
                         seed=int(recipe["run"].get("seed") or 0), options=sel.get("options") or {}))
     return assemble(recipe, inputs, stages, command="select", output=output, run_dir=run_dir, force=force,
                     label=sel["strategy"])

@@ -9,7 +9,8 @@ balances. It reuses the signals other families compute (IFD and perplexity from 
 ``uniform``     random.   ``length``   completion length.   ``knn``   long-tail.   ``kcenter``   coverage.
 ``ifd``         ifd and superfilter (the IFD < 1 rule).   ``perplexity``   response perplexity.
 ``ds2``         ds2-raw and ds2 (the DS2 rating, raw or curated, long-tail breaking ties).
+``alpagasus``, ``deita``, ``instag``   the LLM-rated ones (prompts in ``prompts/``).
 
-Not yet: alpagasus, deita, instag (LLM-rated), less. Row: with ``mix`` (imports ``rating``,
+Not yet: less. Row: with ``mix`` (imports ``rating``,
 ``models``, ``text``, ``vectors``, ``core``; never ``mix``).
 """

@@ -39,9 +39,28 @@ def register_selector(cls: type[Selector]) -> type[Selector]:
 class Signals:
     """What selectors share, computed once per run and only when asked for: the records' embeddings."""
 
-    def __init__(self, records: Sequence[Record], embedder: Any = None):
-        self.records, self.embedder = records, embedder
+    def __init__(self, records: Sequence[Record], embedder: Any = None, llm: Any = None):
+        self.records, self.embedder, self.llm = records, embedder, llm
         self._emb: np.ndarray | None = None
+
+    def ask(self, template: str, variables: Sequence[dict[str, str]], max_tokens: int = 32,
+            batch_size: int = 32) -> list[str | None]:
+        """The LLM's greedy answer to the packaged prompt ``select/prompts/TEMPLATE.txt`` for each set of
+        variables (None where the request failed). Requests go through the model's cache when it has one."""
+        if self.llm is None:
+            raise ValueError("this selector needs an LLM (models.rater, default: the generator)")
+        from pathlib import Path
+
+        from ..models.base import GenerationParams
+        from ..models.prompts import load_template
+
+        tpl = load_template(Path(__file__).parent / "prompts" / f"{template}.txt")
+        params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0)
+        out: list[str | None] = []
+        for i in range(0, len(variables), batch_size):
+            gens = self.llm.generate([tpl.messages(**v) for v in variables[i:i + batch_size]], params)
+            out += [g.texts[0] if g.ok else None for g in gens]
+        return out
 
     def embeddings(self) -> np.ndarray:
         if self._emb is None:
@@ -61,6 +80,7 @@ class Selector:
     version: str = "1"
     needs: tuple[str, ...] = ()  # upstream stages whose scores it reads: "ifd", "ds2", "curate"
     uses_embeddings: bool = False
+    uses_llm: bool = False  # asks ``Signals.llm`` itself (AlpaGasus, DEITA, InsTag)
 
     def __init__(self, seed: int = 0, **options: Any):
         self.seed = seed
@@ -77,6 +97,14 @@ class Selector:
         """Positions of the ``n`` records kept: the highest scores, NaN last, ties by position."""
         key = np.where(np.isnan(scores), -np.inf, scores)
         return np.sort(np.argsort(-key, kind="stable")[:n])
+
+
+def first_number(text: str | None) -> float:
+    """The first number in a model's answer (NaN when there is none): the ratings' tolerant parse."""
+    import re
+
+    m = re.search(r"-?\d+(?:\.\d+)?", text or "")
+    return float(m.group(0)) if m else float("nan")
 
 
 def stored(records: Sequence[Record], key: str) -> np.ndarray:

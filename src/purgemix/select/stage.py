@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.record import Record
 from ..core.stage import GlobalStage, Result, register_stage
-from . import ds2, ifd, kcenter, knn, length, perplexity, uniform  # noqa: F401  (registration)
+from . import alpagasus, deita, ds2, ifd, instag, kcenter, knn, length, perplexity, uniform  # noqa: F401
 from .base import PREFIX, SELECTORS, Selector, Signals, stored
 
 
@@ -30,17 +30,18 @@ class SelectStage(GlobalStage):
     reads = ("messages", "scores")
     writes = ("scores.select.*",)
 
-    def __init__(self, strategy: str = "random", n: int = 1000, *, embedder: Any = None, seed: int = 0,
-                 options: dict[str, Any] | None = None):
+    def __init__(self, strategy: str = "random", n: int = 1000, *, embedder: Any = None, llm: Any = None,
+                 seed: int = 0, options: dict[str, Any] | None = None):
         self.strategy, self.n, self.seed = strategy, int(n), seed
         self.selector = make_selector(strategy, seed=seed, **(options or {}))
-        self.embedder = embedder
+        self.embedder, self.llm = embedder, llm
         self._report: dict[str, Any] = {}
 
     def params(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "n": self.n, "selector": self.selector.params(),
                 "version": self.selector.version,
-                "embedder": getattr(self.embedder, "name", None) if self.selector.uses_embeddings else None}
+                "embedder": getattr(self.embedder, "name", None) if self.selector.uses_embeddings else None,
+                "llm": getattr(self.llm, "name", None) if self.selector.uses_llm else None}
 
     def report(self) -> dict[str, Any]:
         return self._report
@@ -48,7 +49,7 @@ class SelectStage(GlobalStage):
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         records = [r for b in batches for r in b]
         key = PREFIX + self.strategy
-        signals = Signals(records, self.embedder)
+        signals = Signals(records, self.embedder, self.llm)
         scores = stored(records, key)
         reused = bool(records) and not np.isnan(scores).all() and all(key in (r.get("scores") or {}) for r in records)
         if not reused:
