@@ -12,7 +12,8 @@ Arms, all from one noisy pool (the first ``--pool`` records of ``../shared/data/
     entp      ``purgemix run entp``: fused pairs mixed with the HQ split, then the budget
     rewrite   the 1-to-1 rewrite control (``mix.pairing=none``) at the same mix budget
     lm-mixup  ``purgemix run lm-mixup``: distilled pairs mixed with the HQ split
-    <select>  every selector of ``purgemix select`` once it exists (the selection issue)
+    length, knn, kcenter, ifd, superfilter, perplexity, ds2-raw, ds2, alpagasus, deita, instag
+              ``purgemix select --strategy NAME -n BUDGET`` of the pool (docs/select.md)
 
 It is resumable, one arm at a time: an arm's data file, its fine-tune and its scores are each kept under
 ``--work`` and reused, so an interrupted run (or ``--max-minutes``) continues where it stopped. Each seed is
@@ -40,7 +41,9 @@ RECIPE_ARMS = {
     "rewrite": ("entp", ["mix.pairing=none"]),
     "lm-mixup": ("lm-mixup", []),
 }
-ALL_ARMS = ["full", "random", "purged", *RECIPE_ARMS]
+SELECTORS = ["length", "knn", "kcenter", "ifd", "superfilter", "perplexity", "ds2-raw", "ds2", "alpagasus", "deita",
+             "instag"]
+ALL_ARMS = ["full", "random", "purged", *RECIPE_ARMS, *SELECTORS]
 
 
 def _purgemix(*args: str) -> None:
@@ -72,7 +75,8 @@ def arm_data(name: str, pool: Path, work: Path, budget: int, seed: int, sets: li
             _purgemix("run", recipe, str(pool), *overrides, *sets, f"run.seed={seed}", "-o", str(out),
                       "--run-dir", str(work / "runs" / name))
         else:
-            _purgemix("select", name, str(pool), "--budget", str(budget), "-o", str(out))
+            _purgemix("select", str(pool), "--strategy", name, "-n", str(budget), "--seed", str(seed), "-o", str(out),
+                      "--run-dir", str(work / "runs" / f"select-{name}"))
     return out, budget
 
 
