@@ -39,8 +39,18 @@ def pool():
 
 def run(strategy, records, n, **kw):
     st = SelectStage(strategy, n, embedder=PlantedEmbedder(), **kw)
-    (res,) = list(st.run([records]))
-    return res, st
+    return merged(st.run([records])), st
+
+
+def merged(results):
+    """The stage's results as one: its kept records in shards, then the drop events."""
+    from purgemix.core.stage import Result
+
+    out = Result()
+    for r in results:
+        out.records += r.records
+        out.events += r.events
+    return out
 
 
 def test_kcenter_covers_every_planted_cluster():
@@ -125,8 +135,7 @@ def fake_llm(answer):
 
 def run_llm(strategy, records, n, answer, **kw):
     st = SelectStage(strategy, n, embedder=PlantedEmbedder(), llm=fake_llm(answer), **kw)
-    (res,) = list(st.run([records]))
-    return res
+    return merged(st.run([records]))
 
 
 def test_alpagasus_keeps_the_high_ratings_first_and_unparsed_last():

@@ -116,7 +116,8 @@ def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: Out
 
         llm = load_generator(models.get("rater") or models["generator"])
     stages.append(stage("select", sel["strategy"], int(sel["n"]), embedder=embedder, llm=llm,
-                        seed=int(recipe["run"].get("seed") or 0), options=sel.get("options") or {}))
+                        seed=int(recipe["run"].get("seed") or 0), options=sel.get("options") or {},
+                        shard_size=int(recipe["run"]["shard_size"])))
     return assemble(recipe, inputs, stages, command="select", output=output, run_dir=run_dir, force=force,
                     label=sel["strategy"])
 

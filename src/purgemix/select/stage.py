@@ -31,10 +31,11 @@ class SelectStage(GlobalStage):
     writes = ("scores.select.*",)
 
     def __init__(self, strategy: str = "random", n: int = 1000, *, embedder: Any = None, llm: Any = None,
-                 seed: int = 0, options: dict[str, Any] | None = None):
+                 seed: int = 0, options: dict[str, Any] | None = None, shard_size: int = 10_000):
         self.strategy, self.n, self.seed = strategy, int(n), seed
         self.selector = make_selector(strategy, seed=seed, **(options or {}))
         self.embedder, self.llm = embedder, llm
+        self.shard_size = max(1, int(shard_size))
         self._report: dict[str, Any] = {}
 
     def params(self) -> dict[str, Any]:
@@ -57,12 +58,14 @@ class SelectStage(GlobalStage):
             for r, s in zip(records, scores.tolist()):
                 r.setdefault("scores", {})[key] = None if s != s else round(float(s), 6)
         keep = set(self.selector.choose(scores, min(self.n, len(records)), signals).tolist())
-        res = Result()
+        res, kept = Result(), []
         for i, r in enumerate(records):
             if i in keep:
-                res.records.append(r)
+                kept.append(r)
             else:
                 res.drop(r, self.name, f"not selected by {self.strategy}")
         self._report = {"strategy": self.strategy, "n": self.n, "kept": len(keep), "pool": len(records),
                         "scores_reused": reused, "scored": int(np.isfinite(scores).sum())}
+        for i in range(0, len(kept), self.shard_size):  # the kept records in shards, then the drop events
+            yield Result(records=kept[i:i + self.shard_size])
         yield res
