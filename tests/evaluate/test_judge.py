@@ -5,7 +5,8 @@ import pytest
 
 from purgemix.evaluate import judge as judge_mod
 from purgemix.evaluate.base import load_suite
-from purgemix.evaluate.judge import JudgeSuite, load_pairs, parse_verdict
+from purgemix.evaluate.judge import JudgeSuite, parse_verdict
+from purgemix.evaluate.references import load_references
 from purgemix.models import FakeLLM
 
 MARKER = "PINEAPPLE"
@@ -102,8 +103,8 @@ def test_reference_files_take_json_lists_and_key_aliases(tmp_path, refs):
     listed = tmp_path / "refs.json"
     listed.write_bytes(orjson.dumps([{"prompt": "Q1", "answer": "R1"}, {"question": "Q2", "response": "R2"},
                                      {"instruction": "Q3", "reference": "R3"}, {"prompt": "no answer"}]))
-    assert load_pairs(str(listed)) == [("Q1", "R1"), ("Q2", "R2"), ("Q3", "R3")]
-    assert load_pairs(refs, limit=2) == PAIRS[:2]
+    assert load_references(str(listed)) == [("Q1", "R1"), ("Q2", "R2"), ("Q3", "R3")]
+    assert load_references(str(refs), limit=2) == PAIRS[:2]
 
 
 def test_params_follow_the_judge_and_the_template(tmp_path, refs, monkeypatch):

