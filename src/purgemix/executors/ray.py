@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 
 def _call(row: dict[str, Any]) -> dict[str, Any]:
-    import cloudpickle
+    from ray import cloudpickle  # ray ships its own; a plain `ray[data]` install has no cloudpickle package
 
     fn, a, kw = cloudpickle.loads(row["task"])
     return {"result": cloudpickle.dumps(fn(*a, **kw))}
@@ -61,7 +61,7 @@ class RayExecutor:
                    ) -> Iterator[Any]:
         if not args:
             return iter(())
-        import cloudpickle
+        from ray import cloudpickle
         import ray.data
 
         ctx = ray.data.DataContext.get_current()
