@@ -61,8 +61,8 @@ class RayExecutor:
                    ) -> Iterator[Any]:
         if not args:
             return iter(())
-        from ray import cloudpickle
         import ray.data
+        from ray import cloudpickle
 
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = ordered
