@@ -15,12 +15,10 @@ models can be tested on the same prompts (a paired bootstrap).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import orjson
 
 SUITES: dict[str, type[Suite]] = {}
 
@@ -47,9 +45,9 @@ class Suite:
 
     def fingerprint(self) -> str:
         """The key of this suite's result for one model: name, version and params."""
-        blob = orjson.dumps({"suite": self.name, "version": self.version, "params": self.params()},
-                            option=orjson.OPT_SORT_KEYS, default=str)
-        return hashlib.blake2b(blob, digest_size=8).hexdigest()
+        from ..core.pipeline import config_hash
+
+        return config_hash({"suite": self.name, "version": self.version, "params": self.params()})
 
     def run(self, model: Any) -> SuiteResult:
         raise NotImplementedError

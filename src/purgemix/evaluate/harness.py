@@ -18,15 +18,14 @@ Everything lands in one run directory and is reused on a re-run:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import orjson
 
+from ..core.pipeline import config_hash
 from ..core.rundir import atomic_write_json, read_json
 from ..train.sft import SFTSettings, conversation_of, finetune
 from .base import Suite, SuiteResult, bootstrap_ci, paired_difference_ci
@@ -64,8 +63,6 @@ def read_conversations(path: str, budget: int | None, seed: int) -> tuple[list[l
     return convs, n
 
 
-def _key(obj: Any) -> str:
-    return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS, default=str), digest_size=8).hexdigest()
 
 
 class Harness:
@@ -117,10 +114,10 @@ class Harness:
                                "train_loss": info["train_loss"], "fingerprint": info["fingerprint"]}
 
     def _score(self, arm: Arm, model_spec: str, train: dict[str, Any]) -> dict[str, SuiteResult]:
-        model_key = _key(train.get("fingerprint") or {"base": model_spec})
+        model_key = config_hash(train.get("fingerprint") or {"base": model_spec})
         out, model = {}, None
         for suite in self.suites:
-            path = self.run_dir / "scores" / arm.name / f"{suite.name}-{_key([suite.fingerprint(), model_key])}.json"
+            path = self.run_dir / "scores" / arm.name / f"{suite.name}-{config_hash([suite.fingerprint(), model_key])}.json"
             if path.exists():
                 out[suite.name] = SuiteResult.from_json(read_json(path))
                 continue
