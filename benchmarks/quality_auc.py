@@ -9,6 +9,13 @@ Prints the AUC of each signal, of the combined score with default weights (no la
 kNN-Bayes added (2-fold: the library is the other half, labelled 5 = clean, 0 = noisy).
 IFD losses and ratings are cached, so re-runs are fast.
 
+``--labels FILE`` measures against a judge's labels instead (``judge_labels.py``): the positives are the
+pool's records whose triple is in FILE, and every signal, the default score, learned combinations
+(cross-validated) and each selector's keep decision get an AUC with a bootstrap CI:
+
+    python benchmarks/quality_auc.py --labels ../shared/data/alpagasus_helpful_t45.json \
+        [--scorers qwen2.5-0.5b,smollm2-135m] [--selectors random,length,...] [--holdout ../shared/data/alpaca_5k.json]
+
 ``--sample N`` also measures what ``quality.sample: N`` gives: IFD/likelihood kept for a seeded
 random N records only, estimated for the rest from purge features
 (``rating/surrogate.py``); prints the Spearman correlation of the estimates with the measured values
@@ -104,10 +111,24 @@ def main() -> None:
     ap.add_argument("--json", default="", help="write the figures here")
     ap.add_argument("--sample", type=int, default=0, help="also estimate IFD from a scored sample of this size")
     ap.add_argument("--max-length", type=int, default=1024, help="tokens the scorer reads per record")
+    ap.add_argument("--labels", default="", help="a judge's positives (JSON list of instruction/input/output)")
+    ap.add_argument("--scorers", default="qwen2.5-0.5b,smollm2-135m",
+                    help="with --labels: causal LMs whose likelihood and IFD are signals (the first is the default score's)")
+    ap.add_argument("--selectors", default="random,length,perplexity,ifd,superfilter,knn,kcenter",
+                    help="with --labels: selectors whose keep decision at --budget is scored (the LLM ones need --rater)")
+    ap.add_argument("--budget", type=int, default=0, help="with --labels: records each selector keeps (0: the positives' count)")
+    ap.add_argument("--limit", type=int, default=None, help="with --labels: the first N records of --data only")
+    ap.add_argument("--negatives", type=int, default=1065,
+                    help="with --labels: every positive and this many seeded negatives (0: the whole pool)")
+    ap.add_argument("--holdout", default="", help="with --labels: train the learned rows on --data, test on this file")
+    ap.add_argument("--holdout-limit", type=int, default=0)
+    ap.add_argument("--top-features", type=int, default=12, help="with --labels: purge features listed")
     args = ap.parse_args()
     if not Path(args.data).exists():
         print(f"skip: {args.data} not found")
         return
+    if args.labels:
+        return labels_main(args)
     from purgemix.models import load_embedder, load_llm, load_scorer
     from purgemix.rating.ds2 import apply_rating, rate_conversations
     from purgemix.rating.ifd import apply_scores, score_records
@@ -152,6 +173,34 @@ def main() -> None:
     if args.sample:
         figures["sampled"] = sampled_figures(recs, y, emb, args.sample, args.seed)
     print(json.dumps(figures, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+def labels_main(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from judge_labels import run, table
+
+    t0 = time.perf_counter()
+    figures = run(args)
+    figures["seconds"] = round(time.perf_counter() - t0)
+    print(json.dumps(figures, indent=1))
+    out = Path(__file__).parent / "results" / "quality_labels.md"
+    out.parent.mkdir(exist_ok=True)
+    lines = [f"# Quality signals against a judge's labels ({Path(args.labels).name})", "",
+             f"Pool: {figures['pool']} records of {Path(args.data).name}, {figures['positives']} positives. "
+             f"Command: `python {' '.join(sys.argv)}`.", "",
+             table([(k, tuple(v)) for k, v in figures["signals"].items()]), "",
+             "Purge features with the largest |AUC - 0.5| (as stored; below 0.5 points the other way):", "",
+             table([(k, tuple(v)) for k, v in figures["purge_features_top"].items()])]
+    if "selectors" in figures:
+        sel = {k: v for k, v in figures["selectors"].items() if k != "budget"}
+        lines += ["", f"Keep decisions at a budget of {figures['selectors']['budget']} (AUC of yes/no = balanced accuracy):",
+                  "", table([(k, tuple(v)) for k, v in sel.items()])]
+    if "holdout" in figures:
+        lines += ["", "Hold-out (trained on the pool, tested on another file's records):", "",
+                  "```", json.dumps(figures["holdout"], indent=1), "```"]
+    out.write_text("\n".join(lines) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
 

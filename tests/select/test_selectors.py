@@ -165,3 +165,31 @@ def test_instag_takes_records_that_add_tags_before_more_of_the_same():
 
     res = run_llm("instag", [rec(i, f"q{i}", "a") for i in range(4)], 3, answer)
     assert [r["id"] for r in res.records] == ["r0", "r2", "r3"]  # r1 adds no new tag
+
+
+def test_less_keeps_the_copy_of_the_validation_example_first(tmp_path):
+    """A record whose (prompt, response) is the validation example has the same gradient: cosine 1, the maximum."""
+    import orjson
+
+    from tests._tiny_model import tiny
+
+    pairs = [(f"what is {a} plus {b}", f"{a} plus {b} is {a + b}") for a in range(4) for b in range(2)]
+    val = tmp_path / "val.jsonl"
+    val.write_bytes(orjson.dumps({"instruction": pairs[5][0], "output": pairs[5][1]}) + b"\n")
+    records = [rec(i, q, a) for i, (q, a) in enumerate(pairs)]
+    st = SelectStage("less", 1, options={"validation": str(val), "validation_size": 1, "sample": None, "dim": 256})
+    model, tok, _ = tiny()
+    st.selector.load = lambda: (model, tok)
+    res = merged(st.run([records]))
+    assert [r["id"] for r in res.records] == ["r5"]
+    scores = [r["scores"]["select.less"] for r in records]
+    assert scores[5] == pytest.approx(1.0, abs=1e-5) and max(scores[:5] + scores[6:]) < 0.999
+
+
+def test_less_scores_only_its_sample_and_chooses_from_it():
+    from purgemix.select.less import LessSelector
+
+    sel = LessSelector(sample=3, seed=1)
+    rows = sel.sampled(10)
+    assert len(rows) == 3 and rows == sorted(rows) and rows == LessSelector(sample=3, seed=1).sampled(10)
+    assert LessSelector(sample=None).sampled(4) == [0, 1, 2, 3]

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
                                      "[default: random]"),
         n: int = typer.Option(None, "-n", "--n", min=1, help="Records to keep. [default: 1000]"),
         output: str = typer.Option(None, "--output", "-o", help="The kept records."),
-        scorer: str = typer.Option(None, "--scorer", help="Causal LM for IFD and perplexity. [default: qwen2.5-0.5b]"),
+        scorer: str = typer.Option(None, "--scorer", help="Causal LM for IFD, perplexity and LESS gradients. [default: smollm2-135m, the protocol's base model]"),
         embedder: str = typer.Option(None, "--embedder", help="Embedder for knn, kcenter. [default: minilm]"),
         seed: int = typer.Option(None, "--seed", help="Seed of random choices. [default: 0]"),
         list_selectors: bool = typer.Option(False, "--list", help="Print every selector with its rule and exit."),

@@ -85,18 +85,22 @@ def mix_pipeline(recipe: dict[str, Any], lq: list[str], hq: list[str], output: O
 
 def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: OutputSpec | None, *,
                     run_dir: str | os.PathLike | None = None, force: bool = False) -> Pipeline:
-    """The stages a selector's signals come from (IFD under ``models.scorer``; Superfiltering's IFD under the
-    smallest local model), then ``select`` keeping ``select.n`` records."""
+    """The stages a selector's signals come from (IFD under ``models.scorer``, default ``DEFAULT_SCORER``;
+    Superfiltering's IFD under the smallest local model), then ``select`` keeping ``select.n`` records."""
+    from ..select.base import DEFAULT_SCORER
     from ..select.stage import make_selector
 
-    sel = recipe["select"]
-    selector = make_selector(sel["strategy"], **(sel.get("options") or {}))
+    sel, models = recipe["select"], recipe["models"]
+    options = dict(sel.get("options") or {})
+    selector = make_selector(sel["strategy"], **options)
+    scorer = models.get("scorer") or DEFAULT_SCORER
+    if selector.uses_scorer and "model" not in options:
+        options["model"] = scorer
     stages: list[Stage] = []
     if "ifd" in selector.needs:
-        stages.append(stage("ifd", recipe["models"].get("scorer") or "qwen2.5-0.5b"))
-    if "superfilter" in selector.needs:
+        stages.append(stage("ifd", scorer))
+    if "superfilter" in selector.needs:  # always the smallest model, whatever the scorer
         stages.append(stage("ifd", "smollm2-135m", prefix="superfilter"))
-    models = recipe["models"]
     if "ds2" in selector.needs:
         rate = recipe["rate"]
         stages.append(stage("rate", models.get("rater") or models["generator"], template=rate["template"],
@@ -116,7 +120,7 @@ def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: Out
 
         llm = load_generator(models.get("rater") or models["generator"])
     stages.append(stage("select", sel["strategy"], int(sel["n"]), embedder=embedder, llm=llm,
-                        seed=int(recipe["run"].get("seed") or 0), options=sel.get("options") or {},
+                        seed=int(recipe["run"].get("seed") or 0), options=options,
                         shard_size=int(recipe["run"]["shard_size"])))
     return assemble(recipe, inputs, stages, command="select", output=output, run_dir=run_dir, force=force,
                     label=sel["strategy"])

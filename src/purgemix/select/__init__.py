@@ -10,7 +10,8 @@ balances. It reuses the signals other families compute (IFD and perplexity from 
 ``ifd``         ifd and superfilter (the IFD < 1 rule).   ``perplexity``   response perplexity.
 ``ds2``         ds2-raw and ds2 (the DS2 rating, raw or curated, long-tail breaking ties).
 ``alpagasus``, ``deita``, ``instag``   the LLM-rated ones (prompts in ``prompts/``).
+``less``        gradient similarity to a validation set (LoRA gradients, count-sketch projection).
 
-Not yet: less. Row: with ``mix`` (imports ``rating``,
+Row: with ``mix`` (imports ``rating``,
 ``models``, ``text``, ``vectors``, ``core``; never ``mix``).
 """

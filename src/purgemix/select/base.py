@@ -27,6 +27,10 @@ from ..core.record import Record
 
 SELECTORS: dict[str, type[Selector]] = {}
 PREFIX = "select."
+# The causal LM of IFD, perplexity and LESS when ``models.scorer`` is unset: the base model that
+# ``benchmarks/protocol.py`` fine-tunes. IFD is defined under the model being tuned (Cherry LLM), and a 0.5B
+# scorer costs ~3.5x as much (about 4 h for 9K records on 2 cores, against 65 min).
+DEFAULT_SCORER = "smollm2-135m"
 
 
 def register_selector(cls: type[Selector]) -> type[Selector]:
@@ -81,6 +85,7 @@ class Selector:
     needs: tuple[str, ...] = ()  # upstream stages whose scores it reads: "ifd", "ds2", "curate"
     uses_embeddings: bool = False
     uses_llm: bool = False  # asks ``Signals.llm`` itself (AlpaGasus, DEITA, InsTag)
+    uses_scorer: bool = False  # loads ``models.scorer`` itself (its ``model`` option; LESS)
 
     def __init__(self, seed: int = 0, **options: Any):
         self.seed = seed

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.record import Record
 from ..core.stage import GlobalStage, Result, register_stage
-from . import alpagasus, deita, ds2, ifd, instag, kcenter, knn, length, perplexity, uniform  # noqa: F401
+from . import alpagasus, deita, ds2, ifd, instag, kcenter, knn, length, less, perplexity, uniform  # noqa: F401
 from .base import PREFIX, SELECTORS, Selector, Signals, stored
 
 
