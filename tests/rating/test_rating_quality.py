@@ -49,9 +49,12 @@ def test_score_records_cached_and_applied(tmp_path):
     store = SQLiteStore(tmp_path / "s.sqlite")
     recs = [rec(i, f"q{i}", f"answer {i}") for i in range(5)] + [rec(9, "q", "")]
     sc = FakeScorer()
-    res = score_records(sc, recs, store)
+    counts = {}
+    res = score_records(sc, recs, store, counts=counts)
     assert sc.calls == 5 and res[-1].error == "no assistant turn"
-    res2 = score_records(FakeScorer(), recs, store)
+    assert counts == {"scored": 5, "cached": 0}
+    res2 = score_records(FakeScorer(), recs, store, counts=counts)
+    assert counts == {"scored": 5, "cached": 5}  # the second pass paid nothing
     assert [r.loss_conditional for r in res2[:5]] == [r.loss_conditional for r in res[:5]]
     r0 = apply_scores(recs[0], res[0])
     assert r0["scores"]["ifd.ifd"] == round(res[0].loss_conditional / 2.0, 6)

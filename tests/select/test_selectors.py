@@ -133,9 +133,12 @@ def fake_llm(answer):
     return FakeLLM(lambda conv, i: answer(conv[-1]["content"]))
 
 
-def run_llm(strategy, records, n, answer, **kw):
+def run_llm(strategy, records, n, answer, report=None, **kw):
     st = SelectStage(strategy, n, embedder=PlantedEmbedder(), llm=fake_llm(answer), **kw)
-    return merged(st.run([records]))
+    out = merged(st.run([records]))
+    if report is not None:
+        report.update(st.report())
+    return out
 
 
 def test_alpagasus_keeps_the_high_ratings_first_and_unparsed_last():
@@ -145,9 +148,11 @@ def test_alpagasus_keeps_the_high_ratings_first_and_unparsed_last():
         return next(v for k, v in ratings.items() if f"Instruction: {k}\n" in prompt)
 
     records = [rec(i, f"q{i}", "a") for i in range(5)]
-    res = run_llm("alpagasus", records, 3, answer)
+    report = {}
+    res = run_llm("alpagasus", records, 3, answer, report)
     assert [r["id"] for r in res.records] == ["r0", "r1", "r3"]  # 5 and 4.5 (>= 4.5), topped up by 3
     assert records[2]["scores"]["select.alpagasus"] is None
+    assert report["llm"]["usage"]["requests"] == 5  # the stage reports what its LLM calls cost
 
 
 def test_deita_skips_a_near_copy_of_a_kept_record():

@@ -26,7 +26,9 @@ def split_prompt(record: Record) -> tuple[list[dict[str, str]], str]:
     return [{"role": x["role"], "content": x["content"]} for x in msgs], ""
 
 
-def score_records(scorer: Any, records: Sequence[Record], store: Any = None) -> list[ScoredResponse]:
+def score_records(scorer: Any, records: Sequence[Record], store: Any = None,
+                  counts: dict[str, int] | None = None) -> list[ScoredResponse]:
+    """The scores of ``records`` (cached ones from ``store``); ``counts`` gets ``scored`` and ``cached`` added."""
     from ..models.cache import SQLiteStore, request_key
 
     store = store or SQLiteStore()
@@ -43,6 +45,9 @@ def score_records(scorer: Any, records: Sequence[Record], store: Any = None) -> 
             out[i] = ScoredResponse(error="no assistant turn")
         else:
             todo.append(i)
+    if counts is not None:
+        counts["scored"] = counts.get("scored", 0) + len(todo)
+        counts["cached"] = counts.get("cached", 0) + len(found)
     from ..core.progress import progress_bar
 
     with progress_bar(f"{getattr(scorer, 'name', 'scorer')}: scoring", total=len(todo), unit="records") as bar:
@@ -84,6 +89,7 @@ class IFDStage(GlobalStage):
         self.prefix = prefix
         self.batch_size = batch_size
         self._scorer = scorer
+        self._counts: dict[str, int] = {}
 
     def params(self) -> dict[str, Any]:
         return {"model": self.model, "prefix": self.prefix}
@@ -96,9 +102,14 @@ class IFDStage(GlobalStage):
             self._scorer = load_scorer(self.model)
         return self._scorer
 
+    def report(self) -> dict[str, Any]:
+        """Records scored by the model in this run and those found in the cache (what the scoring cost)."""
+        return {"model": self.model, **self._counts}
+
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        self._counts: dict[str, int] = {"scored": 0, "cached": 0}
         for records in batches:
             for s in range(0, len(records), self.batch_size):
                 chunk = records[s:s + self.batch_size]
-                res = score_records(self.scorer, chunk)
+                res = score_records(self.scorer, chunk, counts=self._counts)
                 yield Result(records=[apply_scores(r, x, self.prefix) for r, x in zip(chunk, res)])

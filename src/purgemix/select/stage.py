@@ -48,8 +48,11 @@ class SelectStage(GlobalStage):
         return self._report
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
+        from ..models.base import model_usage, usage_of
+
         records = [r for b in batches for r in b]
         key = PREFIX + self.strategy
+        before = {"llm": usage_of(self.llm), "embedder": usage_of(self.embedder)}
         signals = Signals(records, self.embedder, self.llm)
         scores = stored(records, key)
         reused = bool(records) and not np.isnan(scores).all() and all(key in (r.get("scores") or {}) for r in records)
@@ -66,6 +69,9 @@ class SelectStage(GlobalStage):
                 res.drop(r, self.name, f"not selected by {self.strategy}")
         self._report = {"strategy": self.strategy, "n": self.n, "kept": len(keep), "pool": len(records),
                         "scores_reused": reused, "scored": int(np.isfinite(scores).sum())}
+        for role, model in (("llm", self.llm), ("embedder", self.embedder)):
+            if model is not None and (self.selector.uses_llm if role == "llm" else self.selector.uses_embeddings):
+                self._report[role] = model_usage(model, before[role])
         for i in range(0, len(kept), self.shard_size):  # the kept records in shards, then the drop events
             yield Result(records=kept[i:i + self.shard_size])
         yield res
