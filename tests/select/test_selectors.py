@@ -189,6 +189,7 @@ def test_less_keeps_the_copy_of_the_validation_example_first(tmp_path):
     assert [r["id"] for r in res.records] == ["r5"]
     scores = [r["scores"]["select.less"] for r in records]
     assert scores[5] == pytest.approx(1.0, abs=1e-5) and max(scores[:5] + scores[6:]) < 0.999
+    assert st.report()["selector"] == {"gradient_passes": 9}  # 8 records + 1 validation example
 
 
 def test_less_scores_only_its_sample_and_chooses_from_it():

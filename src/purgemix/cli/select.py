@@ -18,7 +18,11 @@ def register(app: typer.Typer) -> None:
         n: int = typer.Option(None, "-n", "--n", min=1, help="Records to keep. [default: 1000]"),
         output: str = typer.Option(None, "--output", "-o", help="The kept records."),
         scorer: str = typer.Option(None, "--scorer", help="Causal LM for IFD, perplexity and LESS gradients. [default: smollm2-135m, the protocol's base model]"),
-        embedder: str = typer.Option(None, "--embedder", help="Embedder for knn, kcenter. [default: minilm]"),
+        embedder: str = typer.Option(None, "--embedder", help="Embedder for knn, kcenter, deita. [default: minilm]"),
+        rater: str = typer.Option(None, "--rater", help="LLM of the rated selectors (alpagasus, deita, instag, ds2, "
+                                  "ds2-raw), e.g. hf:qwen2.5-0.5b or openai:URL#MODEL. [default: the generator, "
+                                  "qwen2.5-0.5b]"),
+        limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N input records."),
         seed: int = typer.Option(None, "--seed", help="Seed of random choices. [default: 0]"),
         list_selectors: bool = typer.Option(False, "--list", help="Print every selector with its rule and exit."),
         to: str = typer.Option("messages", "--to", help="Output shape."),
@@ -48,7 +52,8 @@ def register(app: typer.Typer) -> None:
         except KeyError as e:
             fail(str(e.args[0]), 2)
         recipe = settings_recipe({**run.settings(read), "select.strategy": strategy, "select.n": n,
-                                  "models.scorer": scorer, "models.embedder": embedder, "run.seed": seed},
+                                  "models.scorer": scorer, "models.embedder": embedder, "models.rater": rater,
+                                  "run.seed": seed, "limit": limit},
                                  name="select")
         pipe = select_pipeline(recipe, read.specs(inputs), OutputSpec(output, to), run_dir=run.run_dir,
                                force=run.force)

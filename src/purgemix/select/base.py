@@ -98,6 +98,10 @@ class Selector:
         """One float per record, higher = kept first; NaN = no score (chosen last)."""
         raise NotImplementedError
 
+    def report(self) -> dict[str, Any]:
+        """What the last ``score`` call cost beyond the shared signals (LESS: its gradient passes); {} if nothing."""
+        return {}
+
     def choose(self, scores: np.ndarray, n: int, signals: Signals) -> np.ndarray:
         """Positions of the ``n`` records kept: the highest scores, NaN last, ties by position."""
         key = np.where(np.isnan(scores), -np.inf, scores)

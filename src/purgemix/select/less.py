@@ -66,6 +66,10 @@ class LessSelector(Selector):
                          max_length=int(max_length), **options)
         # () -> (model, tokenizer); replaced in tests by a tiny model
         self.load: Callable[[], tuple[Any, Any]] = self._load_scorer
+        self._passes = 0
+
+    def report(self) -> dict[str, Any]:
+        return {"gradient_passes": self._passes} if self._passes else {}
 
     def _load_scorer(self) -> tuple[Any, Any]:
         from ..models import load_scorer
@@ -99,6 +103,7 @@ class LessSelector(Selector):
         target = val.mean(axis=0)
         train = features.of([_pairs(records)[i] for i in rows], "less: gradients")
         out[rows] = train @ target
+        self._passes = len(rows) + len(val)
         return out
 
 

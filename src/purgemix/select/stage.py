@@ -69,6 +69,8 @@ class SelectStage(GlobalStage):
                 res.drop(r, self.name, f"not selected by {self.strategy}")
         self._report = {"strategy": self.strategy, "n": self.n, "kept": len(keep), "pool": len(records),
                         "scores_reused": reused, "scored": int(np.isfinite(scores).sum())}
+        if not reused and self.selector.report():
+            self._report["selector"] = self.selector.report()
         for role, model in (("llm", self.llm), ("embedder", self.embedder)):
             if model is not None and (self.selector.uses_llm if role == "llm" else self.selector.uses_embeddings):
                 self._report[role] = model_usage(model, before[role])
