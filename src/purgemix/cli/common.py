@@ -15,6 +15,7 @@ import typer
 
 from ..core.ledger import LedgerError
 from ..core.progress import console
+from ..core.rundir import RunDirBusy
 from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError, parse_mapping
 from ..io.builtin import BuiltinError
 from ..io.readers import SourceError
@@ -155,6 +156,8 @@ def friendly_errors(fn: Callable) -> Callable:
             fail(str(e), EXIT_USAGE)
         except LedgerError as e:
             fail(str(e), EXIT_LEDGER)
+        except RunDirBusy as e:
+            fail(str(e), EXIT_USAGE)
         except FileNotFoundError as e:
             fail(f"{e.filename}: no such file or directory", EXIT_INPUT)
         except IsADirectoryError as e:

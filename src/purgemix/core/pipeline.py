@@ -119,11 +119,15 @@ class Pipeline:
 
     def execute(self) -> dict[str, Any]:
         t_start = time.perf_counter()
-        executor = make_executor(self.executor_name, self.workers)
+        self.run.lock()  # before anything is read or cleared: a second run on this folder fails here
         try:
-            return self._execute(executor, t_start)
+            executor = make_executor(self.executor_name, self.workers)
+            try:
+                return self._execute(executor, t_start)
+            finally:
+                executor.close()
         finally:
-            executor.close()
+            self.run.unlock()
 
     def _execute(self, executor, t_start: float) -> dict[str, Any]:
         # the workers start up (a fresh interpreter each, importing numpy and the stages) while the driver
