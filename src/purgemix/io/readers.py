@@ -8,10 +8,13 @@ reason the row is unusable, or ``None``. Memory stays flat: files are read in ba
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
 import os
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,12 +24,74 @@ import orjson
 RawRow = tuple[int, Any, str | None]
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "hf")
-COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, which some editors put at the start of any text file
+_ESCAPED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an invalid UTF-8 byte
 _SMALL_JSON = 256 * 1024 * 1024  # JSON lists below this size are parsed in one go (faster than streaming)
 
 
 class SourceError(Exception):
     """The input cannot be read at all (missing, wrong kind, unknown format): one clear line."""
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged compressed file raises mid-read: a truncated gzip/bz2/zstd stream is an ``EOFError``
+    (which click would turn into a bare "Aborted."), corrupt data an ``OSError``, ``zlib.error`` or
+    ``ZstdError``."""
+    import zstandard
+
+    return EOFError, OSError, zlib.error, zstandard.ZstdError
+
+
+def _damaged(after: int, unit: str, e: BaseException) -> str:
+    what = str(e) or type(e).__name__
+    crc = "CRC" in what or "crc" in what
+    return (f"compressed file is truncated or corrupt after {unit} {after} ({what}); the {unit}s before it were "
+            f"read, the rest of the file is unreadable"
+            + ("; gzip checks its CRC only at the end of a member, so the last lines read may hold damaged text"
+               if crc else ""))
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompressed bytes of a zstd file (one frame or several), raising ``EOFError`` when the file ends
+    inside a frame: ``zstandard``'s own reader then returns a silent end of file, and a truncated file
+    would lose its tail with no error."""
+
+    def __init__(self, path: Path):
+        import zstandard
+
+        self._f = open(path, "rb")
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._pending, self._pos = b"", 0
+        self._started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._pos >= len(self._pending):
+            chunk = self._f.read(1 << 20)
+            if not chunk:
+                if self._started and not self._obj.eof:
+                    raise EOFError("the zstd stream ends inside a frame")
+                return 0
+            out = []
+            while chunk:
+                if self._obj.eof:  # the next frame
+                    self._obj = self._dctx.decompressobj()
+                self._started = True
+                out.append(self._obj.decompress(chunk))
+                chunk = self._obj.unused_data if self._obj.eof else b""
+            self._pending, self._pos = b"".join(out), 0
+        n = min(len(b), len(self._pending) - self._pos)
+        b[:n] = self._pending[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 def compression_of(path: Path) -> str | None:
@@ -48,11 +113,13 @@ def open_binary(path: Path, mode: str = "rb", compression: str | None | object =
     comp = compression_of(path) if compression is _UNSET else compression
     if comp == "gzip":
         return gzip.open(path, mode)
+    if comp == "bz2":
+        return bz2.open(path, mode)
     if comp == "zstd":
         import zstandard
 
         if "r" in mode:
-            return io.BufferedReader(zstandard.open(path, "rb"), buffer_size=1 << 20)  # line iteration
+            return io.BufferedReader(_ZstdFrames(path), buffer_size=1 << 20)  # line iteration
         return zstandard.open(path, "wb", cctx=zstandard.ZstdCompressor(level=3))
     return open(path, mode)
 
@@ -75,12 +142,16 @@ def detect_format(path: Path) -> str:
         return "csv"
     if suffix == ".json":
         # `.json` files are often JSON Lines in disguise: sniff the first non-blank byte.
-        with open_binary(path) as f:
-            head = f.read(4096).lstrip()
+        try:
+            with open_binary(path) as f:
+                head = f.read(4096)
+        except _stream_errors():
+            head = b""
+        head = head.removeprefix(BOM).lstrip()  # a byte-order mark is not the first character
         return "json" if head[:1] == b"[" else "jsonl"
     raise SourceError(
         f"{path}: unknown format '{suffix or path.name}'; supported: .jsonl .json .parquet .csv"
-        " (optionally .gz/.zst) or a Hugging Face save_to_disk folder; pass --format to force one"
+        " (optionally .gz/.bz2/.zst) or a Hugging Face save_to_disk folder; pass --format to force one"
     )
 
 
@@ -138,45 +209,61 @@ class Source:
 
     def _rows_jsonl(self) -> Iterator[RawRow]:
         limit = self.max_record_bytes
+        lineno = 0
         with open_binary(self.path) as f:
-            for lineno, line in enumerate(f, 1):
-                if len(line) > limit:
-                    yield lineno, None, f"record of {len(line):,} bytes exceeds --max-record-bytes {limit:,}"
-                    continue
-                if not line.strip():
-                    continue  # blank lines are not records
-                yield lineno, line, None
+            try:
+                for lineno, line in enumerate(f, 1):
+                    if lineno == 1:
+                        line = line.removeprefix(BOM)
+                    if len(line) > limit:
+                        yield lineno, None, f"record of {len(line):,} bytes exceeds --max-record-bytes {limit:,}"
+                        continue
+                    if not line.strip():
+                        continue  # blank lines are not records
+                    yield lineno, line, None
+            except _stream_errors() as e:
+                yield lineno + 1, None, _damaged(lineno, "line", e)
 
     def _rows_json(self) -> Iterator[RawRow]:
-        limit = self.max_record_bytes
         if compression_of(self.path) is None and self.path.stat().st_size < _SMALL_JSON:
-            raw = self.path.read_bytes()
+            raw = self.path.read_bytes().removeprefix(BOM)
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError as e:
-                yield 1, None, f"file is not valid JSON: {e}"
+                if raw.lstrip()[:1] != b"[":
+                    yield 1, None, f"file is not valid JSON: {e}"
+                    return
+                # one bad item must not take the good ones with it: parse item by item
+                from .json_items import recover_items
+
+                for i, obj, error in recover_items(raw):
+                    yield i, obj, error if error else self._size_error(obj)
                 return
             if not isinstance(data, list):
                 yield 1, None, f"JSON file holds a {type(data).__name__}, expected a list of records"
                 return
             for i, obj in enumerate(data, 1):
-                if limit and isinstance(obj, dict) and _too_big(obj, limit):
-                    yield i, None, f"record exceeds --max-record-bytes {limit:,}"
-                else:
-                    yield i, obj, None
+                yield i, obj, self._size_error(obj)
             return
         import ijson
 
         with open_binary(self.path) as f:
             i = 0
             try:
+                if f.peek(3)[:3] == BOM:
+                    f.read(3)
                 for i, obj in enumerate(ijson.items(f, "item", use_float=True), 1):
-                    if limit and isinstance(obj, dict) and _too_big(obj, limit):
-                        yield i, None, f"record exceeds --max-record-bytes {limit:,}"
-                    else:
-                        yield i, obj, None
+                    yield i, obj, self._size_error(obj)
             except (ijson.JSONError, UnicodeDecodeError) as e:
                 yield i + 1, None, f"malformed JSON after item {i}; the rest of the file is unreadable: {e}"
+            except _stream_errors() as e:
+                yield i + 1, None, _damaged(i, "item", e)
+
+    def _size_error(self, obj: Any) -> str | None:
+        limit = self.max_record_bytes
+        if limit and isinstance(obj, dict) and _too_big(obj, limit):
+            return f"record exceeds --max-record-bytes {limit:,}"
+        return None
 
     def _rows_parquet(self) -> Iterator[RawRow]:
         import pyarrow.parquet as pq
@@ -207,7 +294,9 @@ class Source:
     def _rows_csv(self) -> Iterator[RawRow]:
         delimiter = "\t" if _base_suffix(self.path) == ".tsv" else ","
         with open_binary(self.path) as fb:
-            text = io.TextIOWrapper(fb, encoding="utf-8", errors="strict", newline="")
+            # surrogateescape: an invalid byte becomes a lone surrogate in its own row (quarantined below)
+            # instead of a decode error that would end the file, and lose the rows of the chunk before it
+            text = io.TextIOWrapper(fb, encoding="utf-8-sig", errors="surrogateescape", newline="")
             reader = csv.DictReader(text, delimiter=delimiter)
             start = 2
             while True:
@@ -215,8 +304,8 @@ class Source:
                     obj = next(reader)
                 except StopIteration:
                     return
-                except UnicodeDecodeError as e:
-                    yield start, None, f"invalid UTF-8: {e.reason} at byte {e.start}; the rest of the file is unreadable"
+                except _stream_errors() as e:
+                    yield start, None, _damaged(start - 1, "line", e)
                     return
                 except csv.Error as e:
                     yield start, None, f"malformed CSV: {e}"
@@ -224,6 +313,8 @@ class Source:
                     continue
                 if None in obj:
                     yield start, None, f"row has {len(obj[None])} more field(s) than the header"
+                elif any(isinstance(v, str) and _ESCAPED.search(v) for v in (*obj.values(), *obj.keys())):
+                    yield start, None, "invalid UTF-8 byte(s) in this row"
                 else:
                     yield start, obj, None
                 start = reader.line_num + 1
