@@ -221,3 +221,16 @@ def test_appending_part_files_writes_what_appending_bytes_writes(tmp_path, monke
         outputs.append([orjson.loads(x) if isinstance(x, bytes) else x
                         for _, x, _ in Source.open(tmp_path / how / name).rows()])
     assert outputs[0] == outputs[1] == rows
+
+
+@pytest.mark.parametrize("shard_size", [1, 2, 10])
+def test_duplicate_ids_never_collide_with_an_id_the_file_already_has(tmp_path, shard_size):
+    """Ids x, x, x.1: the file's own x.1 comes after the new name x.1, so it is renamed in its turn; every id
+    stays unique, whatever the shard size."""
+    path = tmp_path / "d.jsonl"
+    rows = [{**good_record(i), "id": rid} for i, rid in enumerate(["x", "x", "x.1", "y.1", "y", "y", "x"])]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = run_cli("convert", path, tmp_path / "o.jsonl", "--run-dir", tmp_path / "run", "--shard-size", shard_size)
+    assert res.exit_code == 0, res.output
+    ids = [json.loads(l)["id"] for l in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert ids == ["x", "x.1", "x.1.1", "y.1", "y", "y.2", "x.2"]

@@ -85,6 +85,10 @@ class IdRegistry:
         self._seen = np.empty(0, dtype=np.int64)
         self._repeats: dict[int, int] = {}
 
+    def _has(self, h: int) -> bool:
+        j = int(np.searchsorted(self._seen, h))
+        return j < len(self._seen) and int(self._seen[j]) == h
+
     def assign(self, ids: list[str], hashes: np.ndarray) -> dict[str, str]:
         renames: dict[str, str] = {}
         if len(hashes) == 0:
@@ -98,12 +102,28 @@ class IdRegistry:
             repeated_inside = np.fromiter(
                 ((h in dup_hashes and i not in first_set) for i, h in enumerate(hashes.tolist())), bool, len(hashes)
             )
-        for i in np.flatnonzero(seen_before | repeated_inside).tolist():
-            h = int(hashes[i])
-            n = self._repeats.get(h, 0) + 1
+        # An id is renamed when an earlier record (this shard or before) has it, as an original id or as a new
+        # name; a new name must be one no earlier record has. Only ids before a record count, so the result
+        # does not depend on the shard size: ids x, x, x.1 become x, x.1, x.1.1 (never two x.1).
+        flagged = seen_before | repeated_inside
+        first_at = dict(zip(uniq.tolist(), first.tolist()))  # where each original id first appears here
+        given: set[int] = set()  # the new names of this shard
+        for i, h in enumerate(hashes.tolist()):
+            if not flagged[i] and h not in given:
+                continue
+            n = self._repeats.get(h, 0)
+            while True:
+                n += 1
+                candidate = f"{ids[i]}.{n}"
+                ch = id_hash(candidate)
+                if ch not in given and first_at.get(ch, len(hashes)) >= i and not self._has(ch):
+                    break
             self._repeats[h] = n
-            renames[str(i)] = f"{ids[i]}.{n}"
+            given.add(ch)
+            renames[str(i)] = candidate
         new = uniq[~isin_sorted(uniq, self._seen)]
+        if given:  # a later id equal to a new name is renamed in its turn
+            new = np.union1d(new, np.fromiter(given, np.int64, len(given)))
         if len(new):
             # Two sorted runs: a stable sort (timsort) merges them in linear time; np.union1d would
             # re-unique the whole array on every shard (quadratic over a run).
