@@ -166,3 +166,30 @@ def test_rate_limiter_spaces_requests():
     burst, left = asyncio.run(run())
     assert left >= 0  # never overdrawn
     assert RateLimiter(None).capacity is None
+
+
+def test_a_200_with_no_choices_is_retried_and_never_cached_as_an_answer(tmp_path):
+    store = SQLiteStore(tmp_path / "c.sqlite")
+    with DummyServer(failure_rate=1.0, kinds=("empty",)) as srv:
+        llm = CachedLLM(OpenAIHTTP(srv.url, "dummy", retry=RetryPolicy(max_attempts=2, base_delay=0.01)), store)
+        out = llm.generate(convs(3), GenerationParams())
+        assert all(not g.ok and "0 choice(s)" in g.error for g in out)
+        assert max(srv.attempts.values()) == 2  # retried like any unreadable answer
+        assert store.count("gen") == 0  # nothing cached: the next run asks again
+    with DummyServer() as srv2:
+        again = CachedLLM(OpenAIHTTP(srv2.url, "dummy"), store)
+        again.name = llm.name
+        assert all(g.ok for g in again.generate(convs(3), GenerationParams())) and srv2.requests == 3
+
+
+def test_an_answer_without_text_stored_by_an_older_version_is_asked_again(tmp_path):
+    from purgemix.models import FakeLLM
+    from purgemix.models.base import Generation
+    from purgemix.models.cache import _encode, request_key
+
+    store = SQLiteStore(tmp_path / "c.sqlite")
+    inner = FakeLLM(lambda conv, i: "fresh")
+    llm = CachedLLM(inner, store)
+    params = GenerationParams()
+    store.put_many("gen", [(request_key(llm.name, params.as_dict(), convs(1)[0]), _encode(Generation(texts=[])))])
+    assert llm.generate(convs(1), params)[0].texts == ["fresh"]

@@ -131,8 +131,9 @@ class CachedLLM:
         out: list[Generation | None] = [None] * len(conversations)
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
-            if k in found:
-                out[i] = _decode(found[k])
+            hit = _decode(found[k]) if k in found else None
+            if hit is not None and hit.ok:  # an answer without text (stored by an older version) is asked again
+                out[i] = hit
                 self.stats.cache_hits += 1
                 if on_result:
                     on_result(i, out[i])
@@ -145,7 +146,7 @@ class CachedLLM:
         def deliver(j: int, g: Generation, batch_keys: list[str]) -> None:
             k = batch_keys[j]
             bar.advance()
-            if g.error is None:
+            if g.ok:  # only a real answer is kept: a failure, or a "success" with no text, is asked again next run
                 self.store.put_many("gen", [(k, _encode(g))])
                 self.stats.tokens_in += g.tokens_in
                 self.stats.tokens_out += g.tokens_out

@@ -217,6 +217,8 @@ class OpenAIHTTP:
                     texts = [c["message"]["content"] or "" for c in choices]
                 except Exception as e:
                     raise _Retryable(f"unreadable response body ({type(e).__name__})") from None
+                if len(texts) < n:  # a 200 with no (or too few) choices is not an answer
+                    raise _Retryable(f"response has {len(texts)} choice(s), asked for {n}")
                 usage = data.get("usage") or {}
                 return Generation(texts=texts, finish_reasons=[c.get("finish_reason") or "" for c in choices],
                                   tokens_in=int(usage.get("prompt_tokens") or 0),

@@ -30,6 +30,9 @@ from typing import Any, Callable
 import orjson
 
 FAULT_KINDS = ("slow", "429", "500", "malformed", "truncated", "drop")
+# faults a test asks for by name: a 200 whose "choices" is empty, and a 401 that echoes the Authorization
+# header in its body (as some proxies do: the key must never reach a record, a log or a report)
+EXTRA_FAULTS = ("empty", "401-echo")
 
 
 def _echo(messages: list[dict[str, Any]], i: int) -> str:
@@ -114,7 +117,7 @@ class DummyServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
-                keep = await self._respond(method, path, body, writer)
+                keep = await self._respond(method, path, body, writer, headers)
                 if not keep:
                     break
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
@@ -125,7 +128,8 @@ class DummyServer:
             except Exception:
                 pass
 
-    async def _respond(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _respond(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter,
+                       headers: dict[str, str] | None = None) -> bool:
         self.requests += 1
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
@@ -151,6 +155,11 @@ class DummyServer:
                 return self._send(writer, 500, b'{"error": "internal"}')
             if fault == "drop":
                 return False
+            if fault == "401-echo":
+                auth = (headers or {}).get("authorization", "")
+                return self._send(writer, 401, orjson.dumps({"error": f"invalid credentials: {auth}"}))
+            if fault == "empty":
+                return self._send(writer, 200, b'{"id": "dummy", "choices": [], "usage": {}}')
             if not path.startswith("/v1/"):
                 return self._send(writer, 404, b'{"error": "not found"}')
             if path.rstrip("/").endswith("/embeddings"):
@@ -173,7 +182,7 @@ class DummyServer:
             self.inflight -= 1
 
     def _send(self, writer, status: int, payload: bytes, extra: dict[str, str] | None = None) -> bool:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
                   500: "Internal Server Error"}.get(status, "")
         head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
         for k, v in (extra or {}).items():
