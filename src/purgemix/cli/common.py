@@ -23,6 +23,7 @@ from ..io.readers import SourceError
 EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_LEDGER = 4
+EXIT_MODEL = 5  # the model failed most requests (wrong key, unreachable server)
 
 JsonOpt = typer.Option(False, "--json", help="Print one machine-readable summary object on stdout.")
 # Options that a recipe also sets default to None ("not set"): the verb then takes the value of
@@ -132,7 +133,9 @@ def emit(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def fail(message: str, code: int = EXIT_INPUT) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from ..core.secrets import redact
+
+    console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

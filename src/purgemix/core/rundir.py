@@ -479,7 +479,9 @@ class RunDir:
         return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        atomic_write_json(self.manifest_path, manifest)
+        from .secrets import redact_obj
+
+        atomic_write_json(self.manifest_path, redact_obj(manifest))  # specs and argv may hold a key
 
 
 def package_versions() -> dict[str, str]:

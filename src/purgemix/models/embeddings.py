@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.secrets import redact
 from ..vectors.neighbours import l2_normalise
 from .cache import cache_dir
 from .registry import ModelNotAvailable
@@ -95,7 +96,7 @@ class OpenAIEmbedder:
                  batch_size: int = 64, timeout: float = 60.0, max_attempts: int = 6, dim: int | None = None):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.name = f"openai-emb:{self.base_url}#{model}"
+        self.name = f"openai-emb:{redact(self.base_url)}#{model}"
         self.api_key_env = api_key_env
         self.batch_size = batch_size
         self.timeout = timeout

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..core.secrets import redact
 from .base import Generation, GenerationParams, Messages, UsageStats
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524}
@@ -99,7 +100,7 @@ class OpenAIHTTP:
                  native_n: bool = True, extra_body: dict[str, Any] | None = None, seed: int = 0):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.name = f"openai:{self.base_url}#{model}"
+        self.name = f"openai:{redact(self.base_url)}#{model}"  # names go into manifests and reports
         self.api_key_env = api_key_env
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
@@ -178,6 +179,8 @@ class OpenAIHTTP:
                         g = _join(parts)
                 except Exception as e:  # never lose a record
                     g = Generation(error=f"{type(e).__name__}: {e}")
+                if g.error:  # an error text is stored in the run's events: never with a credential in it
+                    g.error = redact(g.error)
                 g.seconds = time.perf_counter() - t0
                 out[i] = g
                 self.stats.requests += 1
@@ -242,4 +245,5 @@ def _join(parts: list[Generation]) -> Generation:
 
 
 def _snippet(content: bytes, n: int = 200) -> str:
-    return content[:n].decode("utf-8", "replace").replace("\n", " ")
+    """The start of an error body, credentials masked (a server may echo the Authorization header)."""
+    return redact(content[:n].decode("utf-8", "replace").replace("\n", " "))

@@ -32,12 +32,14 @@ class RateStage(GlobalStage):
         self.prefix = prefix
         self._llm = llm
         self.model_options = model_options or {}
-        self.counts = {"rated": 0, "parsed": 0, "failed": 0, "attempts": 0}
+        self.counts = {"rated": 0, "parsed": 0, "failed": 0, "unanswered": 0, "attempts": 0}
+        self.first_error: str | None = None  # of a request that got no answer (a wrong key, a dead server)
         self._usage_before: dict[str, Any] | None = None
 
     def report(self) -> dict[str, Any]:
         """Ratings made, parsed and failed, attempts, and the rater's usage in this stage."""
-        return {**self.counts, **model_usage(self._llm, self._usage_before)}
+        first = {"first_error": self.first_error} if self.first_error else {}
+        return {**self.counts, **first, **model_usage(self._llm, self._usage_before)}
 
     def params(self) -> dict[str, Any]:
         from .ds2 import load_template
@@ -68,6 +70,9 @@ class RateStage(GlobalStage):
                     self.counts["rated"] += 1
                     self.counts["parsed" if res.ok else "failed"] += 1
                     self.counts["attempts"] += res.attempts
+                    if res.error and res.error.startswith("request failed"):
+                        self.counts["unanswered"] += 1
+                        self.first_error = self.first_error or res.error
                 yield Result(records=[apply_rating(r, res, self.prefix, self.llm.name) for r, res in zip(chunk, results)])
 
 

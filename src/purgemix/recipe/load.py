@@ -76,7 +76,10 @@ DEFAULTS: dict[str, Any] = {
         "max_tokens": 384,
         "rank_and_mix": True,  # false: write the new pairs and the untouched records, unmixed (mix --no-mix)
     },
-    "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16},
+    "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16,
+             "timeout": 120,  # seconds per HTTP request (openai: backends)
+             # a run where more of the requests than this failed exits non-zero (a wrong key, a dead server)
+             "max_failure_share": 0.5},
     # a selection baseline (``purgemix select``): a registered selector and the number of records it keeps
     "select": {"strategy": "random", "n": 1000, "options": {}},
 }
