@@ -99,6 +99,32 @@ class LocalExecutor:
         still queued is no longer wanted; shards are written atomically), so the workers are terminated
         instead of being asked to finish and then waited for as each tears its interpreter down."""
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            stop_pool(pool)
+
+
+TERMINATE_TIMEOUT = 10.0  # seconds a pool gets to stop before its workers are killed
+
+
+def stop_pool(pool: Any, timeout: float = TERMINATE_TIMEOUT) -> None:
+    """``pool.terminate()`` and ``join()``, with a watchdog: CPython's ``Pool.terminate`` can block forever (its
+    task-handler thread stuck on the task queue; seen once in ~45 runs with two workers, at 0% CPU). When it
+    has not returned in ``timeout`` seconds the workers are killed, which frees it; a thread that is still
+    stuck is a daemon and does not hold up the exit. The run's results are all written by then (shards are
+    written atomically), so nothing is lost."""
+    import threading
+
+    procs = list(getattr(pool, "_pool", None) or [])
+
+    def stop() -> None:
+        pool.terminate()
+        pool.join()
+
+    t = threading.Thread(target=stop, name="purgemix-pool-stop", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        t.join(timeout)
