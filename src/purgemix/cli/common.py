@@ -165,6 +165,16 @@ def friendly_errors(fn: Callable) -> Callable:
             fail(f"{e.filename}: no such file or directory", EXIT_INPUT)
         except IsADirectoryError as e:
             fail(f"{e.filename}: is a directory", EXIT_INPUT)
+        except PermissionError as e:
+            fail(f"{e.filename or 'a file'}: permission denied ({e.strerror or 'not writable'}); "
+                 f"choose a folder you can write to (-o, --run-dir)", EXIT_INPUT)
+        except OSError as e:
+            import errno
+
+            if e.errno != errno.ENOSPC:
+                raise
+            fail(f"no space left on the device{' writing ' + str(e.filename) if e.filename else ''}; free some "
+                 f"space and run the same command again: the finished shards are kept", EXIT_INPUT)
         except KeyboardInterrupt:
             fail("interrupted; re-run the same command to resume", 130)
 

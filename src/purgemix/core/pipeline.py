@@ -134,6 +134,10 @@ class Pipeline:
         # fingerprints the inputs and writes the manifest
         executor.start()
         self.run.path.mkdir(parents=True, exist_ok=True)
+        if self.output is not None:  # a read-only output folder is an error now, not after the whole run
+            from ..io.writers import check_writable
+
+            check_writable(self.output.path)
         config = self.config()
         fingerprints = [fingerprint(s.path) for s in self.sources]
         ingest_fp = config_hash({"inputs": config["inputs"], "fingerprints": [f["blake2b"] for f in fingerprints],

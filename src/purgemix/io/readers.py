@@ -266,14 +266,19 @@ class Source:
         return None
 
     def _rows_parquet(self) -> Iterator[RawRow]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(self.path)
         row = 0
-        for batch in pf.iter_batches(batch_size=8192):
-            for obj in batch.to_pylist():
-                row += 1
-                yield row, obj, None
+        try:  # a corrupt file is one quarantined row (and the rows before the damage), never a traceback
+            pf = pq.ParquetFile(self.path)
+            for batch in pf.iter_batches(batch_size=8192):
+                for obj in batch.to_pylist():
+                    row += 1
+                    yield row, obj, None
+        except (pa.ArrowException, OSError) as e:
+            where = f"after row {row}" if row else "in its metadata"
+            yield row + 1, None, f"corrupt Parquet file {where} ({type(e).__name__}: {e}); the rest is unreadable"
 
     def _rows_hf(self) -> Iterator[RawRow]:
         import pyarrow as pa

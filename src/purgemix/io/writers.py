@@ -33,6 +33,39 @@ def output_format(path: Path, fmt: str | None = None) -> str:
     raise SourceError(f"{path}: cannot tell the output format from '{suffix}'; pass --format")
 
 
+def file_mode() -> int:
+    """What ``open()`` would give a new file under the current umask (``mkstemp`` gives 0600 whatever it is)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, before any work, when the output ``path`` cannot be written (a read-only folder would
+    otherwise be found only after the whole run): ``PermissionError`` naming the folder."""
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "the output folder is not writable", str(folder))
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporaries of an earlier writer of ``path`` that was killed (their pid is in the name and gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*"):
+        if tmp.suffix not in (".tmp", ".spool"):
+            continue
+        parts = tmp.name[len(path.name) + 2:].split(".")
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        if pid is None:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # another user's live process
+            pass
+
+
 class Writer:
     """Atomic writer; use as a context manager. ``write`` takes an iterable of plain dicts."""
 
@@ -41,7 +74,9 @@ class Writer:
         self.format = output_format(self.path, fmt)
         self.count = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        _remove_stale_temporaries(self.path)
+        # the pid in the name lets a later writer remove what a killed one left
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
         # Parquet, CSV and HF need the union of all keys before writing: spool rows as JSONL first.
@@ -124,6 +159,7 @@ class Writer:
             os.replace(self._tmp_dir, self.path)
             self._tmp.unlink(missing_ok=True)
         else:
+            os.chmod(self._tmp, file_mode())
             os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
