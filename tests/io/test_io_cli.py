@@ -234,3 +234,23 @@ def test_duplicate_ids_never_collide_with_an_id_the_file_already_has(tmp_path, s
     assert res.exit_code == 0, res.output
     ids = [json.loads(l)["id"] for l in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert ids == ["x", "x.1", "x.1.1", "y.1", "y", "y.2", "x.2"]
+
+
+def test_two_inputs_with_one_file_name_are_told_apart_in_refs_and_quarantine(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.jsonl").write_text(json.dumps(good_record(1 if folder == "a" else 2)) + "\nnot json\n")
+    res = run_cli("convert", tmp_path / "a" / "train.jsonl", tmp_path / "b" / "train.jsonl", tmp_path / "o.jsonl",
+                  "--run-dir", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    refs = [json.loads(l)["lineage"]["ref"] for l in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert refs == ["a/train.jsonl:1", "b/train.jsonl:1"]
+    q = [json.loads(l) for l in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
+    assert [(e["source"], e["line"]) for e in q] == [("a/train.jsonl", 2), ("b/train.jsonl", 2)]
+
+
+def test_source_labels_keep_bare_names_when_they_differ():
+    from purgemix.io.readers import source_labels
+
+    assert source_labels([Path("/x/a.jsonl"), Path("/y/b.jsonl")]) == ["a.jsonl", "b.jsonl"]
+    assert source_labels([Path("/x/p/t.json"), Path("/y/p/t.json")]) == ["x/p/t.json", "y/p/t.json"]

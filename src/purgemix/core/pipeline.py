@@ -209,10 +209,14 @@ class Pipeline:
         registry = IdRegistry()
         index = 0
 
+        from ..io.readers import source_labels
+
+        labels = source_labels([s.path for s in self.sources])
+
         def tasks():
             nonlocal index
             remaining = self.limit
-            for src, spec in zip(self.sources, self.inputs):
+            for src, spec, label in zip(self.sources, self.inputs, labels):
                 for rows in src.batches(self.shard_size):
                     if remaining is not None:  # --limit: rows past it are not read at all
                         if remaining <= 0:
@@ -226,7 +230,7 @@ class Pipeline:
                     else:
                         yield (shard_tasks.ingest_and_write,
                                (rows, str(out.path), i, prepare),
-                               {"source_name": src.name, "unit": src.unit, "mapping": spec.mapping,
+                               {"source_name": label, "unit": src.unit, "mapping": spec.mapping,
                                 "shape": spec.shape})
 
         counters = []

@@ -325,6 +325,20 @@ class Source:
                 start = reader.line_num + 1
 
 
+def source_labels(paths: list[Path]) -> list[str]:
+    """How each input is named in lineage refs and quarantine rows: its file name, or, where two inputs share
+    a file name (``a/train.jsonl``, ``b/train.jsonl``), the shortest trailing part of the path that tells them
+    apart. Inputs with distinct names keep the bare name, so their refs do not change."""
+    full = [Path(os.path.abspath(p)).parts for p in paths]
+    out = []
+    for parts in full:
+        k = 1
+        while k < len(parts) and sum(1 for o in full if o[-k:] == parts[-k:]) > 1:
+            k += 1
+        out.append("/".join(parts[-k:]))
+    return out
+
+
 def _too_big(obj: dict[str, Any], limit: int) -> bool:
     # cheap bound first: most records are far below the limit
     return sum(len(v) for v in obj.values() if isinstance(v, str)) > limit or len(orjson.dumps(obj)) > limit
