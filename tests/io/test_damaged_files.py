@@ -153,3 +153,21 @@ def test_an_invalid_utf8_byte_in_a_csv_loses_only_its_row(tmp_path, suffix):
     expected = [{**good(i), "output": good(i)["output"].replace(",", "")} for i in range(100) if i != 50]
     assert out == expected
     assert [(e["line"], e["reason"]) for e in q] == [(52, "invalid UTF-8 byte(s) in this row")]
+
+
+@pytest.mark.parametrize("name", ["in.jsonl", "in.json"])
+def test_an_oversized_record_is_quarantined_with_its_start_size_and_hash(tmp_path, name):
+    import hashlib
+
+    rows = [good(0), {"instruction": "big", "output": "x" * 20_000}, good(2)]
+    src = tmp_path / name
+    src.write_bytes(jsonl(0) + b"".join(orjson.dumps(r) + b"\n" for r in rows) if name.endswith("l")
+                    else orjson.dumps(rows))
+    res = CliRunner().invoke(app, ["convert", str(src), str(tmp_path / "out.jsonl"), "--to", "alpaca", "--json",
+                                   "--run-dir", str(tmp_path / "run"), "--max-record-bytes", "4096"])
+    assert res.exit_code == 0, res.output
+    q = [json.loads(line) for line in (tmp_path / "run" / "quarantine.jsonl").read_text().splitlines()]
+    assert len(q) == 1 and where(q[0]) == 2 and "exceeds --max-record-bytes" in q[0]["reason"]
+    raw = orjson.dumps(rows[1]) + (b"\n" if name.endswith("l") else b"")
+    assert q[0]["raw_bytes"] == len(raw) and q[0]["raw_blake2b"] == hashlib.blake2b(raw, digest_size=16).hexdigest()
+    assert raw.decode().startswith(q[0]["raw_prefix"]) and len(q[0]["raw_prefix"]) == 4096

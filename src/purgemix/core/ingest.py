@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.readers import RawRow, decode_json_line
+from ..io.readers import Oversized, RawRow, decode_json_line
 from .ids import id_hash, isin_sorted
 from .shapes import Converter, RecordError
 
@@ -23,6 +23,9 @@ def _raw_text(payload: Any) -> dict[str, str]:
     """Keep the bad row itself, so quarantine loses nothing (base64 when not UTF-8)."""
     if payload is None:
         return {}
+    if isinstance(payload, Oversized):  # too big to keep whole: its start, size and hash
+        return {"raw_prefix": payload.prefix.decode("utf-8", "replace"), "raw_bytes": payload.size,
+                "raw_blake2b": payload.blake2b}
     if isinstance(payload, bytes):
         try:
             return {"raw": payload.decode("utf-8").rstrip("\n")}

@@ -30,6 +30,25 @@ _ESCAPED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an inv
 _SMALL_JSON = 256 * 1024 * 1024  # JSON lists below this size are parsed in one go (faster than streaming)
 
 
+RAW_PREFIX = 4096  # bytes of an oversized row kept in its quarantine row
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """What the quarantine keeps of a row over ``--max-record-bytes``: its first bytes, its size and a hash
+    (enough to find it in the file and tell it from others, without storing megabytes per bad row)."""
+
+    prefix: bytes
+    size: int
+    blake2b: str
+
+    @classmethod
+    def of(cls, raw: bytes) -> "Oversized":
+        import hashlib
+
+        return cls(raw[:RAW_PREFIX], len(raw), hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
 class SourceError(Exception):
     """The input cannot be read at all (missing, wrong kind, unknown format): one clear line."""
 
@@ -216,7 +235,8 @@ class Source:
                     if lineno == 1:
                         line = line.removeprefix(BOM)
                     if len(line) > limit:
-                        yield lineno, None, f"record of {len(line):,} bytes exceeds --max-record-bytes {limit:,}"
+                        yield (lineno, Oversized.of(line),
+                               f"record of {len(line):,} bytes exceeds --max-record-bytes {limit:,}")
                         continue
                     if not line.strip():
                         continue  # blank lines are not records
@@ -237,13 +257,13 @@ class Source:
                 from .json_items import recover_items
 
                 for i, obj, error in recover_items(raw):
-                    yield i, obj, error if error else self._size_error(obj)
+                    yield self._sized(i, obj) if error is None else (i, None, error)
                 return
             if not isinstance(data, list):
                 yield 1, None, f"JSON file holds a {type(data).__name__}, expected a list of records"
                 return
             for i, obj in enumerate(data, 1):
-                yield i, obj, self._size_error(obj)
+                yield self._sized(i, obj)
             return
         import ijson
 
@@ -253,17 +273,19 @@ class Source:
                 if f.peek(3)[:3] == BOM:
                     f.read(3)
                 for i, obj in enumerate(ijson.items(f, "item", use_float=True), 1):
-                    yield i, obj, self._size_error(obj)
+                    yield self._sized(i, obj)
             except (ijson.JSONError, UnicodeDecodeError) as e:
                 yield i + 1, None, f"malformed JSON after item {i}; the rest of the file is unreadable: {e}"
             except _stream_errors() as e:
                 yield i + 1, None, _damaged(i, "item", e)
 
-    def _size_error(self, obj: Any) -> str | None:
+    def _sized(self, i: int, obj: Any) -> RawRow:
+        """The row, or its ``Oversized`` summary with the reason when it is over ``--max-record-bytes``."""
         limit = self.max_record_bytes
         if limit and isinstance(obj, dict) and _too_big(obj, limit):
-            return f"record exceeds --max-record-bytes {limit:,}"
-        return None
+            raw = orjson.dumps(obj, default=str)
+            return i, Oversized.of(raw), f"record of {len(raw):,} bytes exceeds --max-record-bytes {limit:,}"
+        return i, obj, None
 
     def _rows_parquet(self) -> Iterator[RawRow]:
         import pyarrow as pa
