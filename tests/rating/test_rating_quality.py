@@ -142,3 +142,18 @@ def test_quality_stage_scores_a_sample_and_estimates_the_rest(tmp_path, monkeypa
     out2 = [r for res in QualityStage("fake", scorer_obj=sc2, sample=20, seed=3).run([recs])
             for r in res.records]
     assert out2 == out
+
+
+def test_the_score_cache_key_holds_the_scorer_length(tmp_path):
+    """Scores made reading 192 tokens are not reused by a scorer that reads 1,024 (and vice versa)."""
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    recs = [rec(i, f"q{i}", f"answer {i}") for i in range(3)]
+    short, long_ = FakeScorer(), FakeScorer()
+    short.max_length, long_.max_length = 192, 1024
+    score_records(short, recs, store)
+    score_records(long_, recs, store)
+    assert short.calls == 3 and long_.calls == 3  # the second length paid for its own scores
+    again = FakeScorer()
+    again.max_length = 192
+    score_records(again, recs, store)
+    assert again.calls == 0

@@ -26,6 +26,19 @@ def split_prompt(record: Record) -> tuple[list[dict[str, str]], str]:
     return [{"role": x["role"], "content": x["content"]} for x in msgs], ""
 
 
+DEFAULT_MAX_LENGTH = 1024  # HFCausalLM's default; scores at this length keep the key they always had
+
+
+def score_key_params(scorer: Any) -> dict[str, Any]:
+    """Everything besides the model and the text that changes a score: the tokens the scorer reads. A run at
+    1,024 tokens must not reuse scores computed at 192."""
+    params: dict[str, Any] = {"kind": "score", "v": 1}
+    max_length = getattr(scorer, "max_length", DEFAULT_MAX_LENGTH)
+    if max_length != DEFAULT_MAX_LENGTH:
+        params["max_length"] = int(max_length)
+    return params
+
+
 def score_records(scorer: Any, records: Sequence[Record], store: Any = None,
                   counts: dict[str, int] | None = None) -> list[ScoredResponse]:
     """The scores of ``records`` (cached ones from ``store``); ``counts`` gets ``scored`` and ``cached`` added."""
@@ -33,7 +46,7 @@ def score_records(scorer: Any, records: Sequence[Record], store: Any = None,
 
     store = store or SQLiteStore()
     pairs = [split_prompt(r) for r in records]
-    keys = [request_key(scorer.name, {"kind": "score", "v": 1}, p + [{"role": "assistant", "content": resp}])
+    keys = [request_key(scorer.name, score_key_params(scorer), p + [{"role": "assistant", "content": resp}])
             for p, resp in pairs]
     found = store.get_many("score", keys)
     out: list[ScoredResponse | None] = [None] * len(records)
