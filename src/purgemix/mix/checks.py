@@ -28,11 +28,12 @@ REPAIR_TABLE: dict[str, str] = {
     "not_self_contained": "merged_corpus",
     "format_error": "merged_corpus",
     "generation_failed": "same",  # retry the operator that failed
+    "injection": "consistency_repair",  # rewrite without the directive the sources carried
 }
 DEFAULT_REPAIR = "consistency_repair"
 # when several errors are found, the first of these decides the template
 REPAIR_PRIORITY = (
-    "generation_failed", "format_error", "truncated", "incomplete_answer", "not_self_contained",
+    "generation_failed", "injection", "format_error", "truncated", "incomplete_answer", "not_self_contained",
     "contradiction", "factual_error", "missing_key_terms", "missing_information",
 )
 CHECKLIST_TYPES = ("factual_error", "contradiction", "missing_information", "incomplete_answer",
@@ -71,7 +72,18 @@ class SymbolicChecks:
         errors += self.self_contained(instruction)
         errors += self.format(instruction, response)
         errors += self.copied(instruction, response, sources, prompt)
+        errors += self.injection(instruction, response)
         return errors
+
+    def injection(self, instruction: str, response: str) -> list[Error]:
+        """A new pair must not carry text addressed to a model or rater (a directive, a fake score object, a
+        fake turn): sources are untrusted, and a fusion copies what it is given."""
+        from ..text.injection import findings
+
+        found = findings(instruction + "\n" + response)
+        if found:
+            return [{"type": "injection", "detail": f"the pair holds text addressed to a model: {', '.join(found)}"}]
+        return []
 
     def copied(self, instruction: str, response: str, sources: Sequence[tuple[str, str]],
                prompt: str | None = None) -> list[Error]:
@@ -95,9 +107,11 @@ class SymbolicChecks:
         return []
 
     def key_terms(self, instruction: str, response: str, sources: Sequence[tuple[str, str]]) -> list[Error]:
+        from ..text.injection import strip
+
         terms: list[str] = []
-        for ins, res in sources:
-            for t in key_terms(ins + "\n" + res, self.key_terms_per_source):
+        for ins, res in sources:  # an injected directive's words are not key terms to keep
+            for t in key_terms(strip(ins + "\n" + res), self.key_terms_per_source):
                 if t not in terms:
                     terms.append(t)
         if not terms:

@@ -38,14 +38,19 @@ def load_template(name_or_path: str = "ds2_rating") -> Template:
 
 
 def render_conversation(messages: Messages, max_chars: int = MAX_TURN_CHARS) -> str:
-    names = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
+    """The sample as data for the rater: each turn in a ``<turn role=...>`` block inside ``<sample>``, the
+    delimiters escaped in the text (``text.injection.fence``), so an injected "### System:" line or a fake
+    closing tag stays inside the sample instead of forging a turn of the prompt."""
+    from ..text.injection import fence
+
     parts = []
     for m in messages:
         c = m["content"]
         if len(c) > max_chars:
             c = c[:max_chars] + " [...]"
-        parts.append(f"### {names.get(m['role'], m['role'])}:\n{c}")
-    return "\n\n".join(parts)
+        role = m["role"] if m["role"] in ("user", "assistant", "system", "tool") else "other"
+        parts.append(f'<turn role="{role}">\n{fence(c)}\n</turn>')
+    return "<sample>\n" + "\n".join(parts) + "\n</sample>"
 
 
 def _rating_number(v: Any) -> float | None:
@@ -119,10 +124,12 @@ def rating_params(attempt: int, max_tokens: int = 64) -> GenerationParams:
 
 
 def rate_conversations(llm: LLM, conversations: Sequence[Messages], *, template: Template | None = None,
-                       attempts: int = 3, max_tokens: int = 64) -> list[RatingResult]:
-    """Rate each conversation; failed parses are retried up to ``attempts`` times in all."""
+                       attempts: int = 3, max_tokens: int = 64, render: Any = None) -> list[RatingResult]:
+    """Rate each conversation; failed parses are retried up to ``attempts`` times in all. ``render`` turns a
+    conversation into the template's ``conversation`` text (default ``render_conversation``)."""
     template = template or load_template()
-    prompts = [template.messages(conversation=render_conversation(c)) for c in conversations]
+    render = render or render_conversation
+    prompts = [template.messages(conversation=render(c)) for c in conversations]
     results = [RatingResult() for _ in prompts]
     pending = list(range(len(prompts)))
     for attempt in range(attempts):
