@@ -171,3 +171,47 @@ def test_an_oversized_record_is_quarantined_with_its_start_size_and_hash(tmp_pat
     raw = orjson.dumps(rows[1]) + (b"\n" if name.endswith("l") else b"")
     assert q[0]["raw_bytes"] == len(raw) and q[0]["raw_blake2b"] == hashlib.blake2b(raw, digest_size=16).hexdigest()
     assert raw.decode().startswith(q[0]["raw_prefix"]) and len(q[0]["raw_prefix"]) == 4096
+
+
+LINE_KINDS = {  # bad JSONL lines beyond those of test_io_cli.make_broken_jsonl: each is quarantined alone
+    "null": (b"null", "must be a JSON object"),
+    "number": (b"42", "must be a JSON object"),
+    "string": (b'"just a string"', "must be a JSON object"),
+    "boolean": (b"true", "must be a JSON object"),
+    "array": (b"[]", "must be a JSON object"),
+    "empty object": (b"{}", "unknown record shape"),
+    "instruction only": (b'{"instruction": "x"}', "unknown record shape"),
+    "null field": (b'{"instruction": null, "output": "y"}', "missing field 'instruction'"),
+    "list field": (b'{"instruction": ["a"], "output": "y"}', "must be a string"),
+    "messages not a list": (b'{"messages": "hi"}', "must be a list"),
+    "conversations not a list": (b'{"conversations": "x"}', "must be a list"),
+    "turn without content": (b'{"messages": [{"role": "user"}]}', "has no content"),
+    "unknown role": (b'{"messages": [{"role": "wizard", "content": "x"}, {"role": "assistant", "content": "y"}]}',
+                     "unknown role"),
+    "assistant only": (b'{"messages": [{"role": "assistant", "content": "y"}]}', "no user turn"),
+    "user only": (b'{"messages": [{"role": "user", "content": "q"}]}', "no assistant turn"),
+    "number turn": (b'{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": 5}]}',
+                    "must be a string"),
+    "trailing text": (b'{"instruction": "x", "output": "y"} trailing', "malformed JSON"),
+    "trailing comma": (b'{"instruction": "x", "output": "y",}', "malformed JSON"),
+    "single quotes": (b"{'instruction': 'x', 'output': 'y'}", "malformed JSON"),
+    "lone surrogate": (b'{"instruction": "x\\ud800", "output": "y"}', "malformed JSON"),
+    "NUL bytes": (b"\x00\x00\x00", "malformed JSON"),
+    "unterminated": (b'{"instruction": "a", "output": "b"', "malformed JSON"),
+    "record separator": (b'{"instruction": "x", "output": "y"}\x1e', "malformed JSON"),
+}
+
+
+def test_every_kind_of_bad_line_is_quarantined_alone_with_its_line_and_reason(tmp_path):
+    lines, expected = [], {}
+    for i, (kind, (raw, reason)) in enumerate(LINE_KINDS.items()):
+        lines += [orjson.dumps(good(2 * i)), raw, orjson.dumps(good(2 * i + 1))]
+        expected[len(lines) - 1] = (kind, reason)  # the bad line's 1-based number is len(lines) - 1
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out, q = convert(tmp_path, src)
+    assert out == [good(i) for i in range(2 * len(LINE_KINDS))]
+    assert [where(e) for e in q] == list(expected)
+    for e in q:
+        kind, reason = expected[where(e)]
+        assert e["source"] == "in.jsonl" and reason in e["reason"], (kind, e["reason"])
