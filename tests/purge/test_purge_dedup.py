@@ -267,9 +267,10 @@ def test_candidate_pairs_match_a_dictionary_of_buckets():
         if not words_of([texts[i]])[0]:
             continue
         for bi, k in enumerate(row):
-            first = buckets.setdefault((bi, k), i)
-            if first != i:
-                ref.add((first, i))
+            members = buckets.setdefault((bi, k), [])
+            ref.update((m, i) for m in members)  # every two members of a bucket, not only the first
+            members.append(i)
+    assert any(len(m) > 2 for m in buckets.values())  # the data has buckets where the two rules differ
     pairs = d.candidate_pairs()
     assert set(map(tuple, pairs.tolist())) == ref and len(pairs) == len(ref)
     assert np.array_equal(pairs, np.unique(pairs, axis=0))
@@ -395,3 +396,28 @@ def test_dedup_on_stored_lines_writes_what_the_record_path_writes(tmp_path, monk
     assert len([r for r in dropped if r["purge"]["reason"].endswith("duplicate")]) > 3
     assert any(r["meta"].get("purge") for r in dropped) or any(
         json.loads(x)["meta"].get("purge") for x in runs[True][1].splitlines())
+
+
+def test_bucket_pairs_are_every_two_members_and_first_and_chain_for_big_buckets(monkeypatch):
+    import numpy as np
+
+    from purgemix.purge.dedup import groups
+
+    pos = np.array([0, 5, 9, 2, 3], dtype=np.int64)  # buckets [0, 5, 9] and [2, 3]
+    keys = groups._bucket_pairs(pos, np.array([0, 3]), np.array([3, 2]), n=10)
+    assert sorted((k // 10, k % 10) for k in keys.tolist()) == [(0, 5), (0, 9), (2, 3), (5, 9)]
+    monkeypatch.setattr(groups, "BUCKET_ALL_PAIRS", 3)
+    big = groups._bucket_pairs(np.arange(5, dtype=np.int64), np.array([0]), np.array([5]), n=10)
+    assert sorted({(k // 10, k % 10) for k in big.tolist()}) == [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4)]
+
+
+def test_a_third_near_copy_joins_its_group_through_any_member():
+    """B and C are near copies of each other; A is close to B only. All three end in one group."""
+    base = " ".join(f"w{i}" for i in range(60))
+    b = base.replace("w10 ", "x10 ")
+    c = b.replace("w50 ", "x50 ")
+    a = base
+    d = Deduplicator(threshold=0.8, keep_by="first")
+    d.add([_rec(0, "t", a, "s"), _rec(1, "t", b, "s"), _rec(2, "t", c, "s")])
+    drop = d.decide()["drop"]
+    assert set(drop) == {"r1", "r2"} and {v[0] for v in drop.values()} == {"r0"}

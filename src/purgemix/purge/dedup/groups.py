@@ -20,6 +20,22 @@ from ...core.record import Record
 from .minhash import MinHasher, band_keys_t, optimal_bands, sketch_records
 
 SIG_GROUP = 8  # signature columns per temporary file (see Deduplicator._verify)
+BUCKET_ALL_PAIRS = 32  # buckets up to this size pair every two members; larger ones first-and-chain
+
+
+def _bucket_pairs(pos: np.ndarray, starts: np.ndarray, sizes: np.ndarray, n: int) -> np.ndarray:
+    """Pair keys ``a * n + b`` (a < b) of the members of each bucket: ``pos[starts[k]:starts[k] + sizes[k]]``,
+    sorted ascending within a bucket."""
+    out = []
+    for m in np.unique(sizes[(sizes > 1) & (sizes <= BUCKET_ALL_PAIRS)]).tolist():
+        block = pos[starts[sizes == m][:, None] + np.arange(m)]  # one row per bucket of m members
+        i, j = np.triu_indices(m, 1)
+        out.append(block[:, i].ravel() * n + block[:, j].ravel())
+    for s0, m in zip(starts[sizes > BUCKET_ALL_PAIRS].tolist(), sizes[sizes > BUCKET_ALL_PAIRS].tolist()):
+        members = pos[s0:s0 + m]
+        out.append(members[0] * n + members[1:])  # with the first member
+        out.append(members[:-1] * n + members[1:])  # and with the one before it
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def sorted_unique(x: np.ndarray) -> np.ndarray:
@@ -190,11 +206,19 @@ class Deduplicator:
             self.has.append(np.asarray(has, dtype=bool))
         self.n += n
 
-    def candidate_pairs(self) -> np.ndarray:
-        """Distinct (first, other) position pairs, first < other, that share a band bucket: every member of a
-        bucket paired with the bucket's first member, band by band (sorted, int32 while positions fit)."""
+    def candidate_pairs(self, representative: np.ndarray | None = None) -> np.ndarray:
+        """Distinct (a, b) position pairs, a < b, that share a band bucket: every pair of members of a bucket
+        (up to ``BUCKET_ALL_PAIRS`` members; a larger bucket pairs each member with its first member and
+        with the member before it), band by band (sorted, int32 while positions fit).
+
+        Pairing all members, not only each with the bucket's first one, is what keeps transitive groups
+        whole: when the first member is a false-positive neighbour of two true duplicates, pairing with it
+        alone never compares the two. ``representative``: the records that enter the LSH at all (the first
+        of each exact-duplicate set; the others join their group through the exact edges)."""
         n = self.n
         has = np.concatenate(self.has) if self.has else np.zeros(0, dtype=bool)
+        if representative is not None:
+            has &= representative
         live = np.flatnonzero(has).astype(np.uint64)
         del has
         keys = np.zeros(0, dtype=np.int64)
@@ -203,8 +227,8 @@ class Deduplicator:
             f = self._band_tmps[bi]
             f.flush()
             f.seek(0)
-            # band key in the high half, position in the low half: one sort orders the buckets and puts
-            # each bucket's first (lowest) position first
+            # band key in the high half, position in the low half: one sort orders the buckets, and the
+            # members of each bucket by position
             v = np.fromfile(f, dtype=np.uint32, count=n)[live.astype(np.intp)].astype(np.uint64) << np.uint64(32)
             v |= live
             v.sort()
@@ -215,15 +239,15 @@ class Deduplicator:
             del hi
             if run_start.all():
                 continue
-            v &= low
+            pos = (v & low).astype(np.int64)
+            del v
             starts = np.flatnonzero(run_start)
-            # pair every member of a bucket with the bucket's first member
-            first = np.repeat(v[starts], np.diff(np.append(starts, v.size)))
-            member = ~run_start
-            new = first[member].astype(np.int64) * n + v[member].astype(np.int64)
-            del v, first, member, starts, run_start
+            sizes = np.diff(np.append(starts, pos.size))
+            del run_start
+            new = [_bucket_pairs(pos, starts, sizes, n)]
+            del pos, starts, sizes
             # merged band by band, so memory holds the distinct pairs, not one copy per band
-            both = np.concatenate([keys, new])
+            both = np.concatenate([keys, *new])
             del keys, new
             both.sort()
             keep = np.empty(both.size, dtype=bool)
@@ -287,7 +311,11 @@ class Deduplicator:
         ea, eb = order[eq], order[eq + 1]
         del order, eq
         if self.near:
-            pa = self.candidate_pairs()
+            first_of_exact = np.ones(n, dtype=bool)
+            srt = np.argsort(exact, kind="stable")
+            first_of_exact[srt[1:][exact[srt[1:]] == exact[srt[:-1]]]] = False
+            del srt
+            pa = self.candidate_pairs(first_of_exact)
             if pa.size:
                 stats["candidate_pairs"] = len(pa)
                 ok = self._verify(pa)

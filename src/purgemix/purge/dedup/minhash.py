@@ -3,9 +3,9 @@
 Shingles of ``ngram`` words (default 3), each hashed from its word hashes; a ``num_perm``-value MinHash
 (shingle hash h, permutation i: the high 32 bits of ``a_i * h + b_i`` mod 2^64, minimum over the
 shingles; documents of similar shingle counts go through one (docs, shingles, permutations) product at a
-time), split into ``b`` bands of ``r`` rows. ``b`` and ``r`` come from the target Jaccard threshold t by
-minimising the weighted false-positive area below t plus the false-negative area above it of the LSH
-S-curve ``1 - (1 - s^r)^b`` (as datasketch does).
+time), split into ``b`` bands of ``r`` rows. ``b`` and ``r`` come from the target Jaccard threshold t: the least
+false-positive area below t among the bandings that make a pair at t a candidate with probability 0.95
+(``optimal_bands``).
 """
 
 from __future__ import annotations
@@ -19,20 +19,32 @@ from ...core.record import Record
 from .words import dedup_text, hash_words, join_words, word_bytes
 
 
+RECALL_AT_THRESHOLD = 0.95  # chance that a pair exactly at the threshold shares a band
+
+
+def candidate_probability(s: float | np.ndarray, bands: int, rows: int):
+    """The LSH S-curve: the chance that a pair of Jaccard ``s`` shares at least one of ``bands`` bands."""
+    return 1 - (1 - np.asarray(s, dtype=float) ** rows) ** bands
+
+
 @functools.lru_cache(maxsize=64)
-def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
-    """(bands, rows) minimising the weighted FP + FN area of the LSH S-curve around ``threshold``."""
-    xs = np.linspace(0, 1, 201)
-    best, best_err = (1, num_perm), float("inf")
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            p = 1 - (1 - xs ** r) ** b
-            lo, hi = xs <= threshold, xs >= threshold
-            fp = np.trapezoid(p[lo], xs[lo]) if lo.sum() > 1 else 0.0
-            fn = np.trapezoid(1 - p[hi], xs[hi]) if hi.sum() > 1 else 0.0
-            err = fp_weight * fp + fn_weight * fn
-            if err < best_err:
-                best, best_err = (b, r), err
+def optimal_bands(threshold: float, num_perm: int, recall: float = RECALL_AT_THRESHOLD) -> tuple[int, int]:
+    """(bands, rows): of the bandings that make a pair at exactly ``threshold`` a candidate with probability
+    ``recall`` or more, the one with the least false-positive area below the threshold.
+
+    A false positive costs only its verification (every candidate pair is checked against the signatures);
+    a false negative is a duplicate kept. The former rule (least FP + FN area, as datasketch does) chose
+    9 x 13 at 0.8, which finds a pair at J = 0.8 with probability 0.40 (16 x 8: 0.95). When no banding
+    reaches ``recall``, the one with the highest probability at the threshold."""
+    xs = np.linspace(0, threshold, 101)
+    best, best_key = (1, num_perm), (float("inf"), float("inf"))
+    for r in range(1, num_perm + 1):
+        b = num_perm // r  # for a given row count, every permutation used: the most bands
+        p_t = float(candidate_probability(threshold, b, r))
+        fp = float(np.trapezoid(candidate_probability(xs, b, r), xs))
+        key = (0.0, fp) if p_t >= recall else (1.0, -p_t)
+        if key < best_key:
+            best, best_key = (b, r), key
     return best
 
 

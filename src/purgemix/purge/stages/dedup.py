@@ -26,7 +26,7 @@ SKETCH_SUFFIX = "sketch.npz"
 class DedupStage(FitMapStage):
     name = "purge-dedup"
     section = "purge.dedup"
-    version = "2"
+    version = "3"  # 3: all-pairs buckets and recall-first banding (more near duplicates found)
     reads = ("messages",)
     writes = ()
     TABLE_MIN = 1000  # more dropped records than this: the decision table goes to a file
