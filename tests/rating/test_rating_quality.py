@@ -157,3 +157,19 @@ def test_the_score_cache_key_holds_the_scorer_length(tmp_path):
     again.max_length = 192
     score_records(again, recs, store)
     assert again.calls == 0
+
+
+def test_a_fully_cached_ifd_stage_never_loads_its_model(tmp_path, monkeypatch):
+    from purgemix.models import LazyScorer
+    from purgemix.rating.ifd import IFDStage
+
+    monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path))
+    recs = [rec(i, f"q{i}", f"answer {i}") for i in range(4)]
+    fake = FakeScorer()
+    fake.name = LazyScorer("no-such-model").name  # the name the stage's scorer will have
+    score_records(fake, recs)  # fills the default cache
+    stage = IFDStage("no-such-model")
+    out = [r for res in stage.run([recs]) for r in res.records]
+    assert all("ifd.ifd" in r["scores"] for r in out)
+    assert stage.scorer._loaded is None and stage.report()["scored"] == 0  # loading would have failed
+    assert LazyScorer("hf:/models/my-scorer").name == "hf:my-scorer" and LazyScorer("smollm2-135m").name == "hf:smollm2-135m"

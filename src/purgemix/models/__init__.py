@@ -23,7 +23,7 @@ from .base import LLM, Embedder, Generation, GenerationParams, LogProbScorer, Sc
 from .fake import FakeEmbedder, FakeLLM
 
 __all__ = ["Embedder", "FakeEmbedder", "FakeLLM", "Generation", "GenerationParams", "LLM", "LogProbScorer",
-           "ScoredResponse", "UsageStats", "load_embedder", "load_llm", "load_scorer", "parse_openai_spec"]
+           "LazyScorer", "ScoredResponse", "UsageStats", "load_embedder", "load_llm", "load_scorer", "parse_openai_spec"]
 
 
 def parse_openai_spec(spec: str) -> tuple[str, str]:
@@ -100,6 +100,34 @@ def load_scorer(spec: str = "qwen2.5-0.5b", **options: Any):
     from .hf import HFCausalLM
 
     return HFCausalLM(spec[3:] if spec.startswith("hf:") else spec, **options)
+
+
+class LazyScorer:
+    """A scorer that loads its model on the first ``score`` call: a run whose scores are all in the cache (the
+    cache key needs only ``name`` and ``max_length``) never loads the model (seconds to a minute)."""
+
+    def __init__(self, spec: str, **options: Any):
+        from pathlib import Path
+
+        from .registry import MODELS
+
+        bare = spec[3:] if spec.startswith("hf:") else spec
+        self.spec, self.options = spec, options
+        self.name = f"hf:{options.get('name') or (bare if bare in MODELS else Path(bare).name)}"  # as HFCausalLM
+        self.max_length = int(options.get("max_length", 1024))
+        self._loaded: Any = None
+
+    @property
+    def loaded(self) -> Any:
+        if self._loaded is None:
+            self._loaded = load_scorer(self.spec, **self.options)
+        return self._loaded
+
+    def score(self, prompts, responses, *args: Any, **kwargs: Any):
+        return self.loaded.score(prompts, responses, *args, **kwargs)
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.loaded, item)
 
 
 def load_embedder(spec: str = "minilm", *, cache: bool = True, cache_path: str | None = None, **options: Any):

@@ -110,9 +110,9 @@ class IFDStage(GlobalStage):
     @property
     def scorer(self):
         if self._scorer is None:
-            from ..models import load_scorer
+            from ..models import LazyScorer
 
-            self._scorer = load_scorer(self.model)
+            self._scorer = LazyScorer(self.model)  # loaded only if some record is not in the cache
         return self._scorer
 
     def report(self) -> dict[str, Any]:

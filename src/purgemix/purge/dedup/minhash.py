@@ -18,7 +18,6 @@ import numpy as np
 from ...core.record import Record
 from .words import dedup_text, hash_words, join_words, word_bytes
 
-
 RECALL_AT_THRESHOLD = 0.95  # chance that a pair exactly at the threshold shares a band
 
 
