@@ -6,7 +6,7 @@ import pytest
 from purgemix.evaluate import judge as judge_mod
 from purgemix.evaluate.base import load_suite
 from purgemix.evaluate.judge import JudgeSuite, parse_verdict
-from purgemix.evaluate.references import load_references
+from purgemix.core.references import load_references
 from purgemix.models import FakeLLM
 
 MARKER = "PINEAPPLE"

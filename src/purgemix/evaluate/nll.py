@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Suite, SuiteResult, register_suite
-from .references import load_references
+from ..core.references import load_references
 
 
 @register_suite

