@@ -3,10 +3,10 @@ import math
 import orjson
 import pytest
 
+from purgemix.core.references import load_references
 from purgemix.evaluate import judge as judge_mod
 from purgemix.evaluate.base import load_suite
 from purgemix.evaluate.judge import JudgeSuite, parse_verdict
-from purgemix.core.references import load_references
 from purgemix.models import FakeLLM
 
 MARKER = "PINEAPPLE"

@@ -54,8 +54,8 @@ def _mt_bench(folder: Path) -> list[tuple[str, str]]:
 def iter_records(path: str) -> Iterator[Record]:
     """The records of any file purgemix reads, in file order; rows that are not records are skipped
     (``purgemix convert`` lists them with their reasons)."""
-    from .shapes import Converter, RecordError
     from ..io.readers import Source, SourceError
+    from .shapes import Converter, RecordError
 
     try:
         src = Source.open(path)

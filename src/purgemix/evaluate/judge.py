@@ -19,10 +19,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..core.references import load_references
 from ..models.base import Generation, GenerationParams, Messages
 from ..models.prompts import load_template
 from .base import Suite, SuiteResult, register_suite
-from ..core.references import load_references
 
 TEMPLATE = Path(__file__).parent / "prompts" / "judge_pairwise.txt"
 JUDGE_MAX_TOKENS = 16  # the verdict is one token; a little room for "Answer: A" or a stray markdown mark

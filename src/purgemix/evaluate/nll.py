@@ -13,8 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .base import Suite, SuiteResult, register_suite
 from ..core.references import load_references
+from .base import Suite, SuiteResult, register_suite
 
 
 @register_suite
