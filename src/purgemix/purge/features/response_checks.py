@@ -151,11 +151,43 @@ def _sentence_repeats(lower: str) -> int:
     return max(Counter(parts).values())
 
 
+_CODE_LINE = re.compile(
+    r"^\s*(?:def \w+\s*\(|class \w+|import \w|from [\w.]+ import |for .+ in .+:\s*$|while .+:\s*$|if .+:\s*$|"
+    r"elif .+:\s*$|else\s*:\s*$|try\s*:\s*$|except\b.*:\s*$|finally\s*:\s*$|with .+:\s*$|return\b|print\(|@\w+|"
+    r"[A-Za-z_][\w.\[\]'\"]*\s*(?:[-+*/%]|//|\*\*)?=\s*\S|[A-Za-z_][\w.]*\(.*\)\s*$|pass\s*$|break\s*$|"
+    r"continue\s*$|raise\b|yield\b|[\]\)\}],?\s*$)")
+
+
+def _code_run(text: str) -> str | None:
+    """The longest run of lines that look like Python in an unfenced response (indented lines after a code
+    line, and blank lines inside, belong to it); None when fewer than two lines look like code. Prose about
+    Python is not code, and a prose lead-in before the code is not part of it."""
+    best: list[str] = []
+    best_code = 0
+    run: list[str] = []
+    code = 0
+    for line in text.split("\n"):
+        is_code = bool(_CODE_LINE.match(line)) or (bool(run) and (line[:1] in (" ", "\t") or not line.strip()))
+        if is_code:
+            run.append(line)
+            code += bool(line.strip())
+            if code > best_code:
+                best, best_code = list(run), code
+        else:
+            run, code = [], 0
+    if best_code < 2:
+        return None
+    import textwrap
+
+    return textwrap.dedent("\n".join(best)).strip("\n")
+
+
 def _python_invalid(text: str, python_task: bool) -> float:
     blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
     codes = [body for lang, body in blocks if lang in ("python", "py", "python3") or (not lang and python_task)]
     if not blocks and python_task:
-        codes = [text]
+        run = _code_run(text)
+        codes = [run] if run else []
     if not codes:
         return float("nan")
     for code in codes:
