@@ -23,10 +23,21 @@ KEEP = {
     "an equation": ("Solve for x: 2x + 3 = 7.", "", "x = 2"),
     "a painter's name": ("Name a famous Dutch painter.", "", "Vincent van Gogh"),
     "a number list": ("List the first six square numbers.", "", "1, 4, 9, 16, 25, 36"),
+    "an AI character in role-play": ("You are an AI fitness coach. Greet a new client and suggest a first workout.",
+                                     "", "As an AI coach, I am glad to meet you! Let us start with a gentle "
+                                         "twenty-minute walk and some light stretching today."),
+    "a song with a chorus": ("Write a short song about the sea with a chorus.", "",
+                             "The waves roll in, the waves roll out.\nSing with me, sing with me, the sea is free.\n"
+                             "The gulls fly high above the boat.\nSing with me, sing with me, the sea is free.\n"
+                             "The sun goes down, the stars come out.\nSing with me, sing with me, the sea is free."),
+    "a regex": ("Write a regular expression that matches a US ZIP code.", "", "^\\d{5}(?:-\\d{4})?$ |(\\d{5})"),
 }
 DROP = {
     "broken Python": ("Write a Python function that adds two numbers.", "",
                       "def add(a, b)\n    return a + b\n", "python-syntax-error"),
+    "a real disclaimer": ("What is your favourite colour?", "",
+                          "As an AI language model, I do not have personal preferences or a favourite colour.",
+                          "ai-disclaimer"),
     "a German answer": ("Describe what you did last weekend.", "",
                         "Am Wochenende bin ich mit meiner Familie in die Berge gefahren, wir sind lange gewandert "
                         "und haben abends zusammen gekocht und viel gelacht.", "wrong-language-response"),

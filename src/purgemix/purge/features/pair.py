@@ -20,7 +20,31 @@ _TRANSLATE = re.compile(r"\btranslat|\b(?:in|into|to) (?:french|spanish|german|i
                         r"hindi|dutch) (?:word|phrase|sentence|text|translation|equivalent|version|for)\b", re.I)
 
 
-@scorer("pair", "1", ("pair",), {
+# the instruction casts the speaker (or the writer of the answer) as an AI: then "As an AI ..." is the role
+_AI_PERSONA = re.compile(
+    r"\b(?:you are|you're|you are now|as|play(?:ing)?|pretend(?: to be| you are)?|imagine (?:you are|being)|act as|"
+    r"role ?-?play(?:ing)?(?: as)?|take on the role of|in the role of|written by|from the perspective of)\s+"
+    r"(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,3}?(?:ai|a\.i\.|artificial intelligence|language model|chatbot|chat bot|robot|"
+    r"android|virtual assistant|computer program|machine)\b|\bsentient (?:ai|machine|robot)\b|"
+    r"\bfuture (?:ai|language model)\b|\bai[- ](?:therapist|coach|judge|chef|assistant|companion|character|tutor|"
+    r"counselor|counsellor|advisor|doctor|lawyer|teacher|guide)\b", re.I)
+
+
+# the instruction asks for verse: a chorus or refrain repeats by design
+_VERSE_TASK = re.compile(r"\b(?:songs?|lyrics?|poems?|poetry|chorus|refrain|chant|rap|verses?|rhymes?|jingle|anthem|"
+                         r"limerick|ballad|lullaby|hymn|sonnet|ode)\b", re.I)
+
+
+# the instruction asks for symbols by nature: code, a pattern, a table, a formula, markup, data
+_STRUCTURED_TASK = re.compile(
+    r"\b(?:code|program|function|script|snippet|regex|regexp|regular expression|pattern|sql|query|json|yaml|xml|"
+    r"csv|tables?|matrix|matrices|arrays?|equations?|formula|expression|html|css|markdown|latex|syntax|command|bash|"
+    r"shell|coordinates?|boolean|truth table|parse tree|tree|ascii|emoji|emoticon|symbols?|notation|binary|hex|"
+    r"hexadecimal|url|path|programming|python|java|javascript|c\+\+|ruby|go|rust|php|swift|kotlin|typescript)\b",
+    re.I)
+
+
+@scorer("pair", "2", ("pair",), {
     "overlap": Feature("|instruction words & response words| / |response words| (distinct \\w+ words)", "none"),
     "echo": Feature("fraction of the response's word 3-grams found in the instruction (1 = repeats it)", "high"),
     "echo_input": Feature("fraction of the response's word 3-grams found in the input", "none"),
@@ -29,6 +53,12 @@ _TRANSLATE = re.compile(r"\btranslat|\b(?:in|into|to) (?:french|spanish|german|i
                           "unchanged", "high", "flag"),
     "translation_task": Feature("1 if the instruction asks for a translation or an answer in another language",
                                 "none", "flag"),
+    "ai_persona": Feature("1 if the instruction or input casts the speaker as an AI (role-play of an AI coach, a letter "
+                          "by a sentient AI): an 'As an AI' line is then the role, not a disclaimer", "none", "flag"),
+    "verse_task": Feature("1 if the instruction asks for a song, poem, chant or rhyme (a chorus repeats by design)",
+                          "none", "flag"),
+    "structured_task": Feature("1 if the instruction asks for code, a pattern, a table, a formula, markup or data "
+                               "(answers that are mostly symbols by nature)", "none", "flag"),
 })
 def _pair(b: Batch, role: str):
     ri, rr, rin = b.words("instruction"), b.words("response"), b.words("input")
@@ -58,4 +88,11 @@ def _pair(b: Batch, role: str):
             exact[i] = 1  # a short input returned character for character (edits of punctuation are answers)
     trans = np.fromiter((1 if _TRANSLATE.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
                         count=b.n)
-    return {"overlap": overlap, "echo": echo, "echo_input": echo_in, "echo_exact": exact, "translation_task": trans}
+    persona = np.fromiter((1 if _AI_PERSONA.search(t) or _AI_PERSONA.search(x) else 0
+                           for t, x in zip(b.texts["instruction"], in_texts)), dtype=np.int64, count=b.n)
+    verse = np.fromiter((1 if _VERSE_TASK.search(t) else 0 for t in b.texts["instruction"]), dtype=np.int64,
+                        count=b.n)
+    return {"overlap": overlap, "echo": echo, "echo_input": echo_in, "echo_exact": exact, "translation_task": trans,
+            "ai_persona": persona, "verse_task": verse,
+            "structured_task": np.fromiter((1 if _STRUCTURED_TASK.search(t) else 0 for t in b.texts["instruction"]),
+                                           dtype=np.int64, count=b.n)}
