@@ -30,11 +30,17 @@ KEEP = {
                              "The waves roll in, the waves roll out.\nSing with me, sing with me, the sea is free.\n"
                              "The gulls fly high above the boat.\nSing with me, sing with me, the sea is free.\n"
                              "The sun goes down, the stars come out.\nSing with me, sing with me, the sea is free."),
+    "a worked answer ending on its result": ("Tom buys 3 books at $12 each. How much does he pay?", "",
+                                             "Each book costs $12, so three books cost 3 * 12 = 36 dollars"),
     "a regex": ("Write a regular expression that matches a US ZIP code.", "", "^\\d{5}(?:-\\d{4})?$ |(\\d{5})"),
 }
 DROP = {
     "broken Python": ("Write a Python function that adds two numbers.", "",
                       "def add(a, b)\n    return a + b\n", "python-syntax-error"),
+    "an answer cut mid-sentence": ("Describe the water cycle.", "",
+                                   "Water evaporates from oceans and lakes, rises as vapour and cools into clouds. "
+                                   "The droplets grow until they fall as rain, which flows back into the",
+                                   "truncated-response"),
     "a real disclaimer": ("What is your favourite colour?", "",
                           "As an AI language model, I do not have personal preferences or a favourite colour.",
                           "ai-disclaimer"),

@@ -61,6 +61,9 @@ class Asked(NamedTuple):
 
 
 NO_ASK = Asked()
+# a worked answer that ends on its result ("... 60/10 = 6 dollars per day", "= $14400", "= 1,200 dollars"): the
+# style of math solutions (GSM8K), complete without a full stop
+RESULT_END = re.compile(r"=\s*[-$€£]?\s*\d[\d,]*(?:\.\d+)?\s*%?(?:\s+[A-Za-z$%][\w'-]*){0,5}\s*$")
 
 
 def flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked = NO_ASK) -> tuple[int, ...]:
@@ -105,7 +108,7 @@ def detailed_flags(text: str, code_task: bool, vocab: dict[str, int], ask: Asked
     soft = 0
     if fence or list_cut:
         truncated = 1
-    elif ends_open and not codeish and not SIGNOFF.search(t[-120:]):
+    elif ends_open and not codeish and not SIGNOFF.search(t[-120:]) and not RESULT_END.search(t[-80:]):
         words = t.split()
         n = len(words)
         candidate = int(n >= MIN_WORDS)
