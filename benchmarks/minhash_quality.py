@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _results import write_result  # noqa: E402
 
 
 def planted(rows: list[dict], bases: int, seed: int) -> list[str]:
@@ -127,6 +129,18 @@ def run_purgemix(docs, args):
     return groups, cpu, f"{d.bands} x {d.rows}", t_build
 
 
+def verified_pairs(mhs: list, lsh, threshold: float) -> set[tuple[int, int]]:
+    """Each document's LSH candidates, kept when the estimated Jaccard reaches the threshold."""
+    for i, m in enumerate(mhs):
+        lsh.insert(i, m)
+    pairs = set()
+    for i, m in enumerate(mhs):
+        for j in lsh.query(m):
+            if j > i and m.jaccard(mhs[j]) >= threshold:
+                pairs.add((i, j))
+    return pairs
+
+
 def run_rensa(docs, sets_str, args):
     from rensa import RMinHash, RMinHashLSH
 
@@ -137,13 +151,7 @@ def run_rensa(docs, sets_str, args):
         m.update(list(s))
         mhs.append(m)
     lsh = RMinHashLSH(threshold=args.threshold, num_perm=args.num_perm, num_bands=16)
-    for i, m in enumerate(mhs):
-        lsh.insert(i, m)
-    pairs = set()
-    for i, m in enumerate(mhs):
-        for j in lsh.query(m):
-            if j > i and m.jaccard(mhs[j]) >= args.threshold:
-                pairs.add((i, j))
+    pairs = verified_pairs(mhs, lsh, args.threshold)
     cpu = time.process_time() - t0
     return union(len(docs), pairs), cpu, "16 x 8"
 
@@ -158,13 +166,7 @@ def run_datasketch(docs, sets_str, args):
         m.update_batch([g.encode() for g in s])
         mhs.append(m)
     lsh = MinHashLSH(threshold=args.threshold, num_perm=args.num_perm)
-    for i, m in enumerate(mhs):
-        lsh.insert(i, m)
-    pairs = set()
-    for i, m in enumerate(mhs):
-        for j in lsh.query(m):
-            if j > i and m.jaccard(mhs[j]) >= args.threshold:
-                pairs.add((i, j))
+    pairs = verified_pairs(mhs, lsh, args.threshold)
     cpu = time.process_time() - t0
     return union(len(docs), pairs), cpu, f"{lsh.b} x {lsh.r}"
 
@@ -209,10 +211,7 @@ def main() -> None:
         lines.append(f"| {name} | {banding} | {s['recall']:.4f} | {s['precision']:.4f} | {s['same_group_pairs']} | "
                      f"{cpu:.2f} |")
     text = "\n".join(lines)
-    out = HERE / "results" / "minhash_quality.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(f"# MinHash quality\n\nCommand: `python {' '.join(sys.argv)}`\n\n{text}\n")
-    print(text)
+    write_result("minhash_quality", "MinHash quality", text)
 
 
 if __name__ == "__main__":

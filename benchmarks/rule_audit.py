@@ -24,6 +24,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _results import write_result  # noqa: E402
+
 AUDIT = HERE / "audit" / "purge_audit.jsonl"
 DUP = ("exact-duplicate", "near-duplicate")
 
@@ -99,10 +102,7 @@ def main() -> None:
     if stale:
         lines.append(f"\n{stale} audited records no longer match their data file (skipped).")
     text = "\n".join(lines)
-    out = HERE / "results" / "rule_audit.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(f"# Rule precision on the real-data audit set\n\nCommand: `python {' '.join(sys.argv)}`\n\n{text}\n")
-    print(text)
+    write_result("rule_audit", "Rule precision on the real-data audit set", text)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _results import write_result  # noqa: E402
+
 ALL = ("random", "length", "knn", "kcenter", "superfilter", "ifd", "perplexity", "less",
        "alpagasus", "deita", "instag", "ds2-raw", "ds2")
 LLM = ("alpagasus", "deita", "instag", "ds2-raw", "ds2")
@@ -154,9 +157,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: {row['first']['wall_s']} s, again {row['again']['wall_s']} s", file=sys.stderr, flush=True)
     text = table(rows, os.getloadavg())
-    (HERE / "results" / "select_cost.md").write_text(
-        f"# Selector costs\n\nCommand: `python {' '.join(sys.argv)}`\n\n{text}\n")
-    print(text)
+    write_result("select_cost", "Selector costs", text)
 
 
 if __name__ == "__main__":
