@@ -52,3 +52,18 @@ def test_cli_mix_bad_options(tmp_path):
     res = CliRunner().invoke(app, ["mix", str(tmp_path / "lq.jsonl"), "-o", str(tmp_path / "o.jsonl"),
                                    "--method", "blend", "--model", "fake:mix"])
     assert res.exit_code == 2 and "--method" in res.output
+
+
+def test_a_missing_input_is_the_first_error_even_when_the_model_is_missing_too(tmp_path, monkeypatch):
+    from purgemix.models import registry
+
+    monkeypatch.setattr(registry, "available", lambda: {name: False for name in registry.MODELS})
+    write(tmp_path)
+    for args in (["mix", str(tmp_path / "typo.jsonl"), "--hq", str(tmp_path / "hq.jsonl"), "-o", str(tmp_path / "o.jsonl"),
+                  "--model", "qwen2.5-1.5b"],
+                 ["run", "quick", str(tmp_path / "typo.jsonl"), "-o", str(tmp_path / "o.jsonl"),
+                  "models.generator=qwen2.5-1.5b"],
+                 ["select", str(tmp_path / "typo.jsonl"), "--strategy", "alpagasus", "-n", "3", "-o",
+                  str(tmp_path / "o.jsonl"), "--rater", "qwen2.5-1.5b"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 3 and "typo.jsonl: no such file or directory" in res.output, (args[0], res.output)

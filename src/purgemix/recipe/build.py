@@ -189,6 +189,15 @@ def assemble(recipe: dict[str, Any], inputs: list[InputSpec], stages: list[Stage
                     command=command, label=label, extra_config=extra_config, on_stage=on_stage)
 
 
+def check_inputs(paths: list[Any]) -> None:
+    """Every input exists and has a readable format, checked before any model is loaded: a mistyped file
+    name is the first error a user sees, not the last after a missing model package."""
+    from ..io.readers import Source
+
+    for p in paths:
+        Source.open(p.path if hasattr(p, "path") else p)  # raises SourceError, one clear line
+
+
 def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force: bool = False,
                    llm: Any = None, embedder: Any = None, on_stage: Callable[[str], None] | None = None) -> Pipeline:
     """The whole run of a recipe (``purgemix run``)."""
@@ -200,6 +209,7 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
         raise RunConfigError("the recipe names no inputs: add `inputs:` or pass data files after the recipe")
     if not recipe["output"].get("path"):
         raise RunConfigError("the recipe names no output: set output.path (or -o OUT)")
+    check_inputs(inputs)
     check_mix(recipe)
     models = recipe["models"]
     seed = int(recipe["run"].get("seed") or 0)

@@ -16,6 +16,7 @@ from ..core.stage import Stage
 from .build import (
     RunConfigError,
     assemble,
+    check_inputs,
     check_mix,
     generation_stage,
     load_generator,
@@ -64,6 +65,7 @@ def mix_pipeline(recipe: dict[str, Any], lq: list[str], hq: list[str], output: O
     names = [Path(p).name for p in lq + hq]
     if len(set(names)) != len(names):
         raise RunConfigError("input files must have distinct file names (the name tells the LQ and HQ pools apart)")
+    check_inputs(lq + hq)
     check_mix(recipe)
     models, mix = recipe["models"], recipe["mix"]
     gen = load_generator(models["generator"])
@@ -90,6 +92,7 @@ def select_pipeline(recipe: dict[str, Any], inputs: list[InputSpec], output: Out
     from ..select.base import DEFAULT_SCORER
     from ..select.stage import make_selector
 
+    check_inputs(inputs)
     sel, models = recipe["select"], recipe["models"]
     options = dict(sel.get("options") or {})
     selector = make_selector(sel["strategy"], **options)
