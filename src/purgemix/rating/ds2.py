@@ -108,6 +108,8 @@ class RatingResult:
     error: str | None = None
     attempts: int = 0
     raw: list[str] = field(default_factory=list)
+    injection: list[str] = field(default_factory=list)  # kinds of text addressed to the rater (text.injection)
+    model_overall: int | None = None  # the rater's own overall before the injection cap
 
     @property
     def ok(self) -> bool:
@@ -124,9 +126,11 @@ def rating_params(attempt: int, max_tokens: int = 64) -> GenerationParams:
 
 
 def rate_conversations(llm: LLM, conversations: Sequence[Messages], *, template: Template | None = None,
-                       attempts: int = 3, max_tokens: int = 64, render: Any = None) -> list[RatingResult]:
+                       attempts: int = 3, max_tokens: int = 64, render: Any = None,
+                       cap_injected: bool = True) -> list[RatingResult]:
     """Rate each conversation; failed parses are retried up to ``attempts`` times in all. ``render`` turns a
-    conversation into the template's ``conversation`` text (default ``render_conversation``)."""
+    conversation into the template's ``conversation`` text (default ``render_conversation``). ``cap_injected``:
+    a sample that addresses its rater gets overall 1 (``_cap_injected``)."""
     template = template or load_template()
     render = render or render_conversation
     prompts = [template.messages(conversation=render(c)) for c in conversations]
@@ -153,7 +157,24 @@ def rate_conversations(llm: LLM, conversations: Sequence[Messages], *, template:
             else:
                 r.scores, r.error = scores, None
         pending = still
+    if cap_injected:
+        _cap_injected(conversations, results)
     return results
+
+
+def _cap_injected(conversations: Sequence[Messages], results: list[RatingResult]) -> None:
+    """A sample that addresses its rater gets the lowest overall, whatever the model said. Measured: fencing
+    the sample and telling the rater it is data did not stop Qwen2.5-0.5B from rating injected twins above
+    their clean originals (10-11 of 12 per kind, ``benchmarks/injection.py``); the symbolic check finds
+    them all, so the rule is enforced here, not asked of the model."""
+    from ..text.injection import findings
+
+    for conv, r in zip(conversations, results):
+        kinds = findings("\n".join(m["content"] for m in conv))
+        if kinds and r.scores is not None:
+            r.injection = kinds
+            r.model_overall = r.scores.get("overall")
+            r.scores = {**r.scores, "overall": 1}
 
 
 def apply_rating(record: Record, r: RatingResult, prefix: str = "ds2", model: str = "") -> Record:
@@ -167,6 +188,9 @@ def apply_rating(record: Record, r: RatingResult, prefix: str = "ds2", model: st
         scores[f"{prefix}.score"] = r.score
         scores[f"{prefix}.parsed"] = 1
         meta.pop("_rating", None)
+        if r.injection:  # capped: keep why, and what the model had said
+            scores[f"{prefix}.injection"] = 1
+            meta["_rating"] = {"injection": r.injection, "model_overall": r.model_overall, "model": model}
     else:
         for k in [*KEYS, "score"]:
             scores.pop(f"{prefix}.{k}", None)
