@@ -210,6 +210,12 @@ def run(args: Any) -> dict[str, Any]:
     sig["rules (quality.rules)"] = base["rules"]
     default, _ = combine(base)
     sig["default quality score (likelihood + IFD, rules veto)"] = default
+    # the same recipe with the signals oriented as the selection papers orient them, no labels used: Cherry
+    # keeps high IFD, "Long is more" keeps long answers
+    ifd_up = -sig[f"{default_scorer} IFD (lower)"]
+    lit, _ = combine({"ifd": ifd_up, "length": sig["response words"], "rules": base["rules"]},
+                     {"ifd": 0.5, "length": 0.5})
+    sig["papers' orientation: high IFD + long answers, rules veto (no labels)"] = lit
     sig["kNN-Bayes on the labels (5-fold CV)"] = knn_bayes_cv(emb, y)
     purge = purge_signals(recs)
     model_feats = {**{k: v for k, v in sig.items() if not k.startswith(("default", "kNN-Bayes"))}, **purge}
