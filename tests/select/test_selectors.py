@@ -176,7 +176,7 @@ def test_less_keeps_the_copy_of_the_validation_example_first(tmp_path):
     """A record whose (prompt, response) is the validation example has the same gradient: cosine 1, the maximum."""
     import orjson
 
-    from tests._tiny_model import tiny
+    from _tiny_model import tiny
 
     pairs = [(f"what is {a} plus {b}", f"{a} plus {b} is {a + b}") for a in range(4) for b in range(2)]
     val = tmp_path / "val.jsonl"
