@@ -8,7 +8,8 @@ import pytest
 from test_pipeline import run_script, write_input
 
 from purgemix.core.pipeline import InputSpec, OutputSpec, Pipeline
-from purgemix.core.rundir import RunDir, RunDirBusy
+from purgemix.core.rundir import RunDir
+from purgemix.core.runlock import RunDirBusy
 
 
 def wait_for_lock(run_dir, proc, timeout=60):

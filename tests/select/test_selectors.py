@@ -175,7 +175,6 @@ def test_instag_takes_records_that_add_tags_before_more_of_the_same():
 def test_less_keeps_the_copy_of_the_validation_example_first(tmp_path):
     """A record whose (prompt, response) is the validation example has the same gradient: cosine 1, the maximum."""
     import orjson
-
     from _tiny_model import tiny
 
     pairs = [(f"what is {a} plus {b}", f"{a} plus {b} is {a + b}") for a in range(4) for b in range(2)]

@@ -15,7 +15,7 @@ import typer
 
 from ..core.ledger import LedgerError
 from ..core.progress import console
-from ..core.rundir import RunDirBusy
+from ..core.runlock import RunDirBusy
 from ..core.shapes import OUTPUT_SHAPES, SHAPES, MappingError, parse_mapping
 from ..io.builtin import BuiltinError
 from ..io.readers import SourceError

@@ -109,6 +109,9 @@ class IdRegistry:
         # name; a new name must be one no earlier record has. Only ids before a record count, so the result
         # does not depend on the shard size: ids x, x, x.1 become x, x.1, x.1.1 (never two x.1).
         flagged = seen_before | repeated_inside
+        if not flagged.any():  # the common shard: no id repeats, so no new name (and no name to collide with)
+            self._seen = np.sort(np.concatenate([self._seen, uniq[~isin_sorted(uniq, self._seen)]]), kind="stable")
+            return renames
         first_at = dict(zip(uniq.tolist(), first.tolist()))  # where each original id first appears here
         given: set[int] = set()  # the new names of this shard
         for i, h in enumerate(hashes.tolist()):

@@ -19,8 +19,8 @@ import orjson
 
 from .. import __version__
 from ..executors import make_executor
-from ..io.readers import Source, fingerprint
-from ..io.writers import Writer
+from ..io.readers import Source, fingerprint, source_labels
+from ..io.writers import Writer, check_writable
 from . import shard_tasks
 from .ingest import STAGE as INGEST, IdRegistry
 from .ledger import LedgerError, check_ledger
@@ -119,15 +119,12 @@ class Pipeline:
 
     def execute(self) -> dict[str, Any]:
         t_start = time.perf_counter()
-        self.run.lock()  # before anything is read or cleared: a second run on this folder fails here
-        try:
+        with self.run.locked():  # before anything is read or cleared: a second run on this folder fails here
             executor = make_executor(self.executor_name, self.workers)
             try:
                 return self._execute(executor, t_start)
             finally:
                 executor.close()
-        finally:
-            self.run.unlock()
 
     def _execute(self, executor, t_start: float) -> dict[str, Any]:
         # the workers start up (a fresh interpreter each, importing numpy and the stages) while the driver
@@ -135,8 +132,6 @@ class Pipeline:
         executor.start()
         self.run.path.mkdir(parents=True, exist_ok=True)
         if self.output is not None:  # a read-only output folder is an error now, not after the whole run
-            from ..io.writers import check_writable
-
             check_writable(self.output.path)
         config = self.config()
         fingerprints = [fingerprint(s.path) for s in self.sources]
@@ -208,8 +203,6 @@ class Pipeline:
         t0 = time.perf_counter()
         registry = IdRegistry()
         index = 0
-
-        from ..io.readers import source_labels
 
         labels = source_labels([s.path for s in self.sources])
 

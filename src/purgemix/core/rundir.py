@@ -28,11 +28,11 @@ a record as JSON was most of the cost of passing scored records between stages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -40,6 +40,7 @@ import orjson
 import zstandard
 
 from .record import Record
+from .runlock import RunLock
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -421,48 +422,29 @@ class StageDir:
             atomic_write_json(marker, {"fingerprint": fingerprint})
 
 
-class RunDirBusy(RuntimeError):
-    """Another run holds the run directory: one clear line naming it and what to do."""
-
-
 class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._lock_fd: int | None = None
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path / ".lock"
+        self._lock: RunLock | None = None
 
     def lock(self) -> None:
-        """Take the run directory for this process, or raise ``RunDirBusy`` at once. Two runs on one folder
-        would clear and rewrite each other's stage shards (a run with other options then finishes with the
-        first one's records); the lock makes the second fail before it touches anything. An advisory
-        ``flock``: the kernel releases it when the process dies, so a killed run never leaves a stale lock."""
-        import fcntl
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            finally:
-                os.close(fd)
-            raise RunDirBusy(f"{self.path} is in use by another purgemix run ({holder}); wait for it to finish, "
-                             f"or give this run another --run-dir") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
-        self._lock_fd = fd
+        """Take the run directory for this process, or raise ``RunDirBusy`` at once (``core/runlock.py``)."""
+        self._lock = RunLock(self.path / ".lock")
+        self._lock.acquire()
 
     def unlock(self) -> None:
-        if self._lock_fd is not None:
-            import fcntl
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """``lock()`` for the duration of a block, released however the block ends."""
+        self.lock()
+        try:
+            yield
+        finally:
+            self.unlock()
 
     @property
     def manifest_path(self) -> Path:
