@@ -75,13 +75,13 @@ def auc_ci(scores: np.ndarray, y: np.ndarray, *, resamples: int = 1000, seed: in
 
 def scorer_signals(recs: list[Record], specs: Sequence[str], max_length: int) -> dict[str, np.ndarray]:
     """Likelihood, IFD and the response-alone loss under each causal LM (cached by request)."""
-    from purgemix.models import load_scorer
+    from purgemix.models import LazyScorer
     from purgemix.rating.ifd import score_records
 
     out = {}
     for spec in specs:
         t0 = time.perf_counter()
-        res = score_records(load_scorer(spec, max_length=max_length), recs)
+        res = score_records(LazyScorer(spec, max_length=max_length), recs)  # loaded only for uncached records
         cond = np.array([r.loss_conditional if r.error is None else np.nan for r in res], float)
         unc = np.array([r.loss_unconditional if r.error is None else np.nan for r in res], float)
         out[f"{spec} likelihood (-NLL | prompt)"] = -cond
@@ -178,11 +178,11 @@ def selector_decisions(recs: list[Record], y: np.ndarray, names: Sequence[str], 
 
 def with_scores(recs: list[Record], specs: dict[str, str], max_length: int) -> list[Record]:
     """``recs`` with ``PREFIX.*`` IFD scores under each scorer (``{"ifd": "qwen2.5-0.5b", ...}``)."""
-    from purgemix.models import load_scorer
+    from purgemix.models import LazyScorer
     from purgemix.rating.ifd import apply_scores, score_records
 
     for prefix, spec in specs.items():
-        res = score_records(load_scorer(spec, max_length=max_length), recs)
+        res = score_records(LazyScorer(spec, max_length=max_length), recs)
         recs = [apply_scores(r, x, prefix=prefix) for r, x in zip(recs, res)]
     return recs
 

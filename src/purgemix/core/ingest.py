@@ -88,6 +88,12 @@ class IdRegistry:
         self._seen = np.empty(0, dtype=np.int64)
         self._repeats: dict[int, int] = {}
 
+    def _remember(self, new: np.ndarray) -> None:
+        """Add sorted hashes not seen before. Two sorted runs: a stable sort (timsort) merges them in linear
+        time; np.union1d would re-unique the whole array on every shard (quadratic over a run)."""
+        if len(new):
+            self._seen = np.sort(np.concatenate([self._seen, new]), kind="stable")
+
     def _has(self, h: int) -> bool:
         j = int(np.searchsorted(self._seen, h))
         return j < len(self._seen) and int(self._seen[j]) == h
@@ -110,7 +116,7 @@ class IdRegistry:
         # does not depend on the shard size: ids x, x, x.1 become x, x.1, x.1.1 (never two x.1).
         flagged = seen_before | repeated_inside
         if not flagged.any():  # the common shard: no id repeats, so no new name (and no name to collide with)
-            self._seen = np.sort(np.concatenate([self._seen, uniq[~isin_sorted(uniq, self._seen)]]), kind="stable")
+            self._remember(uniq[~isin_sorted(uniq, self._seen)])
             return renames
         first_at = dict(zip(uniq.tolist(), first.tolist()))  # where each original id first appears here
         given: set[int] = set()  # the new names of this shard
@@ -130,8 +136,5 @@ class IdRegistry:
         new = uniq[~isin_sorted(uniq, self._seen)]
         if given:  # a later id equal to a new name is renamed in its turn
             new = np.union1d(new, np.fromiter(given, np.int64, len(given)))
-        if len(new):
-            # Two sorted runs: a stable sort (timsort) merges them in linear time; np.union1d would
-            # re-unique the whole array on every shard (quadratic over a run).
-            self._seen = np.sort(np.concatenate([self._seen, new]), kind="stable")
+        self._remember(new)
         return renames

@@ -30,12 +30,6 @@ from ..core.record import Record
 from .base import DEFAULT_SCORER, Selector, Signals, register_selector
 
 
-def _pairs(records: Sequence[Record]) -> list[tuple[list[dict[str, str]], str]]:
-    from ..rating.ifd import split_prompt
-
-    return [split_prompt(r) for r in records]
-
-
 class CountSketch:
     """A seeded sparse random projection of a flat gradient into ``dim`` buckets (inner products preserved in
     expectation)."""
@@ -101,7 +95,9 @@ class LessSelector(Selector):
                                     max_length=self.options["max_length"], seed=self.seed)
         val = features.of(self.validation_pairs(), "less: validation gradients")
         target = val.mean(axis=0)
-        train = features.of([_pairs(records)[i] for i in rows], "less: gradients")
+        from ..rating.ifd import split_prompt
+
+        train = features.of([split_prompt(records[i]) for i in rows], "less: gradients")
         out[rows] = train @ target
         self._passes = len(rows) + len(val)
         return out
