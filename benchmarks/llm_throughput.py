@@ -1,21 +1,23 @@
-"""LLM throughput of purgemix's backends against bare alternatives, in one run.
+"""LLM throughput of purgemix's backends against the alternatives, in one run.
 
-(a) embedded: ``load_llm(MODEL)`` (llama.cpp backend + SQLite cache, all misses) versus a bare loop
-    of ``Llama.create_chat_completion`` over the same engine and prompts: tokens/s and overhead.
-(b) HTTP: purgemix's async client against a local llama.cpp server on 127.0.0.1 (started here with
-    ``python -m llama_cpp.server``) at concurrency C, versus plain sequential requests (httpx), and
-    versus the best available alternative client (distilabel, curator) at the same concurrency when
-    one is installed; otherwise the ``openai`` async client with a semaphore when installed. Also
-    distilabel's ``OpenAILLM.generate`` on the same prompts, run in distilabel's own environment
-    (``--distilabel-python``; it sends the whole batch at once, its own default).
+(a) embedded parallel decoding: ``load_llm(MODEL)`` (llama.cpp's server in-process, ``--slots``
+    sequences decoded together) versus the same engine with one slot, the one-sequence path; all
+    cache misses, alternating rounds, medians.
+(h) with ``--hf``: the transformers backend, one sequence versus ``--hf-batch`` decoded together.
+(b) HTTP: purgemix's async client against that llama.cpp server on 127.0.0.1 at concurrency C
+    (= its slots), versus plain sequential requests (httpx), and versus the best available
+    alternative client (the ``openai`` async client with a semaphore, what distilabel and curator
+    wrap) at the same concurrency when installed; distilabel's ``OpenAILLM.generate`` on the same
+    prompts, run in distilabel's own environment (``--distilabel-python``).
 (c) HTTP against the dummy server (fixed 50 ms latency per request): client overhead and the gain
     from concurrency with no model in the way.
 
-    python benchmarks/llm_throughput.py [--model qwen2.5-0.5b] [--prompts 12] [--max-tokens 48]
-                                        [--concurrency 4] [--skip-server] [--distilabel-python PY]
+    python benchmarks/llm_throughput.py [--model qwen2.5-0.5b] [--prompts 16] [--max-tokens 128]
+                                        [--slots 8] [--concurrency 4] [--hf] [--skip-server]
+                                        [--distilabel-python PY]
 
-Prints tokens/s and the ratios. Greedy decoding, the same prompts everywhere; caches go to a
-temporary folder so nothing is served from a previous run.
+Prints tokens/s and the ratios, and the machine's load. Greedy decoding, the same prompts everywhere;
+nothing is served from a cache.
 """
 
 from __future__ import annotations
@@ -45,45 +47,54 @@ def conv(i: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (#{i})")}]
 
 
-def bench_embedded(model: str, n: int, max_tokens: int, rounds: int = 4) -> dict:
+def bench_embedded(model: str, n: int, max_tokens: int, rounds: int = 4, slots: int = 8) -> dict:
+    """Parallel decoding against the one-sequence path of the same engine: ``load_llm(model)`` with
+    ``slots`` parallel sequences versus one slot, all cache misses, alternating rounds."""
+    import statistics
+
     from purgemix.models import GenerationParams, load_llm
 
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0)
-    ours_llm = load_llm(model, cache_path=os.path.join(tempfile.mkdtemp(), "c.sqlite"), n_ctx=1024)
-    engine = ours_llm.inner.llm  # the same llama.cpp engine
     convs = [conv(i) for i in range(n)]
-    engine.create_chat_completion(messages=convs[0], max_tokens=4, temperature=0.0)  # warm-up
-    res = {"bare_tok_s": [], "ours_tok_s": []}
+    engines = {"one_slot": load_llm(model, cache=False, n_ctx=1024, slots=1),
+               "parallel": load_llm(model, cache=False, n_ctx=1024, slots=slots)}
+    res: dict[str, list[float]] = {k: [] for k in engines}
 
-    def bare_run():
+    def run(key):
+        llm = engines[key]
         t0 = time.perf_counter()
-        toks = 0
-        for c in convs:
-            out = engine.create_chat_completion(messages=c, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0)
-            toks += out["usage"]["completion_tokens"]
-        res["bare_tok_s"].append(toks / (time.perf_counter() - t0))
+        gens = llm.generate(convs, params)
+        assert not any(g.error for g in gens), [g.error for g in gens if g.error][:3]
+        res[key].append(sum(g.tokens_out for g in gens) / (time.perf_counter() - t0))
 
-    def ours_run(r):
-        ours_llm.store = type(ours_llm.store)(os.path.join(tempfile.mkdtemp(), f"c{r}.sqlite"))  # all misses
-        t0 = time.perf_counter()
-        gens = ours_llm.generate(convs, params)
-        assert not any(g.cached or g.error for g in gens)
-        res["ours_tok_s"].append(sum(g.tokens_out for g in gens) / (time.perf_counter() - t0))
-
+    for llm in engines.values():
+        llm.generate(convs[:1], GenerationParams(temperature=0.0, max_tokens=4))  # load + warm-up
     for r in range(rounds):  # alternate the order so drifting machine load hits both sides
-        if r % 2 == 0:
-            bare_run()
-            ours_run(r)
-        else:
-            ours_run(r)
-            bare_run()
+        for key in (("one_slot", "parallel") if r % 2 == 0 else ("parallel", "one_slot")):
+            run(key)
+    for llm in engines.values():
+        llm.close()
     print(json.dumps({"embedded_rounds": {k: [round(v, 2) for v in vals] for k, vals in res.items()}}), flush=True)
-    import statistics
+    one, par = statistics.median(res["one_slot"]), statistics.median(res["parallel"])
+    return {"model": model, "prompts": n, "max_tokens": max_tokens, "slots": slots, "one_slot_tok_s": round(one, 2),
+            "parallel_tok_s": round(par, 2), "ratio_parallel_over_one": round(par / one, 3)}
 
-    bare, ours = statistics.median(res["bare_tok_s"]), statistics.median(res["ours_tok_s"])
-    return {"model": model, "prompts": n, "max_tokens": max_tokens, "bare_tok_s": round(bare, 2),
-            "purgemix_tok_s": round(ours, 2), "ratio_purgemix_over_bare": round(ours / bare, 3),
-            "overhead_pct": round(100 * (1 - ours / bare), 1)}
+
+def bench_hf(model: str, n: int, max_tokens: int, batch: int = 8) -> dict:
+    """The transformers backend (``hf:``): one sequence at a time versus ``batch`` decoded together."""
+    from purgemix.models import GenerationParams, load_llm
+
+    params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0)
+    convs = [conv(i) for i in range(n)]
+    out = {"model": f"hf:{model}", "prompts": n, "max_tokens": max_tokens, "batch": batch}
+    for key, bs in (("one_tok_s", 1), ("batched_tok_s", batch)):
+        llm = load_llm(f"hf:{model}", cache=False, batch_size=bs)
+        llm.generate(convs[:1], GenerationParams(temperature=0.0, max_tokens=4))
+        t0 = time.perf_counter()
+        gens = llm.generate(convs, params)
+        out[key] = round(sum(g.tokens_out for g in gens) / (time.perf_counter() - t0), 2)
+    out["ratio_batched_over_one"] = round(out["batched_tok_s"] / out["one_tok_s"], 3)
+    return out
 
 
 def _free_port() -> int:
@@ -92,22 +103,6 @@ def _free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    import httpx
-
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError("llama.cpp server exited")
-        try:
-            if httpx.get(url + "/models", timeout=2).status_code == 200:
-                return
-        except Exception:
-            pass
-        time.sleep(1)
-    raise RuntimeError("llama.cpp server did not start")
 
 
 def _sequential(url: str, model: str, convs, max_tokens: int) -> tuple[int, float]:
@@ -186,16 +181,12 @@ def _distilabel(python: str, url: str, model: str, convs, max_tokens: int) -> tu
 
 def bench_server(model: str, n: int, max_tokens: int, concurrency: int, distilabel_python: str | None = None) -> dict:
     from purgemix.models import GenerationParams, load_llm
+    from purgemix.models.llamacpp import LlamaCppServer
     from purgemix.models.registry import gguf_path
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    log = open(os.path.join(tempfile.mkdtemp(), "server.log"), "wb")  # a pipe would fill up and block it
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path(model)), "--host",
-                             "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "m"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    server = LlamaCppServer(gguf_path(model), n_ctx=1024, slots=concurrency).start()  # 127.0.0.1, parallel slots
+    url = server.url
     try:
-        _wait(url, proc)
         convs = [conv(i) for i in range(n)]
         _sequential(url, "m", convs[:1], 4)  # warm-up
         seq_toks, seq_s = _sequential(url, "m", convs, max_tokens)
@@ -226,11 +217,7 @@ def bench_server(model: str, n: int, max_tokens: int, concurrency: int, distilab
             out["distilabel"] = "not importable (pass --distilabel-python PATH to its environment's python)"
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.close()
 
 
 def bench_dummy(n: int = 200, concurrency: int = 16) -> dict:
@@ -259,20 +246,29 @@ def bench_dummy(n: int = 200, concurrency: int = 16) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="qwen2.5-0.5b")
-    ap.add_argument("--prompts", type=int, default=12)
-    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--slots", type=int, default=8, help="parallel sequences of the embedded comparison")
+    ap.add_argument("--hf", action="store_true", help="also the transformers backend, one vs batched")
+    ap.add_argument("--hf-batch", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--skip-server", action="store_true")
     ap.add_argument("--distilabel-python", default=None,
                     help="python of an environment with distilabel installed (default: this one)")
     ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of the embedded comparison")
     args = ap.parse_args()
-    report = {}
+    report = {"load_before": os.getloadavg()[0], "cpus": os.cpu_count()}
     try:
-        report["embedded"] = bench_embedded(args.model, args.prompts, args.max_tokens, args.rounds)
+        report["embedded"] = bench_embedded(args.model, args.prompts, args.max_tokens, args.rounds, args.slots)
     except Exception as e:
         report["embedded"] = {"skipped": f"{type(e).__name__}: {e}"}
     print(json.dumps({"embedded": report["embedded"]}), flush=True)
+    if args.hf:
+        try:
+            report["hf"] = bench_hf(args.model, args.prompts, args.max_tokens, args.hf_batch)
+        except Exception as e:
+            report["hf"] = {"skipped": f"{type(e).__name__}: {e}"}
+        print(json.dumps({"hf": report["hf"]}), flush=True)
     if not args.skip_server:
         try:
             report["http_llamacpp_server"] = bench_server(args.model, args.prompts, args.max_tokens, args.concurrency,
@@ -283,10 +279,16 @@ def main() -> None:
     report["http_dummy"] = bench_dummy()
     print(json.dumps({"http_dummy": report["http_dummy"]}), flush=True)
     e, s, d = report["embedded"], report.get("http_llamacpp_server", {}), report["http_dummy"]
-    print("\nratios:")
-    if "ratio_purgemix_over_bare" in e:
-        print(f"  embedded   purgemix / bare llama.cpp loop : {e['ratio_purgemix_over_bare']}  "
-              f"(overhead {e['overhead_pct']}%)")
+    print(f"\nmachine: {report['cpus']} CPUs, load average {report['load_before']:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after")
+    print("ratios:")
+    if "ratio_parallel_over_one" in e:
+        print(f"  embedded   {e['slots']} slots / one slot (llama.cpp) : {e['ratio_parallel_over_one']}  "
+              f"({e['parallel_tok_s']} vs {e['one_slot_tok_s']} tok/s)")
+    h = report.get("hf", {})
+    if "ratio_batched_over_one" in h:
+        print(f"  hf         batch {h['batch']} / one sequence : {h['ratio_batched_over_one']}  "
+              f"({h['batched_tok_s']} vs {h['one_tok_s']} tok/s)")
     if "ratio_purgemix_over_sequential" in s:
         print(f"  http       purgemix / sequential requests : {s['ratio_purgemix_over_sequential']}  "
               f"(concurrency {s['concurrency']})")

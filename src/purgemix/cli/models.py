@@ -10,7 +10,7 @@ from .common import JsonOpt, emit
 
 # the libraries that run the models, and where each is used
 RUNTIMES = [
-    ("llama-cpp-python", "llama_cpp", "the embedded GGUF generators (short names; compiles on install)",
+    ("llama.cpp (xllamacpp)", "xllamacpp", "the embedded GGUF generators (short names; a prebuilt wheel)",
      "pip install 'purgemix[llamacpp]'"),
     ("transformers + torch", "transformers", "hf:NAME (scorers, IFD, LESS, fine-tuning, hf: generators)",
      "pip install 'purgemix[models]'"),

@@ -29,11 +29,12 @@ REPAIR_TABLE: dict[str, str] = {
     "format_error": "merged_corpus",
     "generation_failed": "same",  # retry the operator that failed
     "injection": "consistency_repair",  # rewrite without the directive the sources carried
+    "unchanged": "same",  # ask again, told that the answer came back as it was
 }
 DEFAULT_REPAIR = "consistency_repair"
 # when several errors are found, the first of these decides the template
 REPAIR_PRIORITY = (
-    "generation_failed", "injection", "format_error", "truncated", "incomplete_answer", "not_self_contained",
+    "generation_failed", "injection", "format_error", "unchanged", "truncated", "incomplete_answer", "not_self_contained",
     "contradiction", "factual_error", "missing_key_terms", "missing_information",
 )
 CHECKLIST_TYPES = ("factual_error", "contradiction", "missing_information", "incomplete_answer",
@@ -60,6 +61,8 @@ class SymbolicChecks:
     key_terms_per_source: int = 6
     min_response_words: int = 3
     min_instruction_words: int = 3
+    # a response this similar to a source's (difflib ratio over words) is the source back, not a new pair
+    max_source_similarity: float = 0.9
 
     def params(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -73,7 +76,28 @@ class SymbolicChecks:
         errors += self.format(instruction, response)
         errors += self.copied(instruction, response, sources, prompt)
         errors += self.injection(instruction, response)
+        errors += self.unchanged(response, sources)
         return errors
+
+    def unchanged(self, response: str, sources: Sequence[tuple[str, str]]) -> list[Error]:
+        """A rewrite or fusion whose response is a source's response again (or nearly: a word changed, a
+        sentence appended) is not a new pair. Small generators do this often: measured on 10 1-to-1
+        rewrites with qwen2.5-0.5b, 4 of the 8 that passed every other check were identical to their
+        source. Compared on words (case and punctuation ignored), so a re-spaced copy is still a copy."""
+        from difflib import SequenceMatcher
+
+        new = _norm(response).split()
+        if not new:
+            return []
+        for k, (_, res) in enumerate(sources, 1):
+            old = _norm(res).split()
+            if not old:
+                continue
+            ratio = SequenceMatcher(None, new, old, autojunk=False).ratio()
+            if ratio >= self.max_source_similarity:
+                return [{"type": "unchanged",
+                         "detail": f"the response is {ratio:.0%} the same as source {k}'s: improve it, do not copy it"}]
+        return []
 
     def injection(self, instruction: str, response: str) -> list[Error]:
         """A new pair must not carry text addressed to a model or rater (a directive, a fake score object, a

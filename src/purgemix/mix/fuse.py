@@ -18,7 +18,7 @@ from ..core.record import Record, response_of
 from ..models.base import LLM, Generation, GenerationParams, Messages, config_params
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
-from .text import parse_pair, prompt_of
+from .text import CHECKLIST_SCHEMA, PAIR_GRAMMAR, parse_pair, prompt_of
 
 FUSION_OPERATORS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion", "rewrite")
 
@@ -33,6 +33,9 @@ class FusionConfig:
     generation: GenerationParams = field(default_factory=lambda: GenerationParams(temperature=0.7, max_tokens=1024))
     check_generation: GenerationParams = field(default_factory=lambda: GenerationParams(temperature=0.0, max_tokens=512))
     batch_size: int = 512  # conversations per generate call
+    # output shaped by a grammar where the backend supports one (llama.cpp): the pair's tags and the
+    # checklist's JSON cannot come back malformed. Other backends ignore it; the parsers stay tolerant.
+    constrained: bool = True
 
     def __post_init__(self) -> None:
         if self.operator not in FUSION_OPERATORS:
@@ -108,6 +111,8 @@ class Fuser:
                                            errors=errors[i] if previous[i] else []) for i in active]
             params = cfg.generation if cfg.generation.seed is None or cycle == 0 else \
                 dataclasses.replace(cfg.generation, seed=cfg.generation.seed + cycle)
+            if cfg.constrained:
+                params = dataclasses.replace(params, grammar=PAIR_GRAMMAR)
             gens = generate_batched(self.llm, convs, params, cfg.batch_size)
             candidates: dict[int, tuple[str, str]] = {}
             attempt_errors: dict[int, list[Error]] = {}
@@ -179,6 +184,8 @@ class Fuser:
             params = cfg.check_generation if attempt == 0 else dataclasses.replace(
                 cfg.check_generation, seed=(cfg.check_generation.seed or 0) + attempt,
                 temperature=max(cfg.check_generation.temperature, 0.3))
+            if cfg.constrained:
+                params = dataclasses.replace(params, json_schema=CHECKLIST_SCHEMA)
             gens = generate_batched(self.checker, convs, params, cfg.batch_size)
             nxt = []
             for j, gen in zip(pending, gens):

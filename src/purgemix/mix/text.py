@@ -47,6 +47,27 @@ def new_record(instruction: str, response: str, parents: Sequence[str], *, stage
                        lineage={"derived_from": list(parents), "stage": stage, **lineage})
 
 
+# --- the output shape, as a grammar ------------------------------------------------------------
+
+# GBNF (llama.cpp) for what ``_fuse_output.j2`` asks for: ``<instruction>...</instruction>`` then
+# ``<response>...</response>``, each starting with a non-blank character. The instruction holds no
+# ``<``; the response may hold ``<`` (code, markup) but no ``</r`` (so it cannot close early or nest a
+# second pair). With it, a backend that supports grammars cannot return a ``format_error`` shape.
+PAIR_GRAMMAR = r"""root ::= "<instruction>" [ \n]* itext "</instruction>" [ \n]* "<response>" [ \n]* rtext "</response>"
+itext ::= [^<\x20\n\t] [^<]*
+rtext ::= rstart rchar*
+rstart ::= [^<\x20\n\t] | "<" [^/]
+rchar ::= [^<] | "<" [^/] | "</" [^r]
+"""
+
+# JSON schema of the LLM checklist's answer (``check_errors.j2``)
+CHECKLIST_SCHEMA = (
+    '{"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object", "properties": '
+    '{"type": {"type": "string"}, "detail": {"type": "string"}}, "required": ["type", "detail"]}}}, '
+    '"required": ["errors"]}'
+)
+
+
 # --- tolerant parsing ---------------------------------------------------------------------------
 
 _TAG = r"<{0}>\s*(.*?)\s*(?:</{0}>|$)"

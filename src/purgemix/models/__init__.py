@@ -49,51 +49,21 @@ def load_llm(spec: str, *, cache: bool = True, backend: str | None = None, cache
 
         llm = HFCausalLM(spec[3:] if spec.startswith("hf:") else spec, **options)
     else:
-        import importlib.util
-
         from .registry import ModelNotAvailable, gguf_path
 
         path = spec[5:] if spec.startswith("gguf:") else spec
         gguf = gguf_path(path)
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise ModelNotAvailable("embedded GGUF models need llama-cpp-python: pip install 'purgemix[llamacpp]'")
+        from . import llamacpp
 
-        def build():
-            from .llamacpp import LlamaCpp
-
-            return LlamaCpp(gguf, name=spec if spec in MODELS else None, **options)
-
-        # loaded on first use: a run served entirely from the cache never loads the model
-        llm = LazyLLM(f"llamacpp:{spec if spec in MODELS else gguf.name}", build)
+        if not llamacpp.available():
+            raise ModelNotAvailable(f"embedded GGUF models need llama.cpp: {llamacpp.INSTALL}")
+        # started on first use: a run served entirely from the cache never loads the model
+        llm = llamacpp.LlamaCppServer(gguf, name=spec if spec in MODELS else None, **options)
     if cache:
         from .cache import CachedLLM, SQLiteStore
 
         llm = CachedLLM(llm, SQLiteStore(cache_path) if cache_path else None)
     return llm
-
-
-class LazyLLM:
-    """An ``LLM`` whose backend is built on first use (same name, same behaviour)."""
-
-    def __init__(self, name: str, factory):
-        self.name = name
-        self._factory = factory
-        self._inner = None
-
-    @property
-    def loaded(self):
-        if self._inner is None:
-            self._inner = self._factory()
-            assert self._inner.name == self.name, (self._inner.name, self.name)
-        return self._inner
-
-    def generate(self, conversations, params, on_result=None):
-        return self.loaded.generate(conversations, params, on_result=on_result)
-
-    def __getattr__(self, item: str):
-        if item.startswith("_"):
-            raise AttributeError(item)
-        return getattr(self.loaded, item)
 
 
 def load_scorer(spec: str = "qwen2.5-0.5b", **options: Any):

@@ -24,10 +24,18 @@ class GenerationParams:
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Constrained output, where the backend supports it: a GBNF grammar (llama.cpp) or a JSON schema
+    # (as JSON text; llama.cpp, vLLM, SGLang and OpenAI accept it as ``response_format``). Backends
+    # without support ignore them, so the caller's parser must stay tolerant.
+    grammar: str | None = None
+    json_schema: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        for k in ("grammar", "json_schema"):  # absent when unset: cache keys of unconstrained requests stay the same
+            if d[k] is None:
+                del d[k]
         return d
 
 

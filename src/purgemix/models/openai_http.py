@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from ..core.secrets import redact
@@ -97,7 +98,8 @@ class OpenAIHTTP:
     def __init__(self, base_url: str, model: str = "default", *, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 16, timeout: float = 120.0, retry: RetryPolicy | None = None,
                  requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-                 native_n: bool = True, extra_body: dict[str, Any] | None = None, seed: int = 0):
+                 native_n: bool = True, extra_body: dict[str, Any] | None = None, seed: int = 0,
+                 grammar_field: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"openai:{redact(self.base_url)}#{model}"  # names go into manifests and reports
@@ -109,6 +111,9 @@ class OpenAIHTTP:
         self.tpm = tokens_per_minute
         self.native_n = native_n
         self.extra_body = extra_body or {}
+        # the request field a GBNF grammar goes in: "grammar" for llama.cpp's server, "guided_grammar" for
+        # vLLM; None (the OpenAI API has no such field) sends none
+        self.grammar_field = grammar_field
         self.stats = UsageStats()
         self.attempts = 0  # every HTTP attempt, for tests and reports
         self._rng = random.Random(seed)
@@ -136,6 +141,11 @@ class OpenAIHTTP:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.grammar and self.grammar_field:
+            body[self.grammar_field] = params.grammar
+        if params.json_schema:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "output", "schema": json.loads(params.json_schema)}}
         body.update(self.extra_body)
         return body
 
@@ -174,8 +184,11 @@ class OpenAIHTTP:
                     if self.native_n or params.n == 1:
                         g = await self._request(client, sem, rpm, tpm, conv, params, params.n)
                     else:
-                        parts = await asyncio.gather(*[self._request(client, sem, rpm, tpm, conv, params, 1)
-                                                       for _ in range(params.n)])
+                        # one request per sample, each with its own seed (the same seed gives the same sample)
+                        parts = await asyncio.gather(*[
+                            self._request(client, sem, rpm, tpm, conv,
+                                          params if params.seed is None else replace(params, seed=params.seed + k), 1)
+                            for k in range(params.n)])
                         g = _join(parts)
                 except Exception as e:  # never lose a record
                     g = Generation(error=f"{type(e).__name__}: {e}")

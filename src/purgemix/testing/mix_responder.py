@@ -42,6 +42,8 @@ class MixResponder:
         repair = "<previous_instruction>" in text
         instruction = "Explain the following together: " + " Also, ".join(s[0].rstrip("?.") for s in sources) + "."
         response = " ".join(s[1].rstrip(". ") + "." for s in sources)
+        if len(sources) == 1:  # a rewrite that changes its source (a copy fails the `unchanged` check)
+            response = "To answer this fully and clearly: " + response + " That covers every part of the question asked."
         if self.always_truncate or (self.truncate_first and not repair):
             response = response.rstrip(".") + " and the"
         return f"<instruction>\n{instruction}\n</instruction>\n<response>\n{response}\n</response>"
