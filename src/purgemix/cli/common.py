@@ -24,6 +24,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_LEDGER = 4
 EXIT_MODEL = 5  # the model failed most requests (wrong key, unreachable server)
+EXIT_BUDGET = 6  # the run reached its token or cost cap (answers so far are cached)
 
 JsonOpt = typer.Option(False, "--json", help="Print one machine-readable summary object on stdout.")
 # Options that a recipe also sets default to None ("not set"): the verb then takes the value of
@@ -145,6 +146,7 @@ def friendly_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from ..core.pipeline import StrictError
+        from ..models.budget import BudgetExceeded
         from ..models.registry import ModelNotAvailable
         from ..recipe.build import RunConfigError
         from ..recipe.load import RecipeError
@@ -159,6 +161,8 @@ def friendly_errors(fn: Callable) -> Callable:
             fail(str(e), EXIT_USAGE)
         except LedgerError as e:
             fail(str(e), EXIT_LEDGER)
+        except BudgetExceeded as e:
+            fail(f"stopped: {e}", EXIT_BUDGET)
         except RunDirBusy as e:
             fail(str(e), EXIT_USAGE)
         except FileNotFoundError as e:

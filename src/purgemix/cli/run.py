@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = RunDirOpt,
         force: bool = ForceOpt,
         show: bool = typer.Option(False, "--show", help="Print the merged recipe and exit."),
+        estimate: bool = typer.Option(False, "--estimate", help="Run up to the fuse/distil step, probe a few of its "
+                                      "groups, print the expected requests, tokens, time and cost, and stop "
+                                      "(the probe's answers are cached: the real run reuses them)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Run a whole recipe: ingest → purge → rate → split → cluster → fuse/distil → verify → mix → write.
@@ -32,6 +35,7 @@ def register(app: typer.Typer) -> None:
         import yaml
 
         from ..core.progress import console
+        from ..mix.estimate import EstimateReady
         from ..models.registry import ModelNotAvailable
         from ..recipe.build import RunConfigError, build_pipeline
         from ..recipe.load import RecipeError, load_recipe
@@ -61,9 +65,15 @@ def register(app: typer.Typer) -> None:
             pipe = build_pipeline(spec, run_dir=str(run_dir) if run_dir else None, force=force,
                                   on_stage=lambda name: console.print(f"[bold cyan]stage[/] {name}"))
             console.print(f"recipe [bold]{spec['name']}[/] ({spec['_source']}), run directory {pipe.run.path}")
+            for st in pipe.stages:
+                if hasattr(st, "estimate_only"):
+                    st.estimate_only = estimate
             summary = pipe.execute()
         except (RunConfigError, ModelNotAvailable) as e:
             fail(str(e), 2)
+        except EstimateReady as e:
+            emit({"estimate": e.estimate.as_dict(), "run_dir": str(pipe.run.path)}, as_json)
+            raise typer.Exit(0) from None
         for name, rep in summary.get("reports", {}).items():  # each model stage's own usage
             if u := rep.get("usage"):
                 console.print(f"{name} ({rep.get('model')}): {u.get('requests', 0)} requests, "

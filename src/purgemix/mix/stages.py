@@ -30,6 +30,7 @@ from ..vectors.diversity import mmr, pair_related, random_pairs
 from ..vectors.neighbours import longtail
 from .checks import SymbolicChecks
 from .distil import DistilConfig, Distiller
+from .estimate import probe_stage
 from .fuse import Fuser, FusionConfig
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix
 from .rewards import QualityFn
@@ -182,9 +183,14 @@ class _GeneratingStage(GlobalStage):
     _info: dict[str, Any] = {}
     _artifacts: dict[str, dict[str, Any]] = {}
     _usage_before: dict[str, Any] | None = None
+    _estimate: dict[str, Any] | None = None
+    # set by the builder, outside the fingerprint: `run --estimate` stops after the probe; prices per 1M tokens
+    estimate_only: bool = False
+    prices: tuple[float, float] = (0.0, 0.0)
 
     def report(self) -> dict[str, Any]:
-        return {**self._info, **model_usage(self.llm, self._usage_before)}
+        return {**self._info, **model_usage(self.llm, self._usage_before),
+                **({"estimate": self._estimate} if self._estimate else {})}
 
     def artifacts(self) -> dict[str, dict[str, Any]]:
         return self._artifacts
@@ -308,7 +314,12 @@ class FuseStage(_GeneratingStage):
         groups = self.groups(lq)
         fuser = Fuser(self.llm, config=self.config, templates=self.templates, checks=self.checks,
                       checker=self.checker)
-        outcomes = fuser.fuse([[lq[i] for i in g] for g, _ in groups])
+        items = [[lq[i] for i in g] for g, _ in groups]
+
+        probe_stage(self, items, lambda part: _quality_scores(  # the probe sends what the step will (then cached)
+            self.quality, [(o.instruction, o.response) for o in fuser.fuse(part) if o.ok]),
+            self.checker, getattr(self.quality, "llm", None))
+        outcomes = fuser.fuse(items)
         ok = [o for o in outcomes if o.ok]
         quality = dict(zip((id(o) for o in ok), _quality_scores(self.quality, [(o.instruction, o.response) for o in ok])))
         final = Result()
@@ -384,6 +395,7 @@ class DistilStage(_GeneratingStage):
             clusters = [clusters[i] for i in sorted(pick.tolist())]
         groups = [[lq[i] for i in c.tolist()] for c in clusters]
         distiller = Distiller(self.llm, self.embedder, self.quality, config=self.config, templates=self.templates)
+        probe_stage(self, groups, distiller.distil, getattr(self.quality, "llm", None))
         outcomes = distiller.distil(groups)
         final = Result()
         consumed: set[str] = set()

@@ -9,7 +9,7 @@ Factories (heavy libraries are imported only when a backend is built):
     ``openai:http://127.0.0.1:8000/v1#model-name``                                    OpenAI-compatible HTTP
     ``fake`` / ``fake:echo``                                                          FakeLLM (tests)
     ``cache=True`` wraps it in ``CachedLLM`` (SQLite, ``$PURGEMIX_CACHE``); ``backend="hf"`` sends a
-    short name to transformers instead of llama.cpp.
+    short name to transformers instead of llama.cpp; ``budget=Budget(...)`` caps the tokens/cost sent.
 ``load_scorer(spec) -> LogProbScorer``  transformers model for log-probabilities (IFD, perplexity).
 ``load_embedder(spec="minilm", *, cache=True) -> Embedder``
     ``minilm`` (default) | ``static`` | ``st:/path`` | ``openai:URL#MODEL`` | ``fake``
@@ -34,7 +34,7 @@ def parse_openai_spec(spec: str) -> tuple[str, str]:
 
 
 def load_llm(spec: str, *, cache: bool = True, backend: str | None = None, cache_path: str | None = None,
-             **options: Any):
+             budget: Any = None, **options: Any):
     from .registry import MODELS
 
     if spec.startswith("fake"):
@@ -59,6 +59,10 @@ def load_llm(spec: str, *, cache: bool = True, backend: str | None = None, cache
             raise ModelNotAvailable(f"embedded GGUF models need llama.cpp: {llamacpp.INSTALL}")
         # started on first use: a run served entirely from the cache never loads the model
         llm = llamacpp.LlamaCppServer(gguf, name=spec if spec in MODELS else None, **options)
+    if budget is not None:  # below the cache: only requests actually sent are paid for
+        from .budget import BudgetedLLM
+
+        llm = BudgetedLLM(llm, budget)
     if cache:
         from .cache import CachedLLM, SQLiteStore
 

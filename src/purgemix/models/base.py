@@ -62,6 +62,7 @@ class Generation:
     cached: bool = False
     error: str | None = None
     seconds: float = 0.0
+    paid_seconds: float = 0.0  # for a cached answer: the seconds it took when it was generated
 
     @property
     def ok(self) -> bool:

@@ -96,7 +96,7 @@ def _encode(g: Generation) -> bytes:
 def _decode(b: bytes) -> Generation:
     d = orjson.loads(b)
     return Generation(texts=d["texts"], finish_reasons=d["finish_reasons"], tokens_in=d["tokens_in"],
-                      tokens_out=d["tokens_out"], cached=True, seconds=0.0)
+                      tokens_out=d["tokens_out"], cached=True, seconds=0.0, paid_seconds=float(d.get("seconds") or 0.0))
 
 
 def accepts_on_result(fn: Callable) -> bool:
@@ -118,6 +118,8 @@ class CachedLLM:
         self.store = store or SQLiteStore()
         self.chunk_size = chunk_size
         self.stats = UsageStats()
+        # called with every answer handed out, cached or not (the estimate's probe counts what a step costs)
+        self.observers: list[Callable[[Generation], None]] = []
 
     def __getattr__(self, item: str) -> Any:  # score(), close(), tokenizer ... of the inner backend
         return getattr(self.inner, item)
@@ -174,6 +176,9 @@ class CachedLLM:
         missing = [i for i, g in enumerate(out) if g is None]
         for i in missing:  # a backend that did not report a result: an error, never a silent gap
             out[i] = Generation(error="backend returned no result")
+        for observe in self.observers:
+            for g in out:
+                observe(g)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
 
 

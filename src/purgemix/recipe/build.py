@@ -46,18 +46,35 @@ def stage(name: str, *args: Any, **kwargs: Any) -> Stage:
     return stages[name](*args, **kwargs)
 
 
-def load_generator(spec: str):
+def load_generator(spec: str, budget: Any = None):
     """The LLM of a spec; ``fake:mix`` is the offline generator that speaks the mix prompts (tests, dry
-    runs), cached like any other model."""
+    runs), cached like any other model. ``budget`` (a ``models.budget.Budget``) caps what it sends."""
     if spec == "fake:mix":
         from ..models import FakeLLM
+        from ..models.budget import BudgetedLLM
         from ..models.cache import CachedLLM
         from ..testing.mix_responder import MixResponder
 
-        return CachedLLM(FakeLLM(MixResponder(), name="fake:mix"))
+        fake: Any = FakeLLM(MixResponder(), name="fake:mix")
+        return CachedLLM(BudgetedLLM(fake, budget) if budget is not None else fake)
     from ..models import load_llm
 
-    return load_llm(spec)
+    return load_llm(spec, budget=budget)
+
+
+def mix_budget(recipe: dict[str, Any]):
+    """The spending cap of the mix's models (``mix.max_tokens_total`` / ``mix.max_cost``), or None."""
+    from ..models.budget import Budget
+
+    mix, models = recipe["mix"], recipe["models"]
+    if mix.get("max_tokens_total") is None and mix.get("max_cost") is None:
+        return None
+    try:
+        return Budget(max_tokens_total=None if mix.get("max_tokens_total") is None else int(mix["max_tokens_total"]),
+                      max_cost=None if mix.get("max_cost") is None else float(mix["max_cost"]),
+                      price_in=float(models.get("price_in") or 0), price_out=float(models.get("price_out") or 0))
+    except ValueError as e:
+        raise RunConfigError(str(e)) from None
 
 
 def quality_reward(recipe: dict[str, Any], gen: Any, emb: Any):
@@ -72,7 +89,8 @@ def quality_reward(recipe: dict[str, Any], gen: Any, emb: Any):
         return heuristic_quality
     if spec == "rater":
         rater = models.get("rater")
-        return RaterQuality(gen if not rater or rater == models["generator"] else load_generator(rater))
+        return RaterQuality(gen if not rater or rater == models["generator"]
+                            else load_generator(rater, getattr(gen, "budget", None)))
     if spec.startswith("knn:"):
         from ..mix.rewards import KNNBayesQuality
         from ..rating.knn_bayes import KNNBayes
@@ -122,10 +140,12 @@ def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, s
                            feedback=bool(mix["feedback"]), max_cycles=int(mix["max_cycles"]),
                            llm_check=bool(mix.get("llm_check", True)),
                            generation=GenerationParams(temperature=0.7, max_tokens=max_tokens, seed=seed))
-        checker = load_generator(models["checker"]) if models.get("checker") else None
-        return stage("fuse", gen, emb, config=cfg, pairing=mix["pairing"], k=k if k == "auto" else int(k),
-                     budget=budget, quality=quality, split=split, checker=checker, seed=seed,
-                     min_pair_similarity=float(mix["min_pair_similarity"]), shard_size=shard)
+        checker = load_generator(models["checker"], getattr(gen, "budget", None)) if models.get("checker") else None
+        st = stage("fuse", gen, emb, config=cfg, pairing=mix["pairing"], k=k if k == "auto" else int(k),
+                   budget=budget, quality=quality, split=split, checker=checker, seed=seed,
+                   min_pair_similarity=float(mix["min_pair_similarity"]), shard_size=shard)
+        st.prices = (float(models.get("price_in") or 0), float(models.get("price_out") or 0))
+        return st
     if mix["method"] == "distil":
         if quality is None:
             raise RunConfigError("distillation needs a quality reward: set mix.quality to rater, knn:PATH or heuristic")
@@ -133,8 +153,10 @@ def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, s
         capacity = CapacitySpec(float(mean), float(std), int(lo), int(hi))
         dcfg = DistilConfig(samples=int(mix["samples"]), min_reward=float(mix["min_reward"]),
                             generation=GenerationParams(temperature=1.0, max_tokens=max_tokens, seed=seed))
-    return stage("distil", gen, emb, quality, config=dcfg, capacity=capacity, split=split,
-                 max_clusters=budget, seed=seed, shard_size=shard)
+    st = stage("distil", gen, emb, quality, config=dcfg, capacity=capacity, split=split,
+               max_clusters=budget, seed=seed, shard_size=shard)
+    st.prices = (float(models.get("price_in") or 0), float(models.get("price_out") or 0))
+    return st
 
 
 def check_mix(recipe: dict[str, Any]) -> None:
@@ -213,7 +235,7 @@ def build_pipeline(recipe: dict[str, Any], *, run_dir: str | None = None, force:
     check_mix(recipe)
     models = recipe["models"]
     seed = int(recipe["run"].get("seed") or 0)
-    gen = llm if llm is not None else load_generator(models["generator"])
+    gen = llm if llm is not None else load_generator(models["generator"], mix_budget(recipe))
     emb = embedder if embedder is not None else load_embedder(models["embedder"])
 
     stages: list[Stage] = [stage("normalise")]

@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
         "embedder": "minilm",
         "rater": None,  # DS2 rater for quality.method=rate and the mix quality reward (default: generator)
         "scorer": None,  # causal LM for likelihood/IFD signals (e.g. qwen2.5-0.5b); null: rule signals only
+        "price_in": 0.0,  # per million prompt tokens (for mix.max_cost and the estimate's cost)
+        "price_out": 0.0,  # per million completion tokens
     },
     "limit": None,  # use only the first N input records (quick experiments)
     "purge": {
@@ -74,6 +76,10 @@ DEFAULTS: dict[str, Any] = {
         "ratio": "5:5",  # new:HQ
         "target": None,  # size of the mixed output; null: everything that passes
         "max_tokens": 384,
+        # spending caps of the mix's models (generator, checker, rater reward): requests actually sent, cache
+        # hits are free; at the cap the run stops with a message, and a rerun with a larger cap continues
+        "max_tokens_total": None,
+        "max_cost": None,  # needs models.price_in / price_out
         "rank_and_mix": True,  # false: write the new pairs and the untouched records, unmixed (mix --no-mix)
     },
     "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16,

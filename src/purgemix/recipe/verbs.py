@@ -20,6 +20,7 @@ from .build import (
     check_mix,
     generation_stage,
     load_generator,
+    mix_budget,
     mix_stage,
     purge_stages,
     quality_reward,
@@ -68,7 +69,7 @@ def mix_pipeline(recipe: dict[str, Any], lq: list[str], hq: list[str], output: O
     check_inputs(lq + hq)
     check_mix(recipe)
     models, mix = recipe["models"], recipe["mix"]
-    gen = load_generator(models["generator"])
+    gen = load_generator(models["generator"], mix_budget(recipe))
     needs_emb = (mix["method"] == "distil" or mix["pairing"] == "cluster" or recipe["semdedup"]["enabled"]
                  or (mix.get("target") and mix.get("rank_and_mix", True)))
     emb = load_embedder(models["embedder"]) if needs_emb else None

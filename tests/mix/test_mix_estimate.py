@@ -1,0 +1,60 @@
+"""`purgemix run --estimate`: a probe of the fuse step's own groups, extrapolated; the real run reuses the probe."""
+
+import json
+
+from typer.testing import CliRunner
+
+from purgemix.cli import app
+from purgemix.mix.estimate import parallel_width, probe_size
+from purgemix.models import FakeLLM
+from purgemix.models.cache import CachedLLM
+
+runner = CliRunner()
+FAKES = ["models.generator=fake:mix", "models.embedder=fake", "models.scorer=null", "mix.quality=heuristic"]
+
+
+def _pool(path, n=120):
+    topics = ["python lists", "french cooking", "tax law", "guitar chords", "marathon training", "star formation"]
+    with open(path, "w") as f:
+        for i in range(n):
+            t = topics[i % len(topics)]
+            f.write(json.dumps({"instruction": f"Tell me about {t}, part {i}.", "input": "",
+                                "output": f"Here is a short note about {t}, item {i}. It covers the basics."}) + "\n")
+
+
+def test_probe_size_fills_the_slots_on_large_steps_and_halves_small_ones():
+    assert probe_size(0, 8) == 0 and probe_size(1, 8) == 1 and probe_size(8, 8) == 4
+    assert probe_size(200, 8) == 8 and probe_size(10_000, 8) == 8 and probe_size(200, 1) == 4
+
+
+def test_parallel_width_reads_through_the_wrappers():
+    class Slots(FakeLLM):
+        def __init__(self):
+            super().__init__()
+            self.slots = 6
+
+    assert parallel_width(CachedLLM(Slots())) == 6 and parallel_width(CachedLLM(FakeLLM())) == 1
+
+
+def test_estimate_then_run_matches_and_pays_for_the_probe_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "pool.jsonl"
+    _pool(data)
+    base = ["run", "quick", str(data), *FAKES, "mix.budget=20", "models.price_in=1", "models.price_out=2",
+            "-o", str(tmp_path / "o.jsonl"), "--run-dir", str(tmp_path / "run"), "--json"]
+    res = runner.invoke(app, base + ["--estimate"])
+    assert res.exit_code == 0, res.output
+    est = json.loads(res.stdout.strip().splitlines()[-1])["estimate"]
+    assert "estimate for fuse on fake:mix" in res.output and not (tmp_path / "o.jsonl").exists()
+    assert est["groups"] > 0 and 0 < est["probe_groups"] < est["groups"] and est["requests"] > 0
+    assert est["cost"] and est["cost"] > 0
+    res = runner.invoke(app, base)
+    assert res.exit_code == 0, res.output
+    fuse = json.loads(res.stdout.strip().splitlines()[-1])["reports"]["fuse"]
+    used = fuse["usage"]
+    # every answer of the probe came from the cache in the real run
+    assert used["cache_hits"] >= est["probe"]["requests"]
+    # the fake answers every group alike, so the extrapolation is close (a real model varies more)
+    tokens = used["tokens_in"] + used["tokens_out"]  # of the requests this run sent (the rest were the probe's)
+    assert abs(est["requests"] - used["requests"]) <= 0.3 * used["requests"]
+    assert tokens > 0 and fuse["estimate"]["groups"] == est["groups"]
