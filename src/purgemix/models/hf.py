@@ -145,6 +145,26 @@ class HFCausalLM:
         self.batch_size = batch_size  # sequences decoded together (one answer each): several times the tokens/s
         self.stats = UsageStats()
         self._lock = threading.Lock()
+        self._grammars: dict[str, object] = {}  # compiled xgrammar grammars by source text
+
+    def _constraint(self, params: GenerationParams) -> list | None:
+        """A fresh logits processor for the request's grammar or JSON schema (``xgrammar``, the engine vLLM and
+        SGLang use), or None: no constraint asked, or xgrammar not installed (the caller's parser stays
+        tolerant)."""
+        if not (params.grammar or params.json_schema):
+            return None
+        try:
+            import xgrammar as xgr
+        except ImportError:
+            return None
+        key = ("g:" + params.grammar) if params.grammar else ("j:" + str(params.json_schema))
+        if key not in self._grammars:
+            if not self._grammars:
+                self._compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(
+                    self.tok, vocab_size=self.model.config.vocab_size))
+            self._grammars[key] = (self._compiler.compile_grammar(params.grammar) if params.grammar
+                                   else self._compiler.compile_json_schema(params.json_schema))
+        return [xgr.contrib.hf.LogitsProcessor(self._grammars[key])]
 
     def _prompt_ids(self, conv: Messages) -> list[int]:
         out = self.tok.apply_chat_template([{"role": m["role"], "content": m["content"]} for m in conv],
@@ -172,7 +192,8 @@ class HFCausalLM:
                     y = self.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=params.max_tokens,
                                             do_sample=sample, temperature=params.temperature if sample else None,
                                             top_p=params.top_p if sample else None, num_return_sequences=params.n,
-                                            pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
+                                            pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id,
+                                            logits_processor=self._constraint(params))
                 texts, reasons, n_out = [], [], 0
                 for row in y:
                     new = row[len(ids):].tolist()
@@ -234,7 +255,8 @@ class HFCausalLM:
                                             max_new_tokens=params.max_tokens, do_sample=sample,
                                             temperature=params.temperature if sample else None,
                                             top_p=params.top_p if sample else None,
-                                            pad_token_id=pad, eos_token_id=self.tok.eos_token_id)
+                                            pad_token_id=pad, eos_token_id=self.tok.eos_token_id,
+                                            logits_processor=self._constraint(params))
                 gens = []
                 for r, i in enumerate(chunk):
                     new = y[r, width:].tolist()
