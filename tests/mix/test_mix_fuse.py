@@ -175,3 +175,14 @@ def test_fuse_stage_mmr_representatives():
     stage = FuseStage(FakeLLM(MixResponder()), FakeEmbedder(), k=3, representatives=0.5)
     out, events = run_stage(stage, topic_records())
     assert sum(e["outcome"] == "created" for e in events) == 3  # 2 representatives of 4 per cluster
+
+
+def test_compose_writes_the_instruction_then_answers_it_afresh():
+    responder = MixResponder()
+    llm = CountingLLM(responder)
+    out = Fuser(llm, config=FusionConfig(operator="compose")).fuse([WATER])[0]
+    assert out.ok, out.errors
+    assert "100 degrees" in out.response and "212 degrees" in out.response and "<" not in out.response
+    assert out.instruction.startswith("Explain the following together")
+    # two generations (instruction, then the answer), then the checklist
+    assert out.operator == "compose" and llm.batches == [1, 1, 1] and responder.calls["fuse"] == 1

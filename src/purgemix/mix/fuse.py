@@ -11,6 +11,7 @@ times. Groups that still fail come back with ``ok=False`` and their reasons.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -18,9 +19,12 @@ from ..core.record import Record, response_of
 from ..models.base import LLM, Generation, GenerationParams, Messages, config_params
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
-from .text import CHECKLIST_SCHEMA, PAIR_GRAMMAR, parse_pair, prompt_of
+from .text import CHECKLIST_SCHEMA, INSTRUCTION_GRAMMAR, PAIR_GRAMMAR, parse_pair, prompt_of
 
-FUSION_OPERATORS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion", "rewrite")
+FUSION_OPERATORS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion", "compose", "rewrite")
+# operators whose attempt is two generations: the instruction, then a fresh answer to it (``compose``). Their
+# repair cycles stay with them: the answer step is told the previous attempt's problems.
+TWO_STEP = ("compose",)
 
 
 @dataclass
@@ -111,9 +115,7 @@ class Fuser:
                                            errors=errors[i] if previous[i] else []) for i in active]
             params = cfg.generation if cfg.generation.seed is None or cycle == 0 else \
                 dataclasses.replace(cfg.generation, seed=cfg.generation.seed + cycle)
-            if cfg.constrained:
-                params = dataclasses.replace(params, grammar=PAIR_GRAMMAR)
-            gens = generate_batched(self.llm, convs, params, cfg.batch_size)
+            gens = self._generate(active, op, convs, sources, errors, previous, params)
             candidates: dict[int, tuple[str, str]] = {}
             attempt_errors: dict[int, list[Error]] = {}
             checks: dict[int, dict[str, Any]] = {}
@@ -159,13 +161,50 @@ class Fuser:
                     if i in candidates:
                         previous[i] = {"instruction": candidates[i][0], "response": candidates[i][1]}
                     errors[i] = errs
-                    op[i] = repair_operator(errs, op[i], self.repair_table)
+                    op[i] = op[i] if op[i] in TWO_STEP else repair_operator(errs, op[i], self.repair_table)
                     if op[i] == "rewrite" and len(groups[i]) > 1:
                         op[i] = cfg.operator
                     still.append(i)
             active = still
             cycle += 1
         return outcomes
+
+    def _generate(self, active: list[int], op: list[str], convs: list[Messages], sources: list, errors: list,
+                  previous: list, params: GenerationParams) -> list[Generation]:
+        """One attempt per active group. One-step operators: the pair in one generation (shaped by
+        ``PAIR_GRAMMAR`` when constrained). Two-step operators: the instruction (``INSTRUCTION_GRAMMAR``),
+        then its answer from ``compose_answer`` with the sources as notes, joined into the pair's tags."""
+        cfg = self.config
+        gens: list[Generation | None] = [None] * len(active)
+        for two in (False, True):
+            idx = [k for k, i in enumerate(active) if (op[i] in TWO_STEP) == two]
+            if not idx:
+                continue
+            grammar = (INSTRUCTION_GRAMMAR if two else PAIR_GRAMMAR) if cfg.constrained else None
+            first = generate_batched(self.llm, [convs[k] for k in idx], dataclasses.replace(params, grammar=grammar),
+                                     cfg.batch_size)
+            for k, g in zip(idx, first):
+                gens[k] = g
+            if not two:
+                continue
+            answer_t = self.templates.get("compose_answer")
+            asked: list[tuple[int, str]] = []
+            for k, g in zip(idx, first):
+                m = re.search(r"<instruction>\s*(.*?)\s*(?:</instruction>|$)", g.texts[0], re.S) if g.ok else None
+                if m and m.group(1).strip():
+                    asked.append((k, m.group(1).strip()))
+            words = max(60, int(params.max_tokens * 0.5))  # ~0.75 words a token, with room to finish
+            second = generate_batched(self.llm, [answer_t.messages(
+                instruction=ins, sources=sources[active[k]], words=words,
+                errors=errors[active[k]] if previous[active[k]] else []) for k, ins in asked],
+                dataclasses.replace(params, grammar=None), cfg.batch_size)
+            for (k, ins), g2 in zip(asked, second):
+                g1 = gens[k]
+                gens[k] = g2 if not g2.ok else Generation(
+                    texts=[f"<instruction>\n{ins}\n</instruction>\n<response>\n{g2.texts[0].strip()}\n</response>"],
+                    finish_reasons=g2.finish_reasons, tokens_in=g1.tokens_in + g2.tokens_in,
+                    tokens_out=g1.tokens_out + g2.tokens_out, cached=g1.cached and g2.cached)
+        return gens  # type: ignore[return-value]
 
     def _checklist(self, sources: list[list[dict[str, str]]], candidates: list[tuple[str, str]]) -> list[list[Error]]:
         """The LLM error checklist for each candidate; unparsable answers are re-asked

@@ -20,6 +20,8 @@ OPERATORS = {
     "merged_corpus": "fuse_merged_corpus",
     "consistency_repair": "fuse_consistency_repair",
     "fact_completion": "fuse_fact_completion",
+    "compose": "fuse_compose",  # two steps: the instruction, then a fresh answer (compose_answer)
+    "compose_answer": "fuse_compose_answer",
     "rewrite": "rewrite",
     "check_errors": "check_errors",
     "distil": "distil",

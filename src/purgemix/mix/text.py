@@ -51,13 +51,20 @@ def new_record(instruction: str, response: str, parents: Sequence[str], *, stage
 
 # GBNF (llama.cpp) for what ``_fuse_output.j2`` asks for: ``<instruction>...</instruction>`` then
 # ``<response>...</response>``, each starting with a non-blank character. The instruction holds no
-# ``<``; the response may hold ``<`` (code, markup) but no ``</r`` (so it cannot close early or nest a
-# second pair). With it, a backend that supports grammars cannot return a ``format_error`` shape.
+# ``<``; the response may hold ``<`` (code, markup) but no ``<i``, ``<r``, ``</i`` or ``</r`` (so it
+# cannot close early or carry a tag of the pair: measured, qwen2.5-0.5b wrote ``</instruction>`` into
+# responses when only ``</r`` was excluded). With it, a backend that supports grammars cannot return
+# a malformed shape.
 PAIR_GRAMMAR = r"""root ::= "<instruction>" [ \n]* itext "</instruction>" [ \n]* "<response>" [ \n]* rtext "</response>"
 itext ::= [^<\x20\n\t] [^<]*
 rtext ::= rstart rchar*
-rstart ::= [^<\x20\n\t] | "<" [^/]
-rchar ::= [^<] | "<" [^/] | "</" [^r]
+rstart ::= [^<\x20\n\t] | "<" [^/ir]
+rchar ::= [^<] | "<" [^/ir] | "</" [^ir]
+"""
+
+# step 1 of the two-step ``compose`` operator: the instruction alone
+INSTRUCTION_GRAMMAR = r"""root ::= "<instruction>" [ \n]* itext "</instruction>"
+itext ::= [^<\x20\n\t] [^<]*
 """
 
 # JSON schema of the LLM checklist's answer (``check_errors.j2``)

@@ -170,7 +170,7 @@ def check_mix(recipe: dict[str, Any]) -> None:
         raise RunConfigError(f"mix.pairing must be cluster, random or none, got '{mix['pairing']}'")
     if mix["operator"] not in FUSION_OPERATORS or mix["operator"] == "rewrite":
         raise RunConfigError("mix.operator must be one of merged_corpus, direct_answer, consistency_repair, "
-                             "fact_completion")
+                             "fact_completion, compose")
     if mix["k"] != "auto" and not str(mix["k"]).isdigit():
         raise RunConfigError(f"mix.k must be auto or a number, got '{mix['k']}'")
     try:

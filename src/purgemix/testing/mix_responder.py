@@ -30,6 +30,9 @@ class MixResponder:
             return self._check(text)
         if "<think>" in text:
             return self._distil(text, sample)
+        if "Background notes you may use" in text:  # step 2 of the two-step compose operator
+            notes = re.findall(r"^- (.*)$", text, re.M)
+            return " ".join(n.rstrip(". ") + "." for n in notes) + " Both parts of the request are answered above."
         return self._fuse(text)
 
     def _count(self, key: str) -> int:
