@@ -3,6 +3,7 @@ what cost, and whether a 1-to-1 rewrite moves a pair toward what an expert wrote
 
     python benchmarks/mix_yield.py [--generators qwen2.5-0.5b,smollm2-135m] [--operators direct_answer,rewrite]
                                    [--groups 30] [--coachlm 40] [--unconstrained] [--max-tokens 512]
+                                   [--rewrite-operator rewrite|compose]
                                    [--out .bench/mix_yield] [--generators openai:http://127.0.0.1:8000/v1#m]
 
 Fusion part (per generator x operator), on a fixed low-quality sample of the shared Alpaca 9K: records
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 DATA = ROOT.parent / "shared" / "data"
-FUSION_OPS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion")
+FUSION_OPS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion", "compose")
 
 
 def _key(r: dict) -> tuple[str, str, str]:
@@ -100,6 +101,8 @@ def run_fusion(llm, op: str, groups: list[list[dict]], args) -> dict:
     from purgemix.mix.fuse import Fuser, FusionConfig
     from purgemix.models import GenerationParams
 
+    if op == "rewrite":
+        op = args.rewrite_operator
     cfg = FusionConfig(operator=op, max_cycles=args.cycles, constrained=not args.unconstrained,
                        generation=GenerationParams(temperature=0.7, max_tokens=args.max_tokens, seed=args.seed))
     before = llm.stats.as_dict()
@@ -174,7 +177,7 @@ def run_coachlm(llm, embedder, args) -> dict:
     random.Random(args.seed).shuffle(rows)
     rows = rows[: args.coachlm]
     groups = [[_record(r["Raw Instruction"], r["Raw Input"], r["Raw Response"], f"coachlm-{i}")] for i, r in enumerate(rows)]
-    cfg = FusionConfig(operator="rewrite", max_cycles=args.cycles, constrained=not args.unconstrained,
+    cfg = FusionConfig(operator=args.rewrite_operator, max_cycles=args.cycles, constrained=not args.unconstrained,
                        generation=GenerationParams(temperature=0.7, max_tokens=args.max_tokens, seed=args.seed))
     t0 = time.perf_counter()
     outcomes = Fuser(llm, config=cfg).fuse(groups)
@@ -230,13 +233,15 @@ def table(results: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--generators", default="qwen2.5-0.5b")
-    ap.add_argument("--operators", default="direct_answer,merged_corpus,rewrite,distil")
+    ap.add_argument("--operators", default="direct_answer,merged_corpus,compose,rewrite,distil")
     ap.add_argument("--groups", type=int, default=30, help="attempts (pairs, singles, clusters) per operator")
     ap.add_argument("--coachlm", type=int, default=40, help="CoachLM pairs rewritten per generator (0: skip)")
     ap.add_argument("--cycles", type=int, default=2, help="repair cycles after the first attempt")
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--distil-samples", type=int, default=2)
     ap.add_argument("--unconstrained", action="store_true", help="no grammar on the output (the old path)")
+    ap.add_argument("--rewrite-operator", default="rewrite", choices=("rewrite", "compose"),
+                    help="operator of the 1-to-1 jobs (rewrite, coachlm): one pair at once, or compose's two steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / ".bench" / "mix_yield"))
     ap.add_argument("--fresh", action="store_true")
@@ -257,7 +262,8 @@ def main() -> None:
         llm = None
         jobs = [op for op in args.operators.split(",") if op] + (["coachlm"] if args.coachlm else [])
         for op in jobs:
-            key = f"{spec}|{op}" + ("" if tag == "constrained" else f"|{tag}")
+            label = f"{op}:compose" if op in ("rewrite", "coachlm") and args.rewrite_operator == "compose" else op
+            key = f"{spec}|{label}" + ("" if tag == "constrained" else f"|{tag}")
             path = out / (key.replace("/", "_").replace(":", "_").replace("|", "__") + ".json")
             if path.exists() and not args.fresh:
                 results[key] = json.loads(path.read_text())

@@ -249,7 +249,7 @@ class FuseStage(_GeneratingStage):
             raise ValueError("cluster pairing needs an embedder")
         self.llm, self.embedder, self.checker = llm, embedder, checker
         self.config = config or FusionConfig(operator="rewrite" if pairing == "none" else "merged_corpus")
-        if pairing == "none" and self.config.operator != "rewrite":
+        if pairing == "none" and self.config.operator not in ("rewrite", "compose"):  # compose rewrites singles too
             self.config = FusionConfig(**{**vars(self.config), "operator": "rewrite"})
         self.pairing, self.k, self.ks = pairing, k, list(ks) if ks else None
         self.representatives, self.mmr_lambda = representatives, mmr_lambda

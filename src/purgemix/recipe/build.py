@@ -136,7 +136,8 @@ def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, s
     max_tokens, budget = int(mix.get("max_tokens") or 1024), mix.get("budget")
     if mix["method"] == "fuse":
         k = mix["k"]
-        cfg = FusionConfig(operator="rewrite" if mix["pairing"] == "none" else mix["operator"],
+        single_op = "compose" if mix["operator"] == "compose" else "rewrite"
+        cfg = FusionConfig(operator=single_op if mix["pairing"] == "none" else mix["operator"],
                            feedback=bool(mix["feedback"]), max_cycles=int(mix["max_cycles"]),
                            llm_check=bool(mix.get("llm_check", True)),
                            generation=GenerationParams(temperature=0.7, max_tokens=max_tokens, seed=seed))
