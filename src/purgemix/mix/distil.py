@@ -33,7 +33,7 @@ from .rewards import (
     parse_distilled,
 )
 from .templates import TemplateSet
-from .text import prompt_of
+from .text import DISTIL_GRAMMAR, prompt_of
 
 
 @dataclass
@@ -46,6 +46,7 @@ class DistilConfig:
     max_size: int = 20
     generation: GenerationParams = field(default_factory=lambda: GenerationParams(temperature=1.0, max_tokens=1024))
     batch_size: int = 512
+    constrained: bool = True  # DISTIL_GRAMMAR where the backend supports grammars (the parser stays tolerant)
 
     def params(self) -> dict[str, Any]:
         return config_params(self)
@@ -86,7 +87,8 @@ class Distiller:
         for i in valid:
             srcs = [{"instruction": prompt_of(r), "response": response_of(r)} for r in clusters[i]]
             convs.append(template.messages(sources=srcs, shape_hint=SHAPE_HINTS[shapes[i]]))
-        params = dataclasses.replace(cfg.generation, n=cfg.samples)
+        params = dataclasses.replace(cfg.generation, n=cfg.samples,
+                                     grammar=DISTIL_GRAMMAR if cfg.constrained else cfg.generation.grammar)
         gens = generate_batched(self.llm, convs, params, cfg.batch_size)
         # flatten every parsed sample for batched reward computation
         flat: list[tuple[int, int, tuple[str, str]]] = []

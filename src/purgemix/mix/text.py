@@ -67,6 +67,14 @@ INSTRUCTION_GRAMMAR = r"""root ::= "<instruction>" [ \n]* itext "</instruction>"
 itext ::= [^<\x20\n\t] [^<]*
 """
 
+# LM-Mixup's distillation output: ``<think>…</think><answer>Q: …\nA: …</answer>``
+DISTIL_GRAMMAR = r"""root ::= "<think>" [^<]+ "</think>" [ \n]* "<answer>Q: " qtext "\nA: " atext "</answer>"
+qtext ::= [^<\x20\n\t] [^<]*
+atext ::= astart achar*
+astart ::= [^<\x20\n\t] | "<" [^/a]
+achar ::= [^<] | "<" [^/a] | "</" [^a]
+"""
+
 # JSON schema of the LLM checklist's answer (``check_errors.j2``)
 CHECKLIST_SCHEMA = (
     '{"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object", "properties": '
