@@ -131,3 +131,22 @@ def probe_stage(stage: Any, items: list, run: Callable[[list], Any], *models: An
     console.print(est.text(), highlight=False)
     if stage.estimate_only:
         raise EstimateReady(est)
+
+
+def generation_probe(stage: Any, make: Callable[[list], list], rate: bool) -> Callable[[list], None]:
+    """What the probe runs for a generating stage: ``make(groups)`` (fuse or distil, outcomes in order), then
+    for the accepted ones what the step does next with a model: the quality reward (``rate``: fusion
+    scores its new pairs after the fact; distillation already did inside ``make``) and the judge's audit."""
+
+    def run(part: list) -> None:
+        from .text import new_record
+        from .verdict import audit
+
+        done = [(o, p) for o, p in zip(make(part), part) if o.ok]
+        if rate and getattr(stage, "quality", None) is not None and done:
+            stage.quality([(o.instruction, o.response) for o, _ in done])
+        # the same record ids as the step's, so the judge sees the same prompts (and the step hits the cache)
+        audit(stage, [(new_record(o.instruction, o.response, [r["id"] for r in p], stage=stage.name, lineage={}), p)
+                      for o, p in done])
+
+    return run

@@ -30,13 +30,14 @@ from ..vectors.diversity import mmr, pair_related, random_pairs
 from ..vectors.neighbours import longtail
 from .checks import SymbolicChecks
 from .distil import DistilConfig, Distiller
-from .estimate import probe_stage
+from .estimate import generation_probe, probe_stage
 from .fuse import Fuser, FusionConfig
 from .rank import HQ, LQ, NEW, SplitSpec, rank_and_mix
 from .rewards import QualityFn
 from .semdedup import semantic_duplicates
 from .templates import TemplateSet
 from .text import embed_records, new_record
+from .verdict import audit
 
 
 def _collect(batches: Iterable[list[Record]]) -> list[Record]:
@@ -242,12 +243,12 @@ class FuseStage(_GeneratingStage):
                  budget: int | None = None, quality: QualityFn | None = None, split: SplitSpec | None = None,
                  templates: TemplateSet | None = None, checks: SymbolicChecks | None = None,
                  checker: LLM | None = None, silhouette_sample: int = 2000, seed: int = 0,
-                 shard_size: int = 10_000):
+                 shard_size: int = 10_000, judge: LLM | None = None):
         if pairing not in ("cluster", "random", "none"):
             raise ValueError(f"pairing must be cluster, random or none, got '{pairing}'")
         if pairing == "cluster" and embedder is None:
             raise ValueError("cluster pairing needs an embedder")
-        self.llm, self.embedder, self.checker = llm, embedder, checker
+        self.llm, self.embedder, self.checker, self.judge = llm, embedder, checker, judge
         self.config = config or FusionConfig(operator="rewrite" if pairing == "none" else "merged_corpus")
         if pairing == "none" and self.config.operator not in ("rewrite", "compose"):  # compose rewrites singles too
             self.config = FusionConfig(**{**vars(self.config), "operator": "rewrite"})
@@ -265,7 +266,8 @@ class FuseStage(_GeneratingStage):
                 "representatives": self.representatives, "mmr_lambda": self.mmr_lambda,
                 "min_pair_similarity": self.min_pair_similarity, "budget": self.budget,
                 "quality": _name(self.quality), "split": self.split.params(),
-                "templates": self.templates.hashes(), "checks": self.checks.params(), "seed": self.seed}
+                "templates": self.templates.hashes(), "checks": self.checks.params(), "seed": self.seed,
+                "judge": _name(self.judge)}
 
     def groups(self, lq: list[Record]) -> list[tuple[list[int], dict[str, Any]]]:
         """Index groups of ``lq`` to fuse (pairs, or singles for the rewrite control) with their
@@ -316,13 +318,12 @@ class FuseStage(_GeneratingStage):
                       checker=self.checker)
         items = [[lq[i] for i in g] for g, _ in groups]
 
-        probe_stage(self, items, lambda part: _quality_scores(  # the probe sends what the step will (then cached)
-            self.quality, [(o.instruction, o.response) for o in fuser.fuse(part) if o.ok]),
-            self.checker, getattr(self.quality, "llm", None))
+        probe_stage(self, items, generation_probe(self, fuser.fuse, rate=True),  # sends what the step will (cached)
+                    self.checker, getattr(self.quality, "llm", None), self.judge)
         outcomes = fuser.fuse(items)
         ok = [o for o in outcomes if o.ok]
         quality = dict(zip((id(o) for o in ok), _quality_scores(self.quality, [(o.instruction, o.response) for o in ok])))
-        final = Result()
+        final, made = Result(), []
         consumed: set[str] = set()
         for (g, pinfo), o in zip(groups, outcomes):
             parents = [lq[i] for i in g]
@@ -339,6 +340,7 @@ class FuseStage(_GeneratingStage):
                 if q is not None:
                     rec["scores"]["mix.quality"] = q
                 self._accept(final, consumed, parents, rec, "fused", operator=o.operator, cycles=o.cycles)
+                made.append((rec, parents))
             elif o.instruction or o.response:
                 lineage["errors"] = o.errors
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
@@ -346,6 +348,7 @@ class FuseStage(_GeneratingStage):
                              cycles=o.cycles, history=o.history)
             else:
                 self._reject(final, parents, o.reason)
+        audit(self, made)
         yield from self._emit_rest(records, final, consumed)
 
 
@@ -365,8 +368,8 @@ class DistilStage(_GeneratingStage):
     def __init__(self, llm: LLM, embedder: Embedder, quality: QualityFn | None = None, *,
                  config: DistilConfig | None = None, capacity: CapacitySpec | None = None,
                  split: SplitSpec | None = None, templates: TemplateSet | None = None,
-                 max_clusters: int | None = None, seed: int = 0, shard_size: int = 10_000):
-        self.llm, self.embedder, self.quality = llm, embedder, quality
+                 max_clusters: int | None = None, seed: int = 0, shard_size: int = 10_000, judge: LLM | None = None):
+        self.llm, self.embedder, self.quality, self.judge = llm, embedder, quality, judge
         self.config = config or DistilConfig()
         self.capacity = capacity or CapacitySpec()
         self.split = split or SplitSpec()
@@ -377,7 +380,8 @@ class DistilStage(_GeneratingStage):
         return {"llm": _name(self.llm), "embedder": _name(self.embedder),
                 "quality": _name(self.quality) or "heuristic_quality",
                 "config": self.config.params(), "capacity": vars(self.capacity), "split": self.split.params(),
-                "template": self.templates.get("distil").hash, "max_clusters": self.max_clusters, "seed": self.seed}
+                "template": self.templates.get("distil").hash, "max_clusters": self.max_clusters, "seed": self.seed,
+                "judge": _name(self.judge)}
 
     def run(self, batches: Iterable[list[Record]]) -> Iterator[Result]:
         self._usage_before = usage_of(self.llm)
@@ -395,9 +399,10 @@ class DistilStage(_GeneratingStage):
             clusters = [clusters[i] for i in sorted(pick.tolist())]
         groups = [[lq[i] for i in c.tolist()] for c in clusters]
         distiller = Distiller(self.llm, self.embedder, self.quality, config=self.config, templates=self.templates)
-        probe_stage(self, groups, distiller.distil, getattr(self.quality, "llm", None))
+        probe_stage(self, groups, generation_probe(self, distiller.distil, rate=False),
+                    getattr(self.quality, "llm", None), self.judge)
         outcomes = distiller.distil(groups)
-        final = Result()
+        final, made = Result(), []
         consumed: set[str] = set()
         for parents, o in zip(groups, outcomes):
             pids = [p["id"] for p in parents]
@@ -410,6 +415,7 @@ class DistilStage(_GeneratingStage):
                 rec["scores"].update({"mix.quality": o.rewards["quality"], "mix.reward": o.rewards["total"],
                                       "mix.alignment": o.rewards["alignment"], "mix.format": o.rewards["format"]})
                 self._accept(final, consumed, parents, rec, "distilled", operator="distil", reward=o.rewards["total"])
+                made.append((rec, parents))
             elif o.rewards:
                 rec = new_record(o.instruction, o.response, pids, stage=self.name, lineage=lineage)
                 self._reject(final, parents, o.reason, rec, "distillation below reward threshold"
@@ -417,6 +423,7 @@ class DistilStage(_GeneratingStage):
                              rewards=o.rewards, candidates=o.candidates, detail=o.reason)
             else:
                 self._reject(final, parents, o.reason)
+        audit(self, made)
         yield from self._emit_rest(records, final, consumed)
 
 

@@ -25,6 +25,7 @@ OPERATORS = {
     "rewrite": "rewrite",
     "check_errors": "check_errors",
     "distil": "distil",
+    "judge_new_vs_sources": "judge_new_vs_sources",
 }
 
 

@@ -142,9 +142,10 @@ def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, s
                            llm_check=bool(mix.get("llm_check", True)),
                            generation=GenerationParams(temperature=0.7, max_tokens=max_tokens, seed=seed))
         checker = load_generator(models["checker"], getattr(gen, "budget", None)) if models.get("checker") else None
+        judge = audit_judge(recipe, gen, checker)
         st = stage("fuse", gen, emb, config=cfg, pairing=mix["pairing"], k=k if k == "auto" else int(k),
                    budget=budget, quality=quality, split=split, checker=checker, seed=seed,
-                   min_pair_similarity=float(mix["min_pair_similarity"]), shard_size=shard)
+                   min_pair_similarity=float(mix["min_pair_similarity"]), shard_size=shard, judge=judge)
         st.prices = (float(models.get("price_in") or 0), float(models.get("price_out") or 0))
         return st
     if mix["method"] == "distil":
@@ -155,9 +156,19 @@ def generation_stage(recipe: dict[str, Any], gen: Any, emb: Any, quality: Any, s
         dcfg = DistilConfig(samples=int(mix["samples"]), min_reward=float(mix["min_reward"]),
                             generation=GenerationParams(temperature=1.0, max_tokens=max_tokens, seed=seed))
     st = stage("distil", gen, emb, quality, config=dcfg, capacity=capacity, split=split,
-               max_clusters=budget, seed=seed, shard_size=shard)
+               max_clusters=budget, seed=seed, shard_size=shard, judge=audit_judge(recipe, gen, None))
     st.prices = (float(models.get("price_in") or 0), float(models.get("price_out") or 0))
     return st
+
+
+def audit_judge(recipe: dict[str, Any], gen: Any, checker: Any):
+    """The judge of the audit (``mix.judge``): ``models.judge``, else the checker, else the generator."""
+    models = recipe["models"]
+    if not recipe["mix"].get("judge", True):
+        return None
+    if models.get("judge"):
+        return load_generator(models["judge"], getattr(gen, "budget", None))
+    return checker or gen
 
 
 def check_mix(recipe: dict[str, Any]) -> None:

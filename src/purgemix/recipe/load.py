@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "embedder": "minilm",
         "rater": None,  # DS2 rater for quality.method=rate and the mix quality reward (default: generator)
         "scorer": None,  # causal LM for likelihood/IFD signals (e.g. qwen2.5-0.5b); null: rule signals only
+        "judge": None,  # the audit's judge of new pairs vs their sources (default: the checker, else the generator)
         "price_in": 0.0,  # per million prompt tokens (for mix.max_cost and the estimate's cost)
         "price_out": 0.0,  # per million completion tokens
     },
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
         # hits are free; at the cap the run stops with a message, and a rerun with a larger cap continues
         "max_tokens_total": None,
         "max_cost": None,  # needs models.price_in / price_out
+        "judge": True,  # audit: a judge's verdict of each new pair against its sources, in lineage and report
         "rank_and_mix": True,  # false: write the new pairs and the untouched records, unmixed (mix --no-mix)
     },
     "rate": {"template": "ds2_rating", "attempts": 3, "batch_size": 64, "concurrency": 16,

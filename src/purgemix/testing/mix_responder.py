@@ -28,6 +28,10 @@ class MixResponder:
         text = conv[-1]["content"]
         if "strict reviewer" in text:
             return self._check(text)
+        if "strict judge of instruction-tuning data" in text:  # the audit: the example with the longest answer
+            blocks = re.findall(r"### Example (\w)\nInstruction:\n.*?\n\nResponse:\n(.*?)(?=\n### Example|\nAnswer with)", text, re.S)
+            best = max(blocks, key=lambda b: len(b[1]))[0] if blocks else "tie"
+            return '{"better": "%s", "why": "the most complete answer"}' % best
         if "<think>" in text:
             return self._distil(text, sample)
         if "Background notes you may use" in text:  # step 2 of the two-step compose operator

@@ -188,12 +188,14 @@ def _example(stage: str, rec: dict[str, Any], parents: dict[str, dict], failed: 
     new = _brief(rec, 1500)
     keep = ("operator", "operators", "template", "model", "checker", "embedder", "quality", "cycles", "pairing",
             "shape", "cluster_size", "feedback")
+    judged = lin.get("judge") or {}
     ex = {"stage": stage, "id": rec["id"], "new": new, "ok": failed is None,
           "parents": [parents.get(p) or {"id": p, "missing": True} for p in lin.get("derived_from", [])],
           "lineage": {k: lin[k] for k in keep if k in lin},
           "rewards": lin.get("rewards") or (failed or {}).get("rewards") or {},
           "checks": lin.get("checks") or {},
-          "candidates": len(lin.get("candidates") or [])}
+          "candidates": len(lin.get("candidates") or []),
+          "judge": judged}
     if failed is not None:
         ex["failure"] = {"reason": failed.get("reason"), "errors": failed.get("errors") or lin.get("errors"),
                          "detail": failed.get("detail")}
