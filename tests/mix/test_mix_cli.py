@@ -67,3 +67,12 @@ def test_a_missing_input_is_the_first_error_even_when_the_model_is_missing_too(t
                   str(tmp_path / "o.jsonl"), "--rater", "qwen2.5-1.5b"]):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 3 and "typo.jsonl: no such file or directory" in res.output, (args[0], res.output)
+
+
+def test_a_malformed_ratio_is_one_line_not_a_traceback(tmp_path):
+    lq, hq = tmp_path / "lq.jsonl", tmp_path / "hq.jsonl"
+    for p in (lq, hq):
+        p.write_text('{"instruction": "a b c", "output": "d e f"}\n')
+    res = CliRunner().invoke(app, ["mix", str(lq), "--hq", str(hq), "-o", str(tmp_path / "o.jsonl"), "--ratio", "5-5"])
+    assert res.exit_code == 2 and "--ratio: ratio must look like 'NEW:HQ'" in res.output
+    assert "Traceback" not in res.output

@@ -183,6 +183,12 @@ def check_mix(recipe: dict[str, Any]) -> None:
     if mix["operator"] not in FUSION_OPERATORS or mix["operator"] == "rewrite":
         raise RunConfigError("mix.operator must be one of merged_corpus, direct_answer, consistency_repair, "
                              "fact_completion, compose")
+    from ..mix.rank import parse_ratio
+
+    try:
+        parse_ratio(mix["ratio"])
+    except ValueError as e:
+        raise RunConfigError(f"mix.ratio: {e}") from None
     if mix["k"] != "auto" and not str(mix["k"]).isdigit():
         raise RunConfigError(f"mix.k must be auto or a number, got '{mix['k']}'")
     try:
