@@ -186,3 +186,12 @@ def test_compose_writes_the_instruction_then_answers_it_afresh():
     assert out.instruction.startswith("Explain the following together")
     # two generations (instruction, then the answer), then the checklist
     assert out.operator == "compose" and llm.batches == [1, 1, 1] and responder.calls["fuse"] == 1
+
+
+def test_compose_rewrites_single_records_when_pairing_none():
+    stage = FuseStage(FakeLLM(MixResponder()), None, pairing="none", config=FusionConfig(operator="compose"))
+    assert stage.config.operator == "compose"  # kept for singles; any other fusion operator becomes rewrite
+    out, events = run_stage(stage, topic_records())
+    rewritten = [e for e in events if e.get("outcome") == "rewritten"]
+    assert rewritten and all(e["reason"] == "rewritten" for e in rewritten)
+    assert FuseStage(FakeLLM(), None, pairing="none", config=FusionConfig(operator="direct_answer")).config.operator == "rewrite"
