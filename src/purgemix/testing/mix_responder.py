@@ -34,6 +34,10 @@ class MixResponder:
             return '{"better": "%s", "why": "the most complete answer"}' % best
         if "<think>" in text:
             return self._distil(text, sample)
+        if "Here is a draft answer to improve" in text:  # step 2 of compose on one source: an edit of the draft
+            draft = re.search(r"Draft:\n(.*?)\n+(?:Your previous answer|Answer in at most)", text, re.S)
+            body = draft.group(1).strip().rstrip(". ") if draft else "The answer"
+            return f"To answer this fully and clearly: {body}. That covers every part of the question asked."
         if "Background notes you may use" in text:  # step 2 of the two-step compose operator
             notes = re.findall(r"^- (.*)$", text, re.M)
             return " ".join(n.rstrip(". ") + "." for n in notes) + " Both parts of the request are answered above."
