@@ -2,6 +2,7 @@
 
 import json
 
+from _run_pool import FAKES, write_pool
 from typer.testing import CliRunner
 
 from purgemix.cli import app
@@ -10,18 +11,6 @@ from purgemix.models import FakeLLM
 from purgemix.models.cache import CachedLLM
 
 runner = CliRunner()
-FAKES = ["models.generator=fake:mix", "models.embedder=fake", "models.scorer=null", "mix.quality=heuristic"]
-
-
-def _pool(path, n=120):
-    topics = ["python lists", "french cooking", "tax law", "guitar chords", "marathon training", "star formation"]
-    with open(path, "w") as f:
-        for i in range(n):
-            t = topics[i % len(topics)]
-            f.write(json.dumps({"instruction": f"Tell me about {t}, part {i}.", "input": "",
-                                "output": f"Here is a short note about {t}, item {i}. It covers the basics."}) + "\n")
-
-
 def test_probe_size_fills_the_slots_on_large_steps_and_halves_small_ones():
     assert probe_size(0, 8) == 0 and probe_size(1, 8) == 1 and probe_size(8, 8) == 4
     assert probe_size(200, 8) == 8 and probe_size(10_000, 8) == 8 and probe_size(200, 1) == 4
@@ -39,7 +28,7 @@ def test_parallel_width_reads_through_the_wrappers():
 def test_estimate_then_run_matches_and_pays_for_the_probe_once(tmp_path, monkeypatch):
     monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "pool.jsonl"
-    _pool(data)
+    write_pool(data, 120, truncate_every=0)
     base = ["run", "quick", str(data), *FAKES, "mix.budget=20", "models.price_in=1", "models.price_out=2",
             "-o", str(tmp_path / "o.jsonl"), "--run-dir", str(tmp_path / "run"), "--json"]
     res = runner.invoke(app, base + ["--estimate"])

@@ -1,5 +1,7 @@
 """The audit: a judge's verdict of each new pair against its sources, in the lineage and the stage report."""
 
+from _run_pool import FAKES, write_pool
+
 from purgemix.mix.verdict import judge_verdicts, verdict_counts
 from purgemix.models import FakeLLM
 from purgemix.testing.mix_responder import MixResponder
@@ -31,14 +33,8 @@ def test_a_run_records_the_judge_in_the_lineage_and_the_report(tmp_path, monkeyp
 
     monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "pool.jsonl"
-    topics = ["python lists", "french cooking", "tax law", "guitar chords"]
-    with open(data, "w") as f:
-        for i in range(80):
-            t = topics[i % len(topics)]
-            f.write(json.dumps({"instruction": f"Tell me about {t}, part {i}.", "input": "",
-                                "output": f"Here is a short note about {t}, item {i}. It covers the basics."}) + "\n")
-    res = CliRunner().invoke(app, ["run", "quick", str(data), "models.generator=fake:mix", "models.embedder=fake",
-                                   "models.scorer=null", "mix.quality=heuristic", "mix.budget=6",
+    write_pool(data, 80, truncate_every=0)
+    res = CliRunner().invoke(app, ["run", "quick", str(data), *FAKES, "mix.budget=6",
                                    "-o", str(tmp_path / "o.jsonl"), "--run-dir", str(tmp_path / "run"), "--json"])
     assert res.exit_code == 0, res.output
     fuse = json.loads(res.stdout.strip().splitlines()[-1])["reports"]["fuse"]

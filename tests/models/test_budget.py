@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from _run_pool import FAKES, write_pool
 from typer.testing import CliRunner
 
 from purgemix.cli import app
@@ -11,7 +12,6 @@ from purgemix.models.budget import Budget, BudgetedLLM, BudgetExceeded
 from purgemix.models.cache import CachedLLM, SQLiteStore
 
 runner = CliRunner()
-FAKES = ["models.generator=fake:mix", "models.embedder=fake", "models.scorer=null", "mix.quality=heuristic"]
 
 
 def _convs(n):
@@ -45,12 +45,7 @@ def test_a_cost_cap_needs_a_price():
 def test_run_stops_at_the_cap_with_a_clear_message_and_the_rerun_continues(tmp_path, monkeypatch):
     monkeypatch.setenv("PURGEMIX_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "pool.jsonl"
-    topics = ["python lists", "french cooking", "tax law", "guitar chords"]
-    with open(data, "w") as f:
-        for i in range(80):
-            t = topics[i % len(topics)]
-            f.write(json.dumps({"instruction": f"Tell me about {t}, part {i}.", "input": "",
-                                "output": f"Here is a short note about {t}, item {i}. It covers the basics."}) + "\n")
+    write_pool(data, 80, truncate_every=0)
     base = ["run", "quick", str(data), *FAKES, "mix.budget=12", "-o", str(tmp_path / "o.jsonl"),
             "--run-dir", str(tmp_path / "run"), "--json"]
     res = runner.invoke(app, base + ["mix.max_tokens_total=50"])

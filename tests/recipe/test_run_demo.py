@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from _run_pool import FAKES, write_pool
 from typer.testing import CliRunner
 
 from purgemix.cli import app
@@ -11,20 +12,6 @@ from purgemix.core.rundir import RunDir
 from purgemix.recipe.load import RecipeError, load_recipe
 
 runner = CliRunner()
-FAKES = ["models.generator=fake:mix", "models.embedder=fake", "models.scorer=null", "mix.quality=heuristic"]
-
-
-def write_pool(path, n=240):
-    topics = ["python lists", "french cooking", "tax law", "guitar chords", "marathon training", "star formation"]
-    with open(path, "w") as f:
-        for i in range(n):
-            t = topics[i % len(topics)]
-            out = f"Here is a short note about {t}, item {i}. It covers the basics clearly and ends properly."
-            if i % 9 == 0:
-                out = out[:-25]  # truncated answers for the purge to find
-            f.write(json.dumps({"instruction": f"Tell me about {t}, part {i}.", "input": "", "output": out}) + "\n")
-
-
 def test_recipes_load_and_reject_unknown_keys(tmp_path):
     for name in ("quick", "entp", "lm-mixup"):
         r = load_recipe(name)
