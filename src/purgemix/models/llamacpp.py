@@ -127,7 +127,7 @@ class LlamaCppServer:
 
 
 def default_slots() -> int:
-    """``$PURGEMIX_LLM_SLOTS``, else 8: on 2 cores, 8 slots gave 1.36x the tokens/s of one (qwen2.5-0.5b,
+    """``$PURGEMIX_LLM_SLOTS``, else 8: on 2 cores, 8 slots gave 1.48x the tokens/s of one (qwen2.5-0.5b,
     ``benchmarks/llm_throughput.py``); more slots only add KV memory."""
     env = os.environ.get("PURGEMIX_LLM_SLOTS")
     return max(1, int(env)) if env else 8
