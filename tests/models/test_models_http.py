@@ -193,3 +193,18 @@ def test_an_answer_without_text_stored_by_an_older_version_is_asked_again(tmp_pa
     params = GenerationParams()
     store.put_many("gen", [(request_key(llm.name, params.as_dict(), convs(1)[0]), _encode(Generation(texts=[])))])
     assert llm.generate(convs(1), params)[0].texts == ["fresh"]
+
+
+def test_json_schema_and_grammar_are_sent_and_a_server_without_schemas_is_asked_again_without():
+    schema = '{"type": "object", "properties": {"errors": {"type": "array"}}}'
+    llm = OpenAIHTTP("http://127.0.0.1:1/v1", "d", grammar_field="grammar")
+    body = llm._body(convs(1)[0], GenerationParams(json_schema=schema, grammar='root ::= "ok"'), 1)
+    assert body["grammar"] == 'root ::= "ok"' and body["response_format"]["json_schema"]["schema"]["type"] == "object"
+    assert "grammar" not in OpenAIHTTP("http://127.0.0.1:1/v1", "d")._body(convs(1)[0], GenerationParams(grammar="g"), 1)
+    with DummyServer(reject_fields=("response_format",)) as srv:
+        llm = OpenAIHTTP(srv.url, "d", retry=FAST)
+        out = llm.generate(convs(3), GenerationParams(json_schema=schema))
+        assert all(g.ok for g in out) and llm.schema_unsupported
+        out = llm.generate(convs(2), GenerationParams(json_schema=schema))
+        assert all(g.ok for g in out)
+        assert srv.requests <= 3 * 2 + 2  # each of the first 3 at most once again; later ones go without at once

@@ -114,6 +114,8 @@ class OpenAIHTTP:
         # the request field a GBNF grammar goes in: "grammar" for llama.cpp's server, "guided_grammar" for
         # vLLM; None (the OpenAI API has no such field) sends none
         self.grammar_field = grammar_field
+        # a server that answered 400 to a JSON schema: later requests go without it (the parsers are tolerant)
+        self.schema_unsupported = False
         self.stats = UsageStats()
         self.attempts = 0  # every HTTP attempt, for tests and reports
         self._rng = random.Random(seed)
@@ -143,7 +145,7 @@ class OpenAIHTTP:
             body["seed"] = params.seed
         if params.grammar and self.grammar_field:
             body[self.grammar_field] = params.grammar
-        if params.json_schema:
+        if params.json_schema and not self.schema_unsupported:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "output", "schema": json.loads(params.json_schema)}}
         body.update(self.extra_body)
@@ -225,6 +227,12 @@ class OpenAIHTTP:
                     content = resp.content
                 if resp.status_code in RETRY_STATUS:
                     raise _Retryable(f"HTTP {resp.status_code}", parse_retry_after(resp.headers.get("retry-after")))
+                if resp.status_code == 400 and "response_format" in body and "response_format" not in self.extra_body:
+                    # not every OpenAI-compatible server takes a JSON schema: ask again without it, once
+                    self.schema_unsupported = True
+                    body = {k: v for k, v in body.items() if k != "response_format"}
+                    last = "HTTP 400 with a JSON schema"
+                    continue
                 if resp.status_code >= 400:
                     return Generation(error=f"HTTP {resp.status_code}: {_snippet(content)}")
                 try:

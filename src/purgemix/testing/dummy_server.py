@@ -43,8 +43,9 @@ def _echo(messages: list[dict[str, Any]], i: int) -> str:
 class DummyServer:
     def __init__(self, *, failure_rate: float = 0.0, kinds: tuple[str, ...] = FAULT_KINDS, delay: float = 0.0,
                  slow_seconds: float = 2.0, retry_after: str = "0", responder: Callable | None = None,
-                 seed: int = 0, port: int = 0):
+                 seed: int = 0, port: int = 0, reject_fields: tuple[str, ...] = ()):
         self.failure_rate = failure_rate
+        self.reject_fields = tuple(reject_fields)  # request fields answered with 400 (a server without that feature)
         self.kinds = tuple(kinds)
         self.delay = delay
         self.slow_seconds = slow_seconds
@@ -138,6 +139,8 @@ class DummyServer:
                 req = orjson.loads(body) if body else {}
             except orjson.JSONDecodeError:
                 return self._send(writer, 400, b'{"error": "bad json"}')
+            if any(f in req for f in self.reject_fields):
+                return self._send(writer, 400, b'{"error": "unsupported parameter"}')
             key = hashlib.blake2b(orjson.dumps(req.get("messages") or req.get("input"), option=orjson.OPT_SORT_KEYS),
                                   digest_size=8).hexdigest()
             self.attempts[key] += 1
