@@ -73,3 +73,16 @@ def test_the_lock_is_released_after_a_run_and_after_a_failed_one(tmp_path, monke
     with pytest.raises(OSError, match="disk full"):  # a run that fails still gives the folder back
         Pipeline([InputSpec(str(src))], [], None, run_dir=tmp_path / "run").execute()
     RunDir(tmp_path / "run").lock()
+
+
+def test_stage_folders_of_another_configuration_are_not_this_runs(tmp_path):
+    # a killed run of this folder with other stages left an incomplete stage behind (what a SIGKILL at the
+    # right moment leaves): the next run with different stages does not count it as its own
+    src = tmp_path / "in.jsonl"
+    write_input(src, 20)
+    stale = tmp_path / "run" / "stages" / "02-slow-upper"
+    stale.mkdir(parents=True)
+    (stale / "stage.json").write_text('{"fingerprint": "other"}')
+    s = Pipeline([InputSpec(str(src))], [], OutputSpec(str(tmp_path / "b.jsonl"), "alpaca"),
+                 run_dir=tmp_path / "run", shard_size=50).execute()
+    assert s["written"] == 20 and s["ledger_balanced"] is True and not stale.exists()

@@ -152,6 +152,9 @@ class Pipeline:
         )
         manifest.setdefault("stages", {})
         self.run.write_manifest(manifest)
+        # stage folders of another configuration (a killed run with other stages) are not this run's
+        self.run.keep_stages({f"00-{INGEST}", f"{len(self.stages) + 1:02d}-export",
+                              *(f"{k:02d}-{st.name}" for k, st in enumerate(self.stages, 1))})
         prev = self._ingest(executor, ingest_fp, manifest, self._early_prepare(ingest_fp))
         upstream = ingest_fp
         k = 0

@@ -457,6 +457,13 @@ class RunDir:
         root = self.path / "stages"
         return [StageDir(p) for p in sorted(root.iterdir()) if p.is_dir()] if root.exists() else []
 
+    def keep_stages(self, names: set[str]) -> None:
+        """Remove the stage folders not named in ``names``: left by a run of this folder with other stages,
+        they are no part of this run, and the ledger would count them as its incomplete stages."""
+        for sd in self.stage_dirs():
+            if sd.path.name not in names:
+                shutil.rmtree(sd.path)
+
     def manifest(self) -> dict[str, Any]:
         return read_json(self.manifest_path) if self.manifest_path.exists() else {}
 
