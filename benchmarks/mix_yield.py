@@ -91,12 +91,6 @@ def groups_for(op: str, records: list[dict], count: int, embedder, seed: int) ->
     return [[records[i], records[j]] for i, j, _ in pairs[:count]]
 
 
-def load(spec: str):
-    from purgemix.models import load_llm
-
-    return load_llm(spec) if spec.startswith(("openai:", "http", "hf:", "fake")) else load_llm(spec)
-
-
 def run_fusion(llm, op: str, groups: list[list[dict]], args) -> dict:
     from purgemix.mix.fuse import Fuser, FusionConfig
     from purgemix.models import GenerationParams
@@ -269,7 +263,10 @@ def main() -> None:
                 results[key] = json.loads(path.read_text())
                 print(f"{key}: reused {path}", flush=True)
                 continue
-            llm = llm or load(spec)
+            if llm is None:
+                from purgemix.models import load_llm
+
+                llm = load_llm(spec)
             print(f"{key}: running ...", flush=True)
             if op == "coachlm":
                 r = run_coachlm(llm, embedder, args)

@@ -22,7 +22,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..core.record import response_of
 from ..models.base import Generation
 
 
@@ -140,18 +139,14 @@ def generation_probe(stage: Any, make: Callable[[list], list], rate: bool) -> Ca
     scores its new pairs after the fact; distillation already did inside ``make``) and the judge's audit."""
 
     def run(part: list) -> None:
-        from .text import new_record, prompt_of
-        from .verdict import judge_verdicts
+        from .text import new_record
+        from .verdict import audit
 
         done = [(o, p) for o, p in zip(make(part), part) if o.ok]
         if rate and getattr(stage, "quality", None) is not None and done:
             stage.quality([(o.instruction, o.response) for o, _ in done])
-        if getattr(stage, "judge", None) is not None and done:
-            # the same record ids as the step's, so the judge sees the same prompts (and the step hits the
-            # cache); the verdicts themselves are the step's to record, not the probe's
-            judge_verdicts(stage.judge, [
-                (new_record(o.instruction, o.response, [r["id"] for r in p], stage=stage.name, lineage={})["id"],
-                 [(prompt_of(r), response_of(r)) for r in p], (o.instruction, o.response)) for o, p in done],
-                getattr(stage, "templates", None))
+        # the same record ids as the step's, so the judge sees the same prompts (and the step hits the cache)
+        audit(stage, [(new_record(o.instruction, o.response, [r["id"] for r in p], stage=stage.name, lineage={}), p)
+                      for o, p in done], record=False)
 
     return run

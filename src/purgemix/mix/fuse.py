@@ -11,7 +11,6 @@ times. Groups that still fail come back with ``ok=False`` and their reasons.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,7 +18,7 @@ from ..core.record import Record, response_of
 from ..models.base import LLM, Generation, GenerationParams, Messages, config_params
 from .checks import REPAIR_TABLE, Error, SymbolicChecks, parse_checklist, repair_operator
 from .templates import TemplateSet
-from .text import CHECKLIST_SCHEMA, INSTRUCTION_GRAMMAR, PAIR_GRAMMAR, parse_pair, prompt_of
+from .text import CHECKLIST_SCHEMA, INSTRUCTION_GRAMMAR, PAIR_GRAMMAR, parse_pair, prompt_of, tagged
 
 FUSION_OPERATORS = ("direct_answer", "merged_corpus", "consistency_repair", "fact_completion", "compose", "rewrite")
 # operators whose attempt is two generations: the instruction, then a fresh answer to it (``compose``). Their
@@ -190,9 +189,9 @@ class Fuser:
             answer_t = self.templates.get("compose_answer")
             asked: list[tuple[int, str]] = []
             for k, g in zip(idx, first):
-                m = re.search(r"<instruction>\s*(.*?)\s*(?:</instruction>|$)", g.texts[0], re.S) if g.ok else None
-                if m and m.group(1).strip():
-                    asked.append((k, m.group(1).strip()))
+                ins = tagged(g.texts[0], "instruction") if g.ok else None
+                if ins:
+                    asked.append((k, ins))
             words = max(60, int(params.max_tokens * 0.5))  # ~0.75 words a token, with room to finish
             second = generate_batched(self.llm, [answer_t.messages(
                 instruction=ins, sources=sources[active[k]], words=words,

@@ -95,16 +95,21 @@ _HEADINGS = re.compile(
 )
 
 
+def tagged(text: str, tag: str) -> str | None:
+    """The stripped text inside ``<tag>…</tag>`` (an unclosed tag runs to the end), or None when absent or blank."""
+    m = re.search(_TAG.format(tag), text or "", re.S | re.I)
+    return m.group(1).strip() or None if m else None
+
+
 def parse_pair(text: str) -> tuple[str, str] | None:
     """Instruction and response from a generation: ``<instruction>…</instruction><response>…
     </response>`` tags, or ``Instruction:``/``Response:`` (also ``Q:``/``A:``) headings, or a JSON
     object with those keys. ``None`` when none of these shapes is found."""
     if not text:
         return None
-    ins = re.search(_TAG.format("instruction"), text, re.S | re.I)
-    res = re.search(_TAG.format("response"), text, re.S | re.I)
-    if ins and res and ins.group(1).strip() and res.group(1).strip():
-        return ins.group(1).strip(), _strip_closing(res.group(1).strip())
+    ins, res = tagged(text, "instruction"), tagged(text, "response")
+    if ins and res:
+        return ins, _strip_closing(res)
     obj = first_json_object(text)
     if isinstance(obj, dict):
         lower = {str(k).lower(): v for k, v in obj.items()}

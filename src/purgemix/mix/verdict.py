@@ -60,9 +60,10 @@ def verdict_counts(verdicts: Sequence[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def audit(stage: Any, made: Sequence[tuple[dict, Sequence[dict]]]) -> None:
+def audit(stage: Any, made: Sequence[tuple[dict, Sequence[dict]]], record: bool = True) -> None:
     """A generating stage's new records (with their parents) judged against their sources when the stage has
-    a ``judge``: the verdict into each record's lineage, the counts into the stage's report."""
+    a ``judge``: the verdict into each record's lineage, the counts into the stage's report. ``record=False``
+    (the estimate's probe) only asks: the verdicts are the step's to record."""
     judge = getattr(stage, "judge", None)
     if judge is None or not made:
         return
@@ -72,6 +73,8 @@ def audit(stage: Any, made: Sequence[tuple[dict, Sequence[dict]]]) -> None:
     verdicts = judge_verdicts(judge, [(rec["id"], [(prompt_of(p), response_of(p)) for p in parents],
                                        (prompt_of(rec), response_of(rec))) for rec, parents in made],
                               getattr(stage, "templates", None))
+    if not record:
+        return
     for (rec, _), v in zip(made, verdicts):
         rec["lineage"]["judge"] = v
     stage._info = {**stage._info, "judge": {"model": verdicts[0]["model"], **verdict_counts(verdicts)}}
