@@ -6,23 +6,29 @@ from _run_pool import FAKES, write_pool
 from typer.testing import CliRunner
 
 from purgemix.cli import app
-from purgemix.mix.estimate import parallel_width, probe_size
+from purgemix.mix.estimate import probe_size
 from purgemix.models import FakeLLM
+from purgemix.models.base import parallel_width
+from purgemix.models.budget import Budget, BudgetedLLM
 from purgemix.models.cache import CachedLLM
+from purgemix.models.openai_http import OpenAIHTTP
 
 runner = CliRunner()
+
+
 def test_probe_size_fills_the_slots_on_large_steps_and_halves_small_ones():
     assert probe_size(0, 8) == 0 and probe_size(1, 8) == 1 and probe_size(8, 8) == 4
     assert probe_size(200, 8) == 8 and probe_size(10_000, 8) == 8 and probe_size(200, 1) == 4
 
 
-def test_parallel_width_reads_through_the_wrappers():
+def test_parallel_width_is_declared_by_the_backend_and_passes_through_the_wrappers():
     class Slots(FakeLLM):
-        def __init__(self):
-            super().__init__()
-            self.slots = 6
+        parallel_width = 6
 
     assert parallel_width(CachedLLM(Slots())) == 6 and parallel_width(CachedLLM(FakeLLM())) == 1
+    http = OpenAIHTTP("http://127.0.0.1:9/v1", model="m", concurrency=12)
+    assert parallel_width(BudgetedLLM(CachedLLM(http), Budget(max_tokens_total=10))) == 12
+    assert BudgetedLLM(http, Budget(max_tokens_total=10)).chunk == 12 and BudgetedLLM(FakeLLM(), Budget()).chunk == 8
 
 
 def test_estimate_then_run_matches_and_pays_for_the_probe_once(tmp_path, monkeypatch):

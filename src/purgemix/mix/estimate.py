@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..models.base import Generation
+from ..models.base import Generation, parallel_width
 
 
 class EstimateReady(Exception):
@@ -66,20 +66,6 @@ def probe_size(groups: int, width: int) -> int:
     if groups <= 0:
         return 0
     return min(groups, max(min(4, groups), min(width, math.ceil(groups / 10))), max(1, math.ceil(groups / 2)))
-
-
-def parallel_width(llm: Any) -> int:
-    """How many requests the backend decodes at once (llama.cpp slots, HTTP concurrency), else 1."""
-    inner = llm
-    for _ in range(4):  # through the cache and budget wrappers
-        for attr in ("slots", "concurrency"):
-            v = inner.__dict__.get(attr) if hasattr(inner, "__dict__") else None
-            if isinstance(v, int) and v > 0:
-                return v
-        inner = getattr(inner, "__dict__", {}).get("inner")
-        if inner is None:
-            break
-    return 1
 
 
 def run_probe(stage: str, llms: Sequence[Any], run: Callable[[list], Any], items: list, *, seed: int = 0,

@@ -87,10 +87,20 @@ class ScoredResponse:
 
 @runtime_checkable
 class LLM(Protocol):
+    """A text generator. A backend that decodes several requests at once also says how many with a
+    ``parallel_width`` attribute (llama.cpp slots, HTTP concurrency, a batch); the wrappers (cache, budget)
+    pass it through, and :func:`parallel_width` reads it, 1 when absent."""
+
     name: str  # "<backend>:<model>", part of every cache key
 
     def generate(self, conversations: Sequence[Messages], params: GenerationParams) -> list[Generation]:
         ...
+
+
+def parallel_width(llm: object) -> int:
+    """How many requests ``llm`` decodes at once (its ``parallel_width``), else 1."""
+    v = getattr(llm, "parallel_width", 1)
+    return v if isinstance(v, int) and v > 0 else 1
 
 
 @runtime_checkable

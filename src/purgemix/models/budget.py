@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .base import Generation, GenerationParams, Messages
+from .base import Generation, GenerationParams, Messages, parallel_width
 from .cache import accepts_on_result
 
 
@@ -71,7 +71,7 @@ class BudgetedLLM:
         self.name = inner.name
         self.budget = budget
         # one chunk keeps every parallel slot busy; the cap is checked between chunks
-        self.chunk = max(1, int(chunk or getattr(inner, "slots", None) or getattr(inner, "concurrency", None) or 8))
+        self.chunk = max(1, int(chunk or (parallel_width(inner) if parallel_width(inner) > 1 else 8)))
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self.inner, item)

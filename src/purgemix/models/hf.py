@@ -147,6 +147,10 @@ class HFCausalLM:
         self._lock = threading.Lock()
         self._grammars: dict[str, object] = {}  # compiled xgrammar grammars by source text
 
+    @property
+    def parallel_width(self) -> int:  # sequences decoded together
+        return self.batch_size
+
     def _constraint(self, params: GenerationParams) -> list | None:
         """A fresh logits processor for the request's grammar or JSON schema (``xgrammar``, the engine vLLM and
         SGLang use), or None: no constraint asked, or xgrammar not installed (the caller's parser stays

@@ -70,6 +70,10 @@ class LlamaCppServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @property
+    def parallel_width(self) -> int:  # sequences the server decodes at once
+        return self.slots
+
     def start(self) -> "LlamaCppServer":
         with self._lock:
             if self._server is not None:

@@ -122,6 +122,10 @@ class OpenAIHTTP:
         # buckets live across calls (their asyncio locks are re-created for each event loop)
         self._rpm, self._tpm = RateLimiter(requests_per_minute), RateLimiter(tokens_per_minute)
 
+    @property
+    def parallel_width(self) -> int:  # requests in flight at once
+        return self.concurrency
+
     def __repr__(self) -> str:  # never the key
         return f"OpenAIHTTP({self.base_url!r}, model={self.model!r}, concurrency={self.concurrency})"
 
